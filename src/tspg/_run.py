@@ -1,0 +1,166 @@
+"""The run-folder workflow behind the CLI: train the classifier, train generators, perturb, write outputs.
+
+A run folder holds everything a later phase needs (see ``docs/outputs.md``); each phase can reload it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tspg._io import write_json, write_table
+from tspg.data import Dataset, InputError, file_sha256, load_dataset, read_gem, read_labels
+from tspg.model import MANIFEST, TSPG, target_dirname
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSpec:
+    """Where the data come from and how to read them (recorded in the manifest to reload them later)."""
+
+    data: str
+    labels: str | None = None
+    labels_key: str | None = None
+    transpose: bool = False
+    layer: str | None = None
+    use_raw: bool = False
+    gene_sets: str | None = None
+    gene_set_names: list[str] = field(default_factory=list)
+    allow_missing_labels: bool = False
+    impute: str = "none"
+
+    def load(self) -> Dataset:
+        """Read and validate the data set."""
+        return load_dataset(
+            self.data, self.labels, labels_key=self.labels_key, transpose=self.transpose, layer=self.layer,
+            use_raw=self.use_raw, gene_sets=self.gene_sets, gene_set_names=self.gene_set_names or None,
+            allow_missing_labels=self.allow_missing_labels, impute=self.impute,  # type: ignore[arg-type]
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready form with absolute paths."""
+        d = dict(self.__dict__)
+        for k in ("data", "labels", "gene_sets"):
+            if d[k] is not None:
+                d[k] = str(Path(d[k]).resolve())
+        return d
+
+
+@dataclass
+class PerturbSpec:
+    """Which samples to perturb: the held-out part (default), every sample, or another GEM file."""
+
+    which: str = "test"
+    data: str | None = None
+    labels: str | None = None
+
+
+def check_out_folder(out: Path, force: bool) -> None:
+    """Refuse to write a new run into a folder that already holds one, unless ``force``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; give a folder.")
+    if (out / MANIFEST).exists() and not force:
+        raise InputError(f"--out {out} already holds a tspg run; choose another folder or pass --force to replace it.")
+
+
+def check_targets(targets: list[str], classes: list[str]) -> None:
+    """Every target must be a class; targets must map to distinct folder names."""
+    for t in targets:
+        if t not in classes:
+            raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(classes)}.")
+    dirs: dict[str, str] = {}
+    for t in targets:
+        d = target_dirname(t)
+        if d in dirs and dirs[d] != t:
+            raise InputError(f"Targets '{dirs[d]}' and '{t}' both map to the folder name '{d}'; train them in "
+                             "separate runs.")
+        dirs[d] = t
+
+
+def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec) -> tuple[pd.DataFrame, pd.Series | None, str]:
+    """Read the external GEM (and optional labels) to perturb."""
+    gem = read_gem(spec.data, transpose=data_spec.transpose, layer=data_spec.layer, use_raw=data_spec.use_raw)
+    labels = None
+    if spec.labels is not None:
+        labels = read_labels(spec.labels, samples=list(gem.index))
+        unknown = labels.index[~labels.index.isin(gem.index)]
+        if len(unknown) == len(labels):
+            raise InputError(f"{spec.labels}: none of its sample ids are in {spec.data}.")
+    return gem, labels, str(spec.data)
+
+
+def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
+    """Fit the classifier, save the model and write ``classifier_metrics.json`` and its history."""
+    model.fit_classifier(dataset)
+    model.save(out)
+    metrics = model.classifier_metrics(dataset)
+    write_json(out / "classifier_metrics.json", metrics)
+    write_table(pd.DataFrame(model.classifier_history), out / "classifier_history.tsv", index=False)
+    log.info("classifier: held-out accuracy %.3f on %d samples", metrics["accuracy"], metrics["n_test"])
+    return metrics
+
+
+def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> None:
+    """Fit one target's generator and save it (with its history) before anything else can fail."""
+    model.fit_generator(dataset, target)
+    model.save(out)
+    write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / "history.tsv",
+                index=False)
+
+
+def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, spec: PerturbSpec,
+                  data_spec: DataSpec | None = None) -> dict:
+    """Perturb the chosen samples towards ``target`` and write every per-target output file."""
+    folder = out / target_dirname(target)
+    if spec.data is not None:
+        gem, labels, source = load_perturb_data(spec, data_spec)
+    else:
+        if dataset is None:
+            raise RuntimeError("dataset needed")
+        split = model.split
+        samples = split.index if spec.which == "all" else split.index[split == "test"]
+        gem, labels, source = dataset.gem.loc[samples], dataset.labels.loc[samples], "the run's data"
+    result = model.perturb(gem, target, labels=labels, source=source)
+    metrics = result.metrics()
+    metrics["perturbed_samples"] = spec.data if spec.data is not None else spec.which
+    history = model.generator_histories.get(target)
+    if history:
+        best = max(history, key=lambda r: (round(r["val_accuracy"], 3), -r["val_td"]))
+        metrics["val_perturbation_accuracy"] = round(best["val_accuracy"], 6)
+        metrics["best_epoch"] = best["epoch"]
+        metrics["epochs_trained"] = len(history)
+    write_table(result.perturbed_expr, folder / "perturbed.tsv")
+    write_table(result.perturbation_expr, folder / "perturbations.tsv")
+    write_table(result.perturbed_scaled, folder / "perturbed_scaled.tsv")
+    write_table(result.perturbation_scaled, folder / "perturbations_scaled.tsv")
+    write_table(result.predictions, folder / "predictions.tsv")
+    if dataset is not None:
+        shift_expr, shift_scaled = model.mean_shift(dataset, target)
+        write_table(shift_expr, folder / "mean_shift.tsv")
+        write_table(shift_scaled, folder / "mean_shift_scaled.tsv")
+    write_json(folder / "metrics.json", metrics)
+    acc = metrics["perturbation_accuracy"]
+    log.info("target '%s': perturbation accuracy %s on %d of %d samples not already called the target", target,
+             "n/a" if acc is None else f"{acc:.3f}", metrics["n_not_already_target"], metrics["n_perturbed"])
+    return metrics
+
+
+def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, DataSpec]:
+    """Load the run's data again (from the manifest's inputs or ``override``) and check it is unchanged."""
+    recorded = {k: v for k, v in model.inputs.items() if k in DataSpec.__dataclass_fields__}
+    spec = override or DataSpec(**recorded)
+    if override is None and not Path(spec.data).exists():
+        raise InputError(f"The run's data file {spec.data} is gone; pass --data (and --labels) to point at it.")
+    dataset = spec.load()
+    digest = model.inputs.get("sha256", {}).get("data")
+    if digest and digest != file_sha256(spec.data):
+        raise InputError(f"{spec.data} differs from the file this run's classifier was trained on (SHA-256 "
+                         "mismatch); use the same data or start a new run.")
+    if list(dataset.gem.columns) != model.genes or list(dataset.gem.index) != list(model.split.index):
+        raise InputError("The data's samples or genes differ from those of the run's classifier; use the same files "
+                         "and options, or start a new run.")
+    return dataset, spec

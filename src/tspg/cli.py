@@ -1,0 +1,407 @@
+"""The ``tspg`` command-line app: parses options, calls the Python API, turns known errors into one line.
+
+Heavy modules (torch, pandas) are imported inside the commands so that ``tspg --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("tspg")
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", force=True)
+    logging.getLogger("tspg").setLevel(logging.WARNING if quiet else logging.INFO)
+
+
+def _data_options(required: bool) -> Callable:
+    """Options that say where the labelled data are and how to read them."""
+    opts = [
+        click.option("--data", "data", type=click.Path(dir_okay=False), required=required,
+                     help="GEM file: .tsv/.txt(.gz) or .csv (samples x genes, first column sample ids), .npy "
+                          "(+ .rownames.txt/.colnames.txt), .parquet, .gct (genes x samples) or .h5ad."),
+        click.option("--labels", type=click.Path(dir_okay=False),
+                     help="Labels: two columns 'sample<TAB>label' (header optional) or a GSEA .cls file."),
+        click.option("--labels-key", help="For .h5ad data: the .obs column holding the labels (instead of --labels)."),
+        click.option("--transpose", is_flag=True, help="The text/.npy/.parquet GEM is genes x samples."),
+        click.option("--layer", help="For .h5ad data: use this layer instead of .X."),
+        click.option("--use-raw", is_flag=True, help="For .h5ad data: use .raw.X instead of .X."),
+        click.option("--gene-sets", type=click.Path(dir_okay=False),
+                     help="GMT file of gene sets (with or without the description column)."),
+        click.option("--gene-set", "gene_set_names", multiple=True,
+                     help="Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
+        click.option("--allow-missing-labels", is_flag=True,
+                     help="Use only the samples that both the GEM and the labels have, instead of stopping."),
+        click.option("--impute", type=click.Choice(["none", "zero", "mean", "median", "drop-genes"]), default="none",
+                     show_default=True,
+                     help="Missing/infinite values: stop (none), drop genes that have any, or fill with zero or the "
+                          "training part's per-gene mean/median."),
+    ]
+
+    def wrap(f: Callable) -> Callable:
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return wrap
+
+
+def _train_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, weights and sampling."),
+        click.option("--test-size", type=float, default=0.2, show_default=True,
+                     help="Held-out share of each class (perturbed and reported, never trained on)."),
+        click.option("--val-size", type=float, default=0.1, show_default=True,
+                     help="Share of the rest kept for early stopping and checkpoint choice."),
+        click.option("--classifier-epochs", type=int, default=None,
+                     help="Maximum classifier epochs (default 100; early stopping on validation loss)."),
+        click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ..."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _generator_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--epochs", type=int, default=None, help="Maximum generator epochs (default 150)."),
+        click.option("--batch-size", type=int, default=None, help="Generator mini-batch size (default 128)."),
+        click.option("--target-cov", type=click.Choice(["full", "diagonal", "lowrank"]), default=None,
+                     help="Model of the target class distribution for L_td (default full: the exact sample "
+                          "covariance)."),
+        click.option("--kappa", type=float, default=None, help="Margin of L_adv on the logits."),
+        click.option("--w-gan", type=float, default=None, help="Weight of L_GAN."),
+        click.option("--w-adv", type=float, default=None, help="Weight of L_adv."),
+        click.option("--w-norm", type=float, default=None, help="Weight of L_norm."),
+        click.option("--w-td", type=float, default=None, help="Weight of L_td."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _perturb_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--perturb", "perturb_which", type=click.Choice(["test", "all"]), default="test",
+                     show_default=True, help="Perturb the held-out samples (test) or every sample (all)."),
+        click.option("--perturb-data", type=click.Path(dir_okay=False),
+                     help="Perturb the samples of this GEM instead (same format options as --data)."),
+        click.option("--perturb-labels", type=click.Path(dir_okay=False),
+                     help="Labels of --perturb-data (optional; for per-source metrics)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _configs(kw: dict):  # noqa: ANN202
+    from tspg.train import ClassifierConfig, GeneratorConfig
+
+    cc = ClassifierConfig()
+    if kw.get("classifier_epochs") is not None:
+        cc.epochs = kw["classifier_epochs"]
+    gc = GeneratorConfig()
+    for opt, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("target_cov", "target_cov"),
+                      ("kappa", "kappa"), ("w_gan", "w_gan"), ("w_adv", "w_adv"), ("w_norm", "w_norm"),
+                      ("w_td", "w_td")):
+        if kw.get(opt) is not None:
+            setattr(gc, attr, kw[opt])
+    from tspg.data import InputError
+
+    if cc.epochs < 1 or gc.epochs < 1:
+        raise InputError("--epochs and --classifier-epochs must be at least 1.")
+    if gc.batch_size < 2:
+        raise InputError("--batch-size must be at least 2 (batch normalisation needs two samples).")
+    return cc, gc
+
+
+def _data_spec(kw: dict):  # noqa: ANN202
+    from tspg._run import DataSpec
+
+    return DataSpec(data=kw["data"], labels=kw.get("labels"), labels_key=kw.get("labels_key"),
+                    transpose=kw.get("transpose", False), layer=kw.get("layer"), use_raw=kw.get("use_raw", False),
+                    gene_sets=kw.get("gene_sets"), gene_set_names=list(kw.get("gene_set_names") or []),
+                    allow_missing_labels=kw.get("allow_missing_labels", False), impute=kw.get("impute", "none"))
+
+
+def _perturb_spec(kw: dict):  # noqa: ANN202
+    from tspg._run import PerturbSpec
+    from tspg.data import InputError
+
+    if kw.get("perturb_labels") and not kw.get("perturb_data"):
+        raise InputError("--perturb-labels needs --perturb-data.")
+    if kw.get("perturb_data") and kw.get("perturb_which") == "all":
+        raise InputError("Choose either --perturb all or --perturb-data, not both.")
+    for key in ("perturb_data", "perturb_labels"):
+        if kw.get(key) and not Path(kw[key]).exists():
+            raise InputError(f"--{key.replace('_', '-')} {kw[key]}: no such file.")
+    return PerturbSpec(which=kw.get("perturb_which", "test"), data=kw.get("perturb_data"),
+                       labels=kw.get("perturb_labels"))
+
+
+def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict]) -> None:
+    lines = []
+    if clf is not None:
+        lines.append(f"classifier held-out accuracy: {clf['accuracy']:.3f} ({clf['n_test']} samples)")
+    for t, m in per_target.items():
+        acc = m["perturbation_accuracy"]
+        lines.append(f"target {t!r}: perturbation accuracy {'n/a' if acc is None else f'{acc:.3f}'} "
+                     f"({m['n_not_already_target']} of {m['n_perturbed']} samples not already the target)")
+    lines.append(f"outputs: {out}")
+    click.echo("\n".join(lines))
+
+
+class _App(click.Group):
+    """Turns input errors into one line on stderr and exit code 2."""
+
+    def main(self, *args, **kwargs):  # noqa: ANN201, ANN002, ANN003, D102
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("tspg: aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            cmd = exc.ctx.command_path if exc.ctx else "tspg"
+            click.echo(f"{cmd}: error: {exc.format_message()} (see '{cmd} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"tspg: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001
+            from tspg.data import InputError
+
+            if isinstance(exc, InputError):
+                click.echo(f"tspg: error: {exc}", err=True)
+                sys.exit(2)
+            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | NotADirectoryError):
+                click.echo(f"tspg: error: {exc}", err=True)
+                sys.exit(1)
+            raise
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
+
+
+@click.group(cls=_App, context_settings=CONTEXT)
+@click.version_option(package_name="tspg", prog_name="tspg")
+def app() -> None:
+    """TSPG: learn which gene expression changes turn one transcriptome state into another.
+
+    \b
+    Typical use, all phases at once:
+      tspg run --data gem.tsv --labels labels.tsv --target Liver --out runs/liver
+    or phase by phase on one run folder:
+      tspg train-classifier --data gem.tsv --labels labels.tsv --out runs/r1
+      tspg train-generator runs/r1 --target Liver
+      tspg perturb runs/r1 --target Liver
+    Try it with no input files:  tspg demo --out tspg-demo
+    """
+
+
+def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
+    """Run ``body``; if it fails on bad input, remove the output folder when this command created it."""
+    from tspg.data import InputError
+
+    created = not out.exists()
+    try:
+        body()
+    except InputError:
+        if created and out.exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+@app.command("run", context_settings=CONTEXT)
+@_data_options(required=True)
+@click.option("--target", "targets", multiple=True, required=True,
+              help="Target class to perturb towards (repeat for several; they share the classifier).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output (run) folder.")
+@_perturb_options
+@_train_options
+@_generator_options
+@click.option("--force", is_flag=True, help="Replace a run already in --out.")
+def run_cmd(**kw) -> None:  # noqa: ANN003
+    """Train the classifier and one generator per target, then perturb and write every output.
+
+    Outputs (see README): manifest.json, classifier.safetensors, classifier_metrics.json, and per target
+    <target>/generator.safetensors, metrics.json, perturbed.tsv, perturbations.tsv, predictions.tsv,
+    history.tsv, mean_shift.tsv.
+    """
+    _setup_logging(kw["quiet"])
+    from tspg._run import check_out_folder, check_targets, classifier_phase, generator_phase, perturb_phase
+    from tspg.model import TSPG
+
+    out = Path(kw["out"])
+    targets = list(dict.fromkeys(kw["targets"]))
+    cc, gc = _configs(kw)
+    spec = _data_spec(kw)
+    pspec = _perturb_spec(kw)
+    check_out_folder(out, kw["force"])
+    dataset = spec.load()
+    check_targets(targets, dataset.classes)
+    model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
+                 device=kw["device"], progress=not kw["quiet"])
+    if pspec.data is not None:  # read it before training so that a bad file costs no training time
+        from tspg._run import load_perturb_data
+
+        load_perturb_data(pspec, spec)
+    summary: dict = {}
+
+    def body() -> None:
+        dataset.sources.update({k: v for k, v in spec.to_dict().items() if k not in ("data", "labels", "gene_sets")})
+        dataset.sources.update({k: v for k, v in spec.to_dict().items() if k in ("data", "labels", "gene_sets")
+                                and v is not None})
+        model.inputs = dataset.sources
+        summary["clf"] = classifier_phase(model, dataset, out)
+        for t in targets:
+            generator_phase(model, dataset, t, out)
+            summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
+
+    _new_run(out, kw["force"], body)
+    _print_summary(out, summary.pop("clf"), summary)
+
+
+@app.command("train-classifier", context_settings=CONTEXT)
+@_data_options(required=True)
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output (run) folder.")
+@_train_options
+@click.option("--force", is_flag=True, help="Replace a run already in --out.")
+def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
+    """Split the data, fit the scaler and train the classifier f into a new run folder."""
+    _setup_logging(kw["quiet"])
+    from tspg._run import check_out_folder, classifier_phase
+    from tspg.model import TSPG
+
+    out = Path(kw["out"])
+    cc, gc = _configs(kw)
+    spec = _data_spec(kw)
+    check_out_folder(out, kw["force"])
+    dataset = spec.load()
+    model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
+                 device=kw["device"], progress=not kw["quiet"])
+    summary: dict = {}
+
+    def body() -> None:
+        dataset.sources.update({k: v for k, v in spec.to_dict().items() if v is not None or k not in
+                                ("data", "labels", "gene_sets")})
+        summary["clf"] = classifier_phase(model, dataset, out)
+
+    _new_run(out, kw["force"], body)
+    _print_summary(out, summary["clf"], {})
+
+
+def _reload(run_dir: str, kw: dict):  # noqa: ANN202
+    from tspg._run import reload_dataset
+    from tspg.model import TSPG
+
+    model = TSPG.load(run_dir, device=kw.get("device", "cpu"), progress=not kw["quiet"])
+    override = _data_spec(kw) if kw.get("data") else None
+    if override is not None:
+        recorded = model.inputs
+        for key in ("labels_key", "transpose", "layer", "use_raw", "gene_sets", "gene_set_names",
+                    "allow_missing_labels", "impute"):
+            if key in recorded and not kw.get(key):
+                setattr(override, key, recorded[key])
+    dataset, spec = reload_dataset(model, override)
+    return model, dataset, spec
+
+
+@app.command("train-generator", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, required=True, help="Target class (repeat for several).")
+@_data_options(required=False)
+@_generator_options
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
+def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
+    """Train generators for TARGETs in an existing run folder (its classifier, split and scaler are reused).
+
+    The data are re-read from the paths in the run's manifest (checked by SHA-256); pass --data/--labels if
+    the files have moved.
+    """
+    _setup_logging(kw["quiet"])
+    from tspg._run import check_targets, generator_phase
+
+    model, dataset, _ = _reload(run_dir, kw)
+    targets = list(dict.fromkeys(kw["targets"]))
+    check_targets(targets, model.classes)
+    _, gc = _configs(kw)
+    model.generator_config = gc
+    for t in targets:
+        generator_phase(model, dataset, t, Path(run_dir))
+    click.echo(f"trained generator(s) for {', '.join(targets)} in {run_dir}")
+
+
+@app.command("perturb", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, help="Target class (default: every trained target).")
+@_perturb_options
+@_data_options(required=False)
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
+    """Perturb samples with the trained generators of a run folder and write the per-target outputs."""
+    _setup_logging(kw["quiet"])
+    from tspg._run import perturb_phase
+
+    pspec = _perturb_spec(kw)
+    model, dataset, spec = _reload(run_dir, kw)
+    targets = list(dict.fromkeys(kw["targets"])) or sorted(model.generators)
+    if not targets:
+        from tspg.data import InputError
+
+        raise InputError(f"{run_dir} has no trained generator; run 'tspg train-generator {run_dir} --target CLASS'.")
+    results = {t: perturb_phase(model, dataset, t, Path(run_dir), pspec, spec) for t in targets}
+    _print_summary(Path(run_dir), None, results)
+
+
+@app.command("demo", context_settings=CONTEXT)
+@click.option("--out", type=click.Path(file_okay=False), default="tspg-demo", show_default=True,
+              help="Output folder: the synthetic input files go to OUT/input, the run to OUT/run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and of the run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
+@click.option("--force", is_flag=True, help="Replace a demo already in --out.")
+def demo_cmd(out: str, seed: int, quiet: bool, force: bool) -> None:
+    """Build a synthetic tissue atlas with planted marker genes and run TSPG on it (no input files needed).
+
+    The atlas has 6 tissues x 150 samples x 500 genes, 12 co-expressed gene programs and 20 up and 20 down
+    marker genes per tissue; OUT/input/gene_sets.gmt lists the programs and the planted marker sets.
+    """
+    _setup_logging(quiet)
+    from tspg.data import make_atlas
+
+    root = Path(out)
+    if (root / "run" / "manifest.json").exists() and not force:
+        from tspg.data import InputError
+
+        raise InputError(f"{root} already holds a demo; pass --force to replace it or choose another --out.")
+    atlas = make_atlas(seed=seed)
+    paths = atlas.write(root / "input")
+    log.info("demo data: %s (%d samples x %d genes, %d classes)", root / "input", *atlas.gem.shape,
+             atlas.labels.nunique())
+    args = ["run", "--data", str(paths["data"]), "--labels", str(paths["labels"]), "--target", "Liver",
+            "--target", "Heart - Left Ventricle", "--out", str(root / "run"), "--seed", str(seed), "--force"]
+    if quiet:
+        args.append("--quiet")
+    run_cmd.main(args=args, standalone_mode=False)
+
+
+def main() -> None:
+    """Entry point of the ``tspg`` console script."""
+    app.main(prog_name="tspg")
+
+
+if __name__ == "__main__":
+    main()

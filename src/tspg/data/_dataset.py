@@ -1,0 +1,355 @@
+"""Loading a labelled GEM as one validated data set, its stratified split and its MinMax scaler."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tspg.data._errors import InputError
+from tspg.data._gem import gem_format, read_gem, read_h5ad_matrix
+from tspg.data._genesets import read_gmt, select_gene_sets
+from tspg.data._labels import labels_from_obs, read_labels
+
+log = logging.getLogger(__name__)
+
+Impute = Literal["none", "zero", "mean", "median", "drop-genes"]
+IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "median", "drop-genes")
+MIN_CLASS_SIZE = 3
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the SHA-256 hex digest of a file (read in 8 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _examples(items: pd.Index | list, n: int = 3) -> str:
+    return ", ".join(f"'{x}'" for x in list(items)[:n])
+
+
+def align_labels(gem: pd.DataFrame, labels: pd.Series, allow_missing: bool = False) -> tuple[pd.DataFrame,
+                                                                                               pd.Series]:
+    """Keep the samples that the GEM and the labels share, in the GEM's order.
+
+    Parameters
+    ----------
+    gem
+        Samples x genes.
+    labels
+        Labels indexed by sample id.
+    allow_missing
+        Accept GEM samples without a label and labels without a GEM sample (they are dropped, with a log
+        line); otherwise either is an error.
+
+    Returns
+    -------
+    The GEM and the labels restricted to the shared samples.
+    """
+    shared = gem.index[gem.index.isin(labels.index)]
+    if len(shared) == 0:
+        raise InputError(
+            f"The labels and the GEM share no sample ids (GEM: {_examples(gem.index)}; labels: "
+            f"{_examples(labels.index)}); check that the labels file's first column holds the GEM's sample ids"
+            " (is the GEM genes x samples? then pass --transpose)."
+        )
+    unlabelled = gem.index[~gem.index.isin(labels.index)]
+    orphan = labels.index[~labels.index.isin(gem.index)]
+    if len(unlabelled) or len(orphan):
+        parts = []
+        if len(unlabelled):
+            parts.append(f"{len(unlabelled)} of {len(gem)} GEM samples have no label (e.g. {_examples(unlabelled)})")
+        if len(orphan):
+            parts.append(f"{len(orphan)} of {len(labels)} labelled samples are not in the GEM "
+                         f"(e.g. {_examples(orphan)})")
+        if not allow_missing:
+            raise InputError("; ".join(parts) + "; fix the files or pass --allow-missing-labels to use only the "
+                             f"{len(shared)} shared samples.")
+        log.warning("%s; using the %d shared samples", "; ".join(parts), len(shared))
+    return gem.loc[shared], labels.loc[shared]
+
+
+@dataclass
+class Dataset:
+    """A validated, labelled GEM (original expression units).
+
+    Attributes
+    ----------
+    gem
+        Samples x genes, float32, missing values possibly NaN until :meth:`split` imputes them.
+    labels
+        One label per sample (str), in the GEM's sample order.
+    gene_set_report
+        Per chosen gene set: how many genes it has and which ones the GEM lacks.
+    sources
+        Input file paths and their SHA-256 digests.
+    """
+
+    gem: pd.DataFrame
+    labels: pd.Series
+    gene_set_report: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        """The sorted class names."""
+        return sorted(self.labels.unique())
+
+    @property
+    def genes(self) -> list[str]:
+        """The gene names, in column order."""
+        return list(self.gem.columns)
+
+    def check_targets(self, targets: list[str]) -> None:
+        """Raise :class:`InputError` unless every target is a class of the data."""
+        classes = self.classes
+        for t in targets:
+            if t not in classes:
+                raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(classes)}.")
+
+
+def load_dataset(
+    data: str | Path,
+    labels: str | Path | None = None,
+    *,
+    labels_key: str | None = None,
+    transpose: bool = False,
+    layer: str | None = None,
+    use_raw: bool = False,
+    gene_sets: str | Path | None = None,
+    gene_set_names: list[str] | None = None,
+    allow_missing_labels: bool = False,
+    impute: Impute = "none",
+    hash_inputs: bool = True,
+) -> Dataset:
+    """Read and validate a GEM and its labels.
+
+    Parameters
+    ----------
+    data
+        The GEM file (see :func:`tspg.data.read_gem` for formats).
+    labels
+        A labels file (two-column text or ``.cls``). For ``.h5ad`` data, ``labels_key`` may be given instead.
+    labels_key
+        An ``.obs`` column of the ``.h5ad`` data holding the labels.
+    transpose, layer, use_raw
+        Passed to :func:`tspg.data.read_gem`.
+    gene_sets, gene_set_names
+        A GMT library and the set names whose union of genes to keep (all genes when not given).
+    allow_missing_labels
+        Use only the samples that both files have instead of stopping.
+    impute
+        What to do with NaN/inf values: ``none`` (stop with an error), ``drop-genes`` (drop genes that have
+        any), or fill them with ``zero`` or the training part's per-gene ``mean``/``median`` (at split time).
+    hash_inputs
+        Record SHA-256 digests of the input files.
+
+    Returns
+    -------
+    The validated :class:`Dataset`.
+    """
+    if impute not in IMPUTE_METHODS:
+        raise InputError(f"Unknown --impute '{impute}'; choose one of {', '.join(IMPUTE_METHODS)}.")
+    data = Path(data)
+    if labels is None and labels_key is None:
+        raise InputError("No labels given: pass --labels FILE, or --labels-key COLUMN for an .h5ad GEM.")
+    if labels is not None and labels_key is not None:
+        raise InputError("Pass either --labels or --labels-key, not both.")
+    if labels_key is not None:
+        if gem_format(data) != "h5ad":
+            raise InputError("--labels-key reads an .obs column and needs an .h5ad GEM; use --labels FILE.")
+        if not data.exists():
+            raise InputError(f"{data}: no such file.")
+        gem, obs = read_h5ad_matrix(data, layer=layer, use_raw=use_raw)
+        gem = gem.copy()
+        lab = labels_from_obs(obs, labels_key, str(data))
+    else:
+        gem = read_gem(data, transpose=transpose, layer=layer, use_raw=use_raw)
+        lab = read_labels(labels, samples=list(gem.index))
+    if not gem.index.is_unique:
+        raise InputError(f"{data}: duplicated sample names, e.g. {_examples(gem.index[gem.index.duplicated()])}.")
+    gem, lab = align_labels(gem, lab, allow_missing=allow_missing_labels)
+
+    report: dict = {}
+    if gene_set_names and gene_sets is None:
+        raise InputError("--gene-set needs --gene-sets GMT_FILE to say where the sets are defined.")
+    if gene_sets is not None:
+        library = read_gmt(gene_sets, genes=gem.columns)
+        if not gene_set_names:
+            raise InputError(f"--gene-sets given without --gene-set NAME; choose one or more of the {len(library)} "
+                             f"sets in {gene_sets} (e.g. {', '.join(list(library)[:3])}).")
+        selected, report = select_gene_sets(library, gene_set_names, list(gem.columns), str(gene_sets))
+        gem = gem[selected]
+
+    values = gem.to_numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n_bad = int(bad.sum())
+        r, c = np.argwhere(bad)[0]
+        where = f"e.g. sample '{gem.index[r]}', gene '{gem.columns[c]}'"
+        if impute == "none":
+            raise InputError(f"{data}: {n_bad} missing or infinite value(s) ({where}); fill them, or pass "
+                             "--impute mean|median|zero|drop-genes.")
+        np.copyto(values, np.nan, where=bad)
+        gem = pd.DataFrame(values, index=gem.index, columns=gem.columns)
+        if impute == "drop-genes":
+            keep = ~bad.any(axis=0)
+            if not keep.any():
+                raise InputError(f"{data}: every gene has a missing value; --impute drop-genes would drop all.")
+            log.warning("dropping %d gene(s) with missing values", int((~keep).sum()))
+            gem = gem.loc[:, keep]
+        else:
+            log.warning("%d missing value(s) will be filled with the training part's %s", n_bad, impute)
+
+    counts = lab.value_counts()
+    if len(counts) < 2:
+        raise InputError(f"Only one class ('{counts.index[0]}') in the labels; TSPG needs at least two classes.")
+    small = counts[counts < MIN_CLASS_SIZE]
+    if len(small):
+        listing = ", ".join(f"'{k}' ({v})" for k, v in small.items())
+        raise InputError(f"{len(small)} class(es) have fewer than {MIN_CLASS_SIZE} samples, too few to split into "
+                         f"training and held-out parts: {listing}; remove them from the labels file.")
+    sources = {"data": str(data)}
+    if labels is not None:
+        sources["labels"] = str(labels)
+    if gene_sets is not None:
+        sources["gene_sets"] = str(gene_sets)
+    if hash_inputs:
+        sources["sha256"] = {k: file_sha256(v) for k, v in list(sources.items())}
+    return Dataset(gem=gem, labels=lab.astype(str), gene_set_report=report, sources=sources)
+
+
+def stratified_split(
+    labels: pd.Series, *, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0
+) -> pd.Series:
+    """Split samples per class into ``train``, ``val`` (from the training part) and ``test``.
+
+    Per class of n samples: ``max(1, round(test_size * n))`` go to test; of the rest,
+    ``round(val_size * rest)`` go to val when at least two training samples remain. The validation part is
+    what early stopping and checkpoint selection look at; the test part is only ever reported.
+
+    Parameters
+    ----------
+    labels
+        One label per sample.
+    test_size, val_size
+        Fractions, see above.
+    seed
+        Seed of the shuffle.
+
+    Returns
+    -------
+    ``"train"``, ``"val"`` or ``"test"`` per sample, in the order of ``labels``.
+    """
+    if not 0 < test_size < 1:
+        raise InputError(f"--test-size must be between 0 and 1, not {test_size}.")
+    if not 0 <= val_size < 1:
+        raise InputError(f"--val-size must be in [0, 1), not {val_size}.")
+    rng = np.random.default_rng(seed)
+    part = np.full(len(labels), "train", dtype=object)
+    codes = labels.to_numpy()
+    for cls in sorted(labels.unique()):
+        idx = np.flatnonzero(codes == cls)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = max(1, int(round(test_size * len(idx))))
+        rest = len(idx) - n_test
+        n_val = int(round(val_size * rest))
+        if rest - n_val < 2:
+            n_val = 0
+        part[idx[:n_test]] = "test"
+        part[idx[n_test:n_test + n_val]] = "val"
+    return pd.Series(part, index=labels.index, name="part")
+
+
+@dataclass
+class MinMaxScaler:
+    """Per-gene MinMax scaling to [0, 1] fitted on the training part only.
+
+    Genes that are constant in the training part get a range of 1, so they scale to ``x - min`` (0 on the
+    training data) and never divide by zero.
+    """
+
+    data_min: np.ndarray
+    data_range: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> MinMaxScaler:
+        """Fit on samples x genes values."""
+        lo = np.min(x, axis=0).astype(np.float32)
+        rng = (np.max(x, axis=0) - lo).astype(np.float32)
+        rng[rng == 0] = 1.0
+        return cls(lo, rng)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Original units -> scaled units (float32)."""
+        return ((x - self.data_min) / self.data_range).astype(np.float32)
+
+    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+        """Scaled units -> original units (float32)."""
+        return (x * self.data_range + self.data_min).astype(np.float32)
+
+    def inverse_transform_delta(self, d: np.ndarray) -> np.ndarray:
+        """A difference in scaled units -> the same difference in original units."""
+        return (d * self.data_range).astype(np.float32)
+
+
+@dataclass
+class Prepared:
+    """The numeric form of a split data set, as training consumes it.
+
+    Attributes
+    ----------
+    x
+        Scaled values (samples x genes, float32) of every sample.
+    y
+        Class index per sample.
+    part
+        ``train``/``val``/``test`` per sample.
+    scaler
+        The scaler fitted on the training part.
+    fill
+        Per-gene fill values for missing data (NaN when no imputation).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    part: np.ndarray
+    scaler: MinMaxScaler
+    fill: np.ndarray
+
+
+def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """Replace NaN/inf cells by the per-gene ``fill`` values (in place when possible)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        values = np.where(bad, fill[None, :], values).astype(np.float32)
+    return values
+
+
+def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Impute = "none") -> Prepared:
+    """Impute with training statistics, fit the scaler on the training part and scale every sample."""
+    values = dataset.gem.to_numpy(dtype=np.float32)
+    is_train = (part == "train").to_numpy()
+    train = values[is_train]
+    if impute in ("mean", "median"):
+        with np.errstate(all="ignore"):
+            fill = (np.nanmean(train, axis=0) if impute == "mean" else np.nanmedian(train, axis=0))
+        fill = np.nan_to_num(fill.astype(np.float32), nan=0.0)
+    elif impute == "zero":
+        fill = np.zeros(values.shape[1], dtype=np.float32)
+    else:
+        fill = np.full(values.shape[1], np.nan, dtype=np.float32)
+    if impute in ("mean", "median", "zero"):
+        values = fill_missing(values, fill)
+    scaler = MinMaxScaler.fit(values[is_train])
+    index = {c: i for i, c in enumerate(classes)}
+    y = dataset.labels.map(index).to_numpy(dtype=np.int64)
+    return Prepared(x=scaler.transform(values), y=y, part=part.to_numpy(), scaler=scaler, fill=fill)

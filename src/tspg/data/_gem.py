@@ -1,0 +1,276 @@
+"""Readers for gene expression matrices (GEMs), chosen by file extension.
+
+Every reader returns a float32 :class:`pandas.DataFrame` of samples x genes whose index holds the sample
+names and whose columns hold the gene names.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tspg.data._errors import InputError
+
+log = logging.getLogger(__name__)
+
+GEM_FORMATS = ("tsv", "txt", "csv", "npy", "parquet", "gct", "h5ad")
+
+
+def gem_format(path: str | Path) -> str:
+    """Return the format name of a GEM file from its extension (``.gz`` is looked through).
+
+    Parameters
+    ----------
+    path
+        The file name.
+
+    Returns
+    -------
+    One of :data:`GEM_FORMATS`.
+    """
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    if ext not in GEM_FORMATS:
+        raise InputError(
+            f"{path}: unknown GEM format '.{ext}'; use one of "
+            + ", ".join("." + f for f in GEM_FORMATS)
+            + " (text files may be gzipped)."
+        )
+    return ext
+
+
+def _open_text(path: Path):  # noqa: ANN202
+    return gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)
+
+
+def _first_line(path: Path) -> str:
+    with _open_text(path) as fh:
+        return fh.readline().rstrip("\r\n")
+
+
+def _check_unique(names: pd.Index | list[str], what: str, path: Path, hint: str) -> None:
+    index = pd.Index(names)
+    if not index.is_unique:
+        dup = index[index.duplicated()].unique()
+        examples = ", ".join(map(str, dup[:5]))
+        raise InputError(f"{path}: {len(dup)} duplicated {what} name(s), e.g. {examples}; {hint}.")
+
+
+def _to_float32(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Convert every column to float32, naming the first non-numeric cell if there is one."""
+    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        col = bad[0]
+        coerced = pd.to_numeric(frame[col], errors="coerce")
+        wrong = frame[col][coerced.isna() & frame[col].notna()]
+        row, value = (wrong.index[0], wrong.iloc[0]) if len(wrong) else (frame.index[0], "?")
+        raise InputError(
+            f"{path}: non-numeric value {value!r} at sample '{row}', gene '{col}' "
+            f"({len(bad)} column(s) affected); every expression value must be a number (use NA for missing)."
+        )
+    values = frame.to_numpy(dtype=np.float32, copy=False)
+    return pd.DataFrame(values, index=frame.index.astype(str), columns=frame.columns.astype(str))
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    header = _first_line(path).split(sep)
+    if len(header) < 2:
+        raise InputError(
+            f"{path}: the header has {len(header)} column(s) when split on "
+            f"{'tab' if sep == chr(9) else repr(sep)}; expected sample ids in the first column and one "
+            "column per gene (is this the right delimiter or file extension?)."
+        )
+    genes = [g.strip().strip('"') for g in header[1:]]
+    _check_unique(genes, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
+    try:
+        frame = pd.read_csv(
+            path, sep=sep, header=0, index_col=0, names=["__sample__", *genes], low_memory=False,
+            na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        msg = str(exc).splitlines()[0]
+        raise InputError(f"{path}: cannot parse as a {'tab' if sep == chr(9) else 'comma'}-separated "
+                         f"GEM ({msg}); every row needs one sample id and one value per gene.") from None
+    return frame
+
+
+def _read_npy(path: Path) -> pd.DataFrame:
+    base = str(path)[: -len(".npy")]
+    rownames, colnames = Path(base + ".rownames.txt"), Path(base + ".colnames.txt")
+    for p in (rownames, colnames):
+        if not p.exists():
+            raise InputError(
+                f"{path}: a .npy GEM needs {rownames.name} (sample names) and {colnames.name} (gene names) "
+                f"beside it; {p.name} is missing."
+            )
+    try:
+        values = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise InputError(f"{path}: not a numeric .npy array ({exc}).") from None
+    rows = [line.rstrip("\r\n") for line in open(rownames) if line.strip()]
+    cols = [line.rstrip("\r\n") for line in open(colnames) if line.strip()]
+    if values.ndim != 2 or values.shape != (len(rows), len(cols)):
+        raise InputError(
+            f"{path}: array shape {values.shape} does not match {len(rows)} row names x {len(cols)} "
+            "column names."
+        )
+    if not np.issubdtype(values.dtype, np.number):
+        raise InputError(f"{path}: the array holds {values.dtype}, not numbers.")
+    return pd.DataFrame(values, index=rows, columns=cols)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    if isinstance(frame.index, pd.RangeIndex) and len(frame.columns) and not pd.api.types.is_numeric_dtype(
+        frame[frame.columns[0]]
+    ):
+        frame = frame.set_index(frame.columns[0])
+    return frame
+
+
+def _read_gct(path: Path) -> pd.DataFrame:
+    with _open_text(path) as fh:
+        version = fh.readline().strip()
+        dims = fh.readline().strip().split("\t")
+        header = fh.readline().rstrip("\r\n").split("\t")
+    if not version.startswith("#1."):
+        raise InputError(f"{path}: not a GCT file (first line is {version[:20]!r}, expected '#1.2').")
+    if len(header) < 3 or header[0].upper() != "NAME":
+        raise InputError(f"{path}: GCT line 3 must start with 'NAME<TAB>Description<TAB>' then sample names.")
+    samples = header[2:]
+    _check_unique(samples, "sample", path, "sample names (GCT columns) must be unique")
+    frame = pd.read_csv(
+        path, sep="\t", skiprows=2, header=0, index_col=0, low_memory=False,
+        names=["__gene__", "__desc__", *samples], na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
+    )
+    frame = frame.drop(columns="__desc__")
+    _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
+    if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
+        log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(frame))
+    frame = _to_float32(frame, path)
+    return frame.T
+
+
+def read_h5ad_matrix(
+    path: str | Path, layer: str | None = None, use_raw: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read an AnnData file and return (GEM, obs).
+
+    Parameters
+    ----------
+    path
+        The ``.h5ad`` file.
+    layer
+        Name of a layer in ``adata.layers`` to use instead of ``.X``.
+    use_raw
+        Use ``adata.raw.X`` (and ``adata.raw.var_names``) instead of ``.X``.
+
+    Returns
+    -------
+    The samples x genes float32 matrix and the ``.obs`` table.
+    """
+    import anndata as ad
+    from scipy import sparse
+
+    path = Path(path)
+    try:
+        adata = ad.read_h5ad(path)
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{path}: cannot read as .h5ad ({exc}).") from None
+    if layer is not None and use_raw:
+        raise InputError("Choose either --layer or --use-raw, not both.")
+    if use_raw:
+        if adata.raw is None:
+            raise InputError(f"{path}: has no .raw; drop --use-raw to use .X.")
+        matrix, genes = adata.raw.X, adata.raw.var_names
+    elif layer is not None:
+        if layer not in adata.layers:
+            valid = ", ".join(adata.layers.keys()) or "none"
+            raise InputError(f"{path}: no layer '{layer}'; layers present: {valid}.")
+        matrix, genes = adata.layers[layer], adata.var_names
+    else:
+        matrix, genes = adata.X, adata.var_names
+    if sparse.issparse(matrix):
+        matrix = matrix.toarray()
+    frame = pd.DataFrame(np.asarray(matrix, dtype=np.float32), index=adata.obs_names.astype(str),
+                         columns=pd.Index(genes).astype(str))
+    return frame, adata.obs
+
+
+def read_gem(
+    path: str | Path,
+    *,
+    transpose: bool = False,
+    layer: str | None = None,
+    use_raw: bool = False,
+) -> pd.DataFrame:
+    """Read a GEM file into a samples x genes float32 DataFrame.
+
+    The format follows the extension: ``.tsv``/``.txt`` (tab-separated, optionally ``.gz``), ``.csv``,
+    ``.npy`` with ``<name>.rownames.txt`` and ``<name>.colnames.txt`` beside it, ``.parquet``, ``.gct``
+    (genes x samples, transposed on reading) and ``.h5ad`` (``.X``, a layer, or ``.raw``).
+
+    Parameters
+    ----------
+    path
+        The GEM file.
+    transpose
+        The text, ``.npy`` or ``.parquet`` file is genes x samples; transpose it.
+    layer, use_raw
+        For ``.h5ad``: read ``adata.layers[layer]`` or ``adata.raw.X`` instead of ``.X``.
+
+    Returns
+    -------
+    Samples x genes, float32, sample names as index and gene names as columns. Missing values are NaN.
+
+    Examples
+    --------
+    >>> import tspg.data, pandas as pd, tempfile, os
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "gem.tsv")
+    >>> pd.DataFrame({"G1": [1.0, 2.0], "G2": [3.0, 4.0]}, index=["s1", "s2"]).to_csv(p, sep="\\t")
+    >>> tspg.data.read_gem(p).shape
+    (2, 2)
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    fmt = gem_format(path)
+    if fmt in ("tsv", "txt"):
+        frame = _read_delimited(path, "\t")
+    elif fmt == "csv":
+        frame = _read_delimited(path, ",")
+    elif fmt == "npy":
+        frame = _read_npy(path)
+    elif fmt == "parquet":
+        frame = _read_parquet(path)
+    elif fmt == "gct":
+        if transpose:
+            raise InputError("--transpose does not apply to .gct files (GCT is always genes x samples).")
+        frame = _read_gct(path)
+    else:
+        if transpose:
+            raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
+        frame, _ = read_h5ad_matrix(path, layer=layer, use_raw=use_raw)
+    if fmt not in ("gct", "h5ad") and (layer is not None or use_raw):
+        raise InputError("--layer and --use-raw apply to .h5ad files only.")
+    if transpose:
+        frame = frame.T
+    frame = _to_float32(frame, path)
+    frame.index.name, frame.columns.name = None, None
+    _check_unique(frame.index, "sample", path, "every sample needs its own name"
+                  + ("" if transpose else " (is the file genes x samples? then pass --transpose)"))
+    _check_unique(frame.columns, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
+    log.info("read %s: %d samples x %d genes", path.name, frame.shape[0], frame.shape[1])
+    return frame
+
+
+ImputeMethod = Literal["none", "zero", "mean", "median", "drop-genes"]

@@ -1,0 +1,110 @@
+"""Gene set (GMT) reading and selection."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tspg.data._errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def _looks_like_description(token: str) -> bool:
+    t = token.strip()
+    return t == "" or "://" in t or " " in t or t.lower() in {"na", "n/a", ">", "-", "none"}
+
+
+def read_gmt(path: str | Path, genes: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Read a GMT gene set library.
+
+    Both the standard layout (``name<TAB>description<TAB>gene...``) and the original TSPG tool's layout
+    without the description column (``name<TAB>gene...``) are accepted; which one a file uses is decided for
+    the whole file: a description column is assumed when any line's second field looks like a description
+    (empty, a URL, text with spaces, ``NA``), or, given ``genes``, when the second fields match the known genes
+    far less often than the other fields do.
+
+    Parameters
+    ----------
+    path
+        The ``.gmt`` file.
+    genes
+        Optional known gene names (the GEM's), used to tell the two layouts apart.
+
+    Returns
+    -------
+    Gene set name -> list of genes (order kept, duplicates removed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    rows = []
+    for number, line in enumerate(open(path), start=1):
+        fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
+        if not any(fields):
+            continue
+        if len(fields) < 2 or not fields[0]:
+            raise InputError(f"{path}: line {number} is not 'name<TAB>[description<TAB>]gene...'.")
+        rows.append(fields)
+    if not rows:
+        raise InputError(f"{path}: no gene sets in the file.")
+    has_description = any(_looks_like_description(r[1]) for r in rows)
+    if not has_description and genes is not None:
+        known = set(genes)
+        second = sum(r[1] in known for r in rows) / len(rows)
+        rest = [g for r in rows for g in r[2:] if g]
+        rest_rate = sum(g in known for g in rest) / max(len(rest), 1)
+        has_description = second < 0.5 * rest_rate
+    start = 2 if has_description else 1
+    sets: dict[str, list[str]] = {}
+    for r in rows:
+        if r[0] in sets:
+            raise InputError(f"{path}: gene set '{r[0]}' is defined twice.")
+        sets[r[0]] = list(dict.fromkeys(g for g in r[start:] if g))
+    return sets
+
+
+def select_gene_sets(
+    library: dict[str, list[str]], names: Sequence[str], genes: Sequence[str], source: str = "the GMT file"
+) -> tuple[list[str], dict[str, dict]]:
+    """Choose the genes of the named sets that the GEM has.
+
+    Parameters
+    ----------
+    library
+        Gene set name -> genes, from :func:`read_gmt`.
+    names
+        The chosen set names; their union is used.
+    genes
+        The GEM's genes, in order.
+    source
+        Where the library came from, for error messages.
+
+    Returns
+    -------
+    The selected genes in the GEM's order, and per set a report ``{"n_genes", "n_missing", "missing"}``.
+    """
+    report: dict[str, dict] = {}
+    wanted: set[str] = set()
+    present = set(genes)
+    for name in names:
+        if name not in library:
+            close = difflib.get_close_matches(name, list(library), n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"{len(library)} sets are defined there."
+            raise InputError(f"Unknown gene set '{name}' in {source}; {hint}")
+        members = library[name]
+        missing = [g for g in members if g not in present]
+        report[name] = {"n_genes": len(members), "n_missing": len(missing), "missing": missing}
+        if missing:
+            log.info("gene set %s: %d of %d genes are not in the GEM (e.g. %s)", name, len(missing),
+                     len(members), ", ".join(missing[:5]))
+        else:
+            log.info("gene set %s: all %d genes are in the GEM", name, len(members))
+        wanted.update(members)
+    selected = [g for g in genes if g in wanted]
+    if not selected:
+        raise InputError(f"None of the genes of gene set(s) {', '.join(names)} are in the GEM; check that the GEM "
+                         "and the GMT use the same gene identifiers (symbols vs Ensembl ids).")
+    return selected, report

@@ -1,0 +1,123 @@
+"""Readers for sample labels: two-column text, GSEA ``.cls``, or an AnnData ``.obs`` column."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from tspg.data._errors import InputError
+
+
+def _read_cls(path: Path, samples: Sequence[str] | None) -> pd.Series:
+    lines = [ln.rstrip("\r\n") for ln in open(path) if ln.strip()]
+    if len(lines) < 3:
+        raise InputError(f"{path}: a .cls file needs 3 lines (counts, '# class names', labels); it has "
+                         f"{len(lines)}.")
+    head = lines[0].split()
+    names = lines[1].lstrip("#").split()
+    values = lines[2].split()
+    if not lines[1].startswith("#"):
+        raise InputError(f"{path}: line 2 of a .cls file must start with '#' and list the class names.")
+    if head and head[0].isdigit() and int(head[0]) != len(values):
+        raise InputError(f"{path}: line 1 says {head[0]} samples but line 3 has {len(values)} labels.")
+    if names and all(v.isdigit() for v in values) and not set(values) & set(names):
+        idx = [int(v) for v in values]
+        if max(idx) >= len(names):
+            raise InputError(f"{path}: label index {max(idx)} but only {len(names)} class names.")
+        values = [names[i] for i in idx]
+    if samples is None:
+        raise InputError(f"{path}: a .cls file gives labels in GEM column order, so it needs the GEM.")
+    if len(samples) != len(values):
+        raise InputError(f"{path}: {len(values)} labels for {len(samples)} GEM samples; a .cls file must have "
+                         "one label per GEM sample, in the GEM's order.")
+    return pd.Series(values, index=pd.Index(samples, dtype=str), name="label", dtype=str)
+
+
+def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
+    sep = "," if path.name.lower().endswith(".csv") else "\t"
+    try:
+        table = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False,
+                            comment=None, skip_blank_lines=True)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: cannot parse labels ({str(exc).splitlines()[0]}); expected two "
+                         "tab-separated columns: sample id, label.") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the labels file is empty.") from None
+    if table.shape[1] < 2:
+        raise InputError(f"{path}: expected two {'comma' if sep == ',' else 'tab'}-separated columns (sample id, "
+                         f"label); found {table.shape[1]}.")
+    if table.shape[1] > 2:
+        table = table.iloc[:, :2]
+    table.columns = ["sample", "label"]
+    first = table.iloc[0]
+    known = set(samples) if samples is not None else None
+    if known is not None:
+        is_header = first["sample"] not in known and table["sample"].iloc[1:].isin(known).any()
+    else:
+        is_header = first["sample"].lower() in {"sample", "samples", "id", "sample_id", "sampleid", "name", ""}
+    if is_header:
+        table = table.iloc[1:]
+    table["sample"] = table["sample"].str.strip()
+    table["label"] = table["label"].str.strip()
+    empty = table["label"] == ""
+    if empty.any():
+        raise InputError(f"{path}: {int(empty.sum())} sample(s) have an empty label, e.g. "
+                         f"'{table.loc[empty, 'sample'].iloc[0]}'; give every sample a label or remove it.")
+    dup = table["sample"].duplicated()
+    if dup.any():
+        examples = ", ".join(table.loc[dup, "sample"].unique()[:5])
+        raise InputError(f"{path}: {int(dup.sum())} sample id(s) appear more than once, e.g. {examples}; "
+                         "each sample needs exactly one label.")
+    return pd.Series(table["label"].to_numpy(), index=pd.Index(table["sample"], dtype=str), name="label")
+
+
+def read_labels(path: str | Path, samples: Sequence[str] | None = None) -> pd.Series:
+    """Read sample labels.
+
+    Parameters
+    ----------
+    path
+        A two-column text file (sample id, label; tab-separated, or comma-separated for ``.csv``; a header
+        row is detected and skipped) or a GSEA ``.cls`` file (labels in the GEM's column order).
+    samples
+        The GEM's sample names, in order. Needed for ``.cls``; for text files it makes header detection exact.
+
+    Returns
+    -------
+    Labels (str) indexed by sample id.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if path.name.lower().endswith(".cls"):
+        return _read_cls(path, samples)
+    return _read_table(path, samples)
+
+
+def labels_from_obs(obs: pd.DataFrame, key: str, source: str = "the .h5ad file") -> pd.Series:
+    """Take labels from an AnnData ``.obs`` column.
+
+    Parameters
+    ----------
+    obs
+        The ``.obs`` table.
+    key
+        The column holding the labels.
+    source
+        Where ``obs`` came from, for error messages.
+
+    Returns
+    -------
+    Labels (str) indexed by sample (cell) id.
+    """
+    if key not in obs.columns:
+        valid = ", ".join(map(str, obs.columns)) or "none"
+        raise InputError(f"{source}: no .obs column '{key}'; columns present: {valid}.")
+    column = obs[key]
+    missing = column.isna()
+    if missing.any():
+        raise InputError(f"{source}: .obs['{key}'] is missing for {int(missing.sum())} sample(s), e.g. "
+                         f"'{obs.index[missing][0]}'; fill or drop them first.")
+    return pd.Series(column.astype(str).to_numpy(), index=obs.index.astype(str), name="label")

@@ -1,0 +1,506 @@
+"""The user-facing TSPG object: fit a classifier and per-target generators, perturb, save and load.
+
+It is thin: reading data lives in :mod:`tspg.data`, networks in :mod:`tspg.nn`, training in :mod:`tspg.train`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tspg import __version__
+from tspg._io import atomic_write, write_json
+from tspg.data import Dataset, InputError, MinMaxScaler, fill_missing, prepare, stratified_split
+from tspg.nn import Classifier, Generator
+from tspg.train import (
+    ClassifierConfig,
+    GeneratorConfig,
+    config_from_dict,
+    config_to_dict,
+    fit_classifier,
+    fit_generator,
+    generate,
+    predict_logits,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def target_dirname(target: str) -> str:
+    """Folder name of a target class: every character outside ``[A-Za-z0-9._-]`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", target)
+
+
+def _save_module(module: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda p: save_file(state, str(p), metadata={"format": "pt", "tspg": __version__}))
+
+
+def _load_module(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise InputError(f"{path}: model weights are missing; is this a complete tspg run folder?")
+    module.load_state_dict(load_file(str(path)))
+    return module.eval()
+
+
+@dataclass
+class Perturbation:
+    """Perturbations of a set of samples towards one target class.
+
+    Attributes
+    ----------
+    target
+        The target class.
+    samples
+        Sample names.
+    labels
+        The samples' classes where known (else NA).
+    x_scaled, x_adv_scaled
+        Input and perturbed samples in scaled units ([0, 1] on the training data).
+    scaler
+        The run's scaler, to express everything in original units.
+    classes
+        The classifier's class names (index order of the probabilities).
+    proba_before, proba_after
+        Class probabilities of f before and after the perturbation.
+    part
+        ``train``/``val``/``test`` per sample for the run's own samples, ``external`` for others.
+    """
+
+    target: str
+    samples: list[str]
+    labels: pd.Series
+    x_scaled: np.ndarray
+    x_adv_scaled: np.ndarray
+    scaler: MinMaxScaler
+    genes: list[str]
+    classes: list[str]
+    proba_before: np.ndarray
+    proba_after: np.ndarray
+    part: list[str] = field(default_factory=list)
+
+    def _frame(self, values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(values, index=pd.Index(self.samples, name="sample"), columns=self.genes)
+
+    @property
+    def perturbation_scaled(self) -> pd.DataFrame:
+        """``x_adv - x`` in scaled units."""
+        return self._frame(self.x_adv_scaled - self.x_scaled)
+
+    @property
+    def perturbation_expr(self) -> pd.DataFrame:
+        """``x_adv - x`` in original expression units."""
+        return self._frame(self.scaler.inverse_transform_delta(self.x_adv_scaled - self.x_scaled))
+
+    @property
+    def perturbed_scaled(self) -> pd.DataFrame:
+        """``x_adv`` in scaled units."""
+        return self._frame(self.x_adv_scaled)
+
+    @property
+    def perturbed_expr(self) -> pd.DataFrame:
+        """``x_adv`` in original expression units."""
+        return self._frame(self.scaler.inverse_transform(self.x_adv_scaled))
+
+    @property
+    def predictions(self) -> pd.DataFrame:
+        """Per sample: label, part, f's class before and after, and the target's probability before and after."""
+        t = self.classes.index(self.target)
+        cls = np.asarray(self.classes, dtype=object)
+        return pd.DataFrame(
+            {
+                "label": self.labels.reindex(self.samples).to_numpy(),
+                "part": self.part or ["external"] * len(self.samples),
+                "predicted_before": cls[self.proba_before.argmax(1)] if len(self.samples) else [],
+                "predicted_after": cls[self.proba_after.argmax(1)] if len(self.samples) else [],
+                "prob_target_before": self.proba_before[:, t],
+                "prob_target_after": self.proba_after[:, t],
+            },
+            index=pd.Index(self.samples, name="sample"),
+        )
+
+    def metrics(self) -> dict:
+        """Perturbation accuracy overall and per source class (see the output contract in the README)."""
+        t = self.classes.index(self.target)
+        before = self.proba_before.argmax(1)
+        after = self.proba_after.argmax(1)
+        fresh = before != t
+        hit = after == t
+
+        def share(mask: np.ndarray) -> float | None:
+            return round(float(hit[mask].mean()), 6) if mask.any() else None
+
+        by_source = {}
+        labels = self.labels.reindex(self.samples)
+        if labels.notna().any():
+            for cls in sorted(labels.dropna().unique()):
+                m = (labels == cls).to_numpy()
+                by_source[cls] = {"n": int(m.sum()), "n_not_already_target": int((m & fresh).sum()),
+                                  "perturbation_accuracy": share(m & fresh),
+                                  "perturbation_accuracy_all": share(m)}
+        p = self.x_adv_scaled - self.x_scaled
+        return {
+            "target": self.target,
+            "perturbation_accuracy": share(fresh),
+            "perturbation_accuracy_all": share(np.ones_like(hit)),
+            "n_perturbed": len(self.samples),
+            "n_not_already_target": int(fresh.sum()),
+            "mean_abs_perturbation_scaled": round(float(np.abs(p).mean()), 6) if p.size else None,
+            "mean_l2_perturbation_scaled": round(float(np.linalg.norm(p, axis=1).mean()), 6) if p.size else None,
+            "by_source": by_source,
+        }
+
+
+class TSPG:
+    """Transcriptome State Perturbation Generator.
+
+    Fits a classifier f on a labelled GEM, then for each target class a generator G that perturbs any sample so
+    that f calls it the target while a discriminator and a target-distribution loss keep it realistic.
+
+    Parameters
+    ----------
+    classifier_config, generator_config
+        Training settings (paper defaults).
+    seed
+        Seeds the split, the weights, batch order and target draws.
+    test_size, val_size
+        Held-out share per class, and the validation share of the rest (early stopping, checkpoints).
+    impute
+        Missing-value policy used when the data were loaded (``none``, ``zero``, ``mean``, ``median``,
+        ``drop-genes``).
+    device
+        Torch device for training and inference.
+    progress
+        Show progress bars.
+
+    Examples
+    --------
+    >>> from tspg import TSPG
+    >>> from tspg.data import make_atlas, Dataset
+    >>> atlas = make_atlas(n_classes=3, n_genes=120, samples_per_class=30, seed=1)
+    >>> ds = Dataset(atlas.gem, atlas.labels)
+    >>> model = TSPG(ClassifierConfig(epochs=5), GeneratorConfig(epochs=2), progress=False)  # doctest: +SKIP
+    >>> model.fit(ds, targets=["Liver"]).perturb(ds.gem, "Liver").metrics()["n_perturbed"]  # doctest: +SKIP
+    90
+    """
+
+    def __init__(
+        self,
+        classifier_config: ClassifierConfig | None = None,
+        generator_config: GeneratorConfig | None = None,
+        *,
+        seed: int = 0,
+        test_size: float = 0.2,
+        val_size: float = 0.1,
+        impute: str = "none",
+        device: str = "cpu",
+        progress: bool = True,
+    ) -> None:
+        self.classifier_config = classifier_config or ClassifierConfig()
+        self.generator_config = generator_config or GeneratorConfig()
+        self.seed = seed
+        self.test_size = test_size
+        self.val_size = val_size
+        self.impute = impute
+        self.device = device
+        self.progress = progress
+        self.genes: list[str] = []
+        self.classes: list[str] = []
+        self.scaler: MinMaxScaler | None = None
+        self.fill: np.ndarray | None = None
+        self.split: pd.Series | None = None
+        self.classifier: Classifier | None = None
+        self.generators: dict[str, Generator] = {}
+        self.generator_histories: dict[str, list[dict]] = {}
+        self.generator_configs: dict[str, GeneratorConfig] = {}
+        self.classifier_history: list[dict] = []
+        self.inputs: dict = {}
+        self.gene_set_report: dict = {}
+
+    # ---------------------------------------------------------------- fitting
+    def fit_classifier(self, dataset: Dataset) -> TSPG:
+        """Split ``dataset`` (stratified, seeded), fit the scaler on the training part and train f.
+
+        Parameters
+        ----------
+        dataset
+            A validated :class:`tspg.data.Dataset`.
+
+        Returns
+        -------
+        self
+        """
+        self.genes = list(dataset.gem.columns)
+        self.classes = dataset.classes
+        self.inputs = dict(dataset.sources)
+        self.gene_set_report = {k: {kk: vv for kk, vv in v.items()} for k, v in dataset.gene_set_report.items()}
+        self.split = stratified_split(dataset.labels, test_size=self.test_size, val_size=self.val_size,
+                                      seed=self.seed)
+        prep = prepare(dataset, self.classes, self.split, self.impute)
+        self.scaler, self.fill = prep.scaler, prep.fill
+        tr, va = prep.part == "train", prep.part == "val"
+        n_parts = pd.Series(prep.part).value_counts().to_dict()
+        log.info("split: %s samples train / %s val / %s test; %d genes; %d classes", n_parts.get("train", 0),
+                 n_parts.get("val", 0), n_parts.get("test", 0), len(self.genes), len(self.classes))
+        self.classifier, self.classifier_history = fit_classifier(
+            prep.x[tr], prep.y[tr], prep.x[va], prep.y[va], len(self.classes), self.classifier_config,
+            seed=self.seed, device=self.device, progress=self.progress,
+        )
+        self.generators.clear()
+        return self
+
+    def target_seed(self, target: str) -> int:
+        """The seed of a target's generator: fixed by the run seed and the target's name, not target order."""
+        return (self.seed * 1_000_003 + zlib.crc32(target.encode())) % (2**31)
+
+    def fit_generator(self, dataset: Dataset, target: str) -> TSPG:
+        """Train the generator that perturbs samples towards ``target`` (the classifier must be fitted).
+
+        Parameters
+        ----------
+        dataset
+            The same data the classifier was fitted on.
+        target
+            A class name.
+
+        Returns
+        -------
+        self
+        """
+        if self.classifier is None:
+            raise RuntimeError("fit_classifier first")
+        if target not in self.classes:
+            raise InputError(f"Unknown target class '{target}'; valid classes: {', '.join(self.classes)}.")
+        prep = prepare(dataset, self.classes, self.split, self.impute)
+        t = self.classes.index(target)
+        tr, va = prep.part == "train", prep.part == "val"
+        log.info("generator for target '%s': %d training samples, %d of the target class", target, int(tr.sum()),
+                 int((tr & (prep.y == t)).sum()))
+        gen, hist = fit_generator(
+            self.classifier, prep.x[tr], prep.x[tr & (prep.y == t)], t, prep.x[va], self.generator_config,
+            seed=self.target_seed(target), device=self.device, progress=self.progress, desc=f"generator {target}",
+        )
+        self.generators[target] = gen
+        self.generator_histories[target] = hist
+        self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
+        return self
+
+    def fit(self, dataset: Dataset, targets: list[str]) -> TSPG:
+        """Fit the classifier, then one generator per target.
+
+        Parameters
+        ----------
+        dataset
+            A validated :class:`tspg.data.Dataset`.
+        targets
+            Target class names.
+
+        Returns
+        -------
+        self
+        """
+        dataset.check_targets(targets)
+        self.fit_classifier(dataset)
+        for t in targets:
+            self.fit_generator(dataset, t)
+        return self
+
+    # ---------------------------------------------------------------- inference
+    def _scaled(self, gem: pd.DataFrame, source: str = "the data") -> np.ndarray:
+        missing = [g for g in self.genes if g not in gem.columns]
+        if missing:
+            raise InputError(f"{source} lacks {len(missing)} of the model's {len(self.genes)} genes (e.g. "
+                             f"{', '.join(missing[:3])}); a model only applies to data with the genes it was "
+                             "trained on.")
+        values = gem[self.genes].to_numpy(dtype=np.float32)
+        if not np.isfinite(values).all():
+            if self.fill is None or np.isnan(self.fill).all():
+                raise InputError(f"{source} has missing or infinite values and this run was trained without "
+                                 "imputation; fill them first.")
+            values = fill_missing(values, self.fill)
+        return self.scaler.transform(values)
+
+    def predict_proba(self, gem: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities of f for each sample of ``gem`` (original units, samples x genes)."""
+        x = self._scaled(gem)
+        proba = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
+        return pd.DataFrame(proba, index=gem.index, columns=self.classes)
+
+    def perturb(self, gem: pd.DataFrame, target: str, labels: pd.Series | None = None,
+                source: str = "the data") -> Perturbation:
+        """Perturb every sample of ``gem`` towards ``target``.
+
+        Parameters
+        ----------
+        gem
+            Samples x genes in original units; it must contain the model's genes (extra genes are ignored).
+        target
+            A class with a trained generator.
+        labels
+            Optional true classes of the samples (for per-source metrics).
+        source
+            Name of the data, for error messages.
+
+        Returns
+        -------
+        The :class:`Perturbation`.
+        """
+        if target not in self.generators:
+            trained = ", ".join(self.generators) or "none"
+            raise InputError(f"No generator for target '{target}' in this run; trained targets: {trained}.")
+        x = self._scaled(gem, source)
+        x_adv, _ = generate(self.generators[target], x, device=self.device)
+        before = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
+        after = torch.softmax(predict_logits(self.classifier, x_adv, device=self.device), 1).numpy()
+        samples = [str(s) for s in gem.index]
+        if self.split is not None and set(samples) <= set(self.split.index):
+            part = [str(p) for p in self.split.reindex(samples)]
+        else:
+            part = ["external"] * len(samples)
+        lab = labels.reindex(samples) if labels is not None else pd.Series(pd.NA, index=samples, dtype=object)
+        return Perturbation(target, samples, lab, x, x_adv, self.scaler, list(self.genes), list(self.classes),
+                            before, after, part)
+
+    def classifier_metrics(self, dataset: Dataset) -> dict:
+        """Accuracy of f on the held-out (test) part, overall and per class, and the confusion matrix."""
+        test = self.split[self.split == "test"].index
+        proba = self.predict_proba(dataset.gem.loc[test])
+        pred = proba.idxmax(axis=1)
+        truth = dataset.labels.loc[test]
+        per_class = {c: round(float((pred[truth == c] == c).mean()), 6) for c in self.classes}
+        confusion = pd.crosstab(truth, pred).reindex(index=self.classes, columns=self.classes, fill_value=0)
+        val_rows = [r for r in self.classifier_history if "val_loss" in r]
+        best = min(val_rows, key=lambda r: r["val_loss"]) if val_rows else None
+        return {
+            "accuracy": round(float((pred == truth).mean()), 6),
+            "n_test": int(len(test)),
+            "per_class_accuracy": per_class,
+            "confusion": {"classes": self.classes, "matrix": confusion.to_numpy().tolist()},
+            "val_accuracy": round(best["val_accuracy"], 6) if best else None,
+            "epochs_trained": len(self.classifier_history),
+            "best_epoch": best["epoch"] if best else len(self.classifier_history),
+        }
+
+    def mean_shift(self, dataset: Dataset, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The original tool's baseline: ``mu_target - mu_class`` per class on the training part.
+
+        Returns
+        -------
+        Classes x genes in original units and in scaled units.
+        """
+        train = self.split[self.split == "train"].index
+        values = dataset.gem.loc[train, self.genes]
+        if self.fill is not None and not np.isnan(self.fill).all():
+            values = pd.DataFrame(fill_missing(values.to_numpy(np.float32), self.fill), index=values.index,
+                                  columns=self.genes)
+        means = values.groupby(dataset.labels.loc[train]).mean().reindex(self.classes)
+        shift = means.loc[target].to_numpy()[None, :] - means.to_numpy()
+        expr = pd.DataFrame(shift.astype(np.float32), index=pd.Index(self.classes, name="source_class"),
+                            columns=self.genes)
+        scaled = pd.DataFrame((shift / self.scaler.data_range).astype(np.float32), index=expr.index,
+                              columns=self.genes)
+        return expr, scaled
+
+    # ---------------------------------------------------------------- persistence
+    def manifest(self) -> dict:
+        """Everything besides the weights that rebuilds this model, as JSON-ready data."""
+        import numpy
+        import pandas
+
+        split = self.split
+        return {
+            "format": "tspg-run",
+            "format_version": FORMAT_VERSION,
+            "tspg_version": __version__,
+            "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+                         "pandas": pandas.__version__},
+            "seed": self.seed,
+            "config": {
+                "classifier": config_to_dict(self.classifier_config),
+                "generator": config_to_dict(self.generator_config),
+                "test_size": self.test_size,
+                "val_size": self.val_size,
+                "impute": self.impute,
+            },
+            "inputs": self.inputs,
+            "gene_sets": self.gene_set_report,
+            "classes": self.classes,
+            "genes": self.genes,
+            "scaler": {"kind": "minmax", "min": self.scaler.data_min.tolist(),
+                       "range": self.scaler.data_range.tolist()},
+            "fill": None if self.fill is None or np.isnan(self.fill).all() else self.fill.tolist(),
+            "split": {p: [str(s) for s in split.index[split == p]] for p in ("train", "val", "test")},
+            "split_order": [str(s) for s in split.index],
+            "targets": {
+                t: {"dir": target_dirname(t), "seed": self.target_seed(t),
+                    "config": config_to_dict(self.generator_configs.get(t, self.generator_config)),
+                    "epochs_trained": len(self.generator_histories.get(t, []))}
+                for t in sorted(self.generators)
+            },
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``manifest.json``, ``classifier.safetensors`` and ``<target>/generator.safetensors``.
+
+        Weights are safetensors (no pickle); the manifest is JSON. Every file is written atomically.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_module(self.classifier, folder / "classifier.safetensors")
+        for t, gen in self.generators.items():
+            _save_module(gen, folder / target_dirname(t) / "generator.safetensors")
+        write_json(folder / MANIFEST, self.manifest())
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu", progress: bool = True) -> TSPG:
+        """Rebuild a model saved with :meth:`save` (weights from safetensors, never pickle)."""
+        folder = Path(folder)
+        path = folder / MANIFEST
+        if not path.exists():
+            raise InputError(f"{folder}: no {MANIFEST}; this is not a tspg run folder (run 'tspg run' or "
+                             "'tspg train-classifier' first).")
+        try:
+            m = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc}).") from None
+        if m.get("format") != "tspg-run":
+            raise InputError(f"{path}: not a tspg run manifest.")
+        cfg = m["config"]
+        model = cls(config_from_dict(ClassifierConfig, cfg["classifier"]),
+                    config_from_dict(GeneratorConfig, cfg["generator"]), seed=m["seed"],
+                    test_size=cfg["test_size"], val_size=cfg["val_size"], impute=cfg["impute"], device=device,
+                    progress=progress)
+        model.genes, model.classes = list(m["genes"]), list(m["classes"])
+        model.inputs, model.gene_set_report = m.get("inputs", {}), m.get("gene_sets", {})
+        model.scaler = MinMaxScaler(np.asarray(m["scaler"]["min"], np.float32),
+                                    np.asarray(m["scaler"]["range"], np.float32))
+        model.fill = (np.asarray(m["fill"], np.float32) if m.get("fill") is not None
+                      else np.full(len(model.genes), np.nan, np.float32))
+        part = {s: p for p, names in m["split"].items() for s in names}
+        order = m.get("split_order") or list(part)
+        model.split = pd.Series([part[s] for s in order], index=pd.Index(order), name="part")
+        cc = model.classifier_config
+        model.classifier = _load_module(Classifier(len(model.genes), len(model.classes), tuple(cc.hidden)),
+                                        folder / "classifier.safetensors").to(device)
+        for t, info in m.get("targets", {}).items():
+            model.generators[t] = _load_module(Generator(len(model.genes)),
+                                               folder / info["dir"] / "generator.safetensors").to(device)
+            model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
+        return model

@@ -1,0 +1,126 @@
+"""The three TSPG networks of the paper (section 2.2). Torch modules only: no I/O, no training loops."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# TensorFlow's BatchNormalization defaults, as the paper used: momentum 0.99 (torch: 1 - 0.99), epsilon 1e-3.
+BN_MOMENTUM = 0.01
+BN_EPS = 1e-3
+
+
+def _dense_bn(n_in: int, n_out: int, act: nn.Module) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out, eps=BN_EPS, momentum=BN_MOMENTUM), act)
+
+
+class Classifier(nn.Module):
+    """The target model f: dense layers (default 1024-512-128) with ReLU, then one logit per class.
+
+    ``forward`` returns logits; softmax gives the class probabilities.
+
+    Parameters
+    ----------
+    n_genes
+        Input size.
+    n_classes
+        Output size.
+    hidden
+        Hidden layer sizes.
+    """
+
+    def __init__(self, n_genes: int, n_classes: int, hidden: tuple[int, ...] = (1024, 512, 128)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        n_in = n_genes
+        for h in hidden:
+            layers += [nn.Linear(n_in, h), nn.ReLU()]
+            n_in = h
+        layers.append(nn.Linear(n_in, n_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits (batch x classes)."""
+        return self.net(x)
+
+
+class ResidualBlock(nn.Module):
+    """Dense-BN-ReLU-Dense-BN with an identity skip connection."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _dense_bn(width, width, nn.ReLU()),
+            nn.Linear(width, width),
+            nn.BatchNorm1d(width, eps=BN_EPS, momentum=BN_MOMENTUM),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x + body(x)``."""
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """The perturbation generator G: an hourglass of dense layers with residual blocks and a tanh output.
+
+    Down 512-256-128 (dense + BatchNorm + ReLU), three residual blocks of 128, up 256-512, then a dense layer of
+    the input size with tanh, so every perturbation lies in [-1, 1].
+
+    Parameters
+    ----------
+    n_genes
+        Input and output size.
+    down, n_residual, up
+        Layer sizes (the paper's by default).
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        down: tuple[int, ...] = (512, 256, 128),
+        n_residual: int = 3,
+        up: tuple[int, ...] = (256, 512),
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        n_in = n_genes
+        for h in down:
+            layers.append(_dense_bn(n_in, h, nn.ReLU()))
+            n_in = h
+        layers += [ResidualBlock(n_in) for _ in range(n_residual)]
+        for h in up:
+            layers.append(_dense_bn(n_in, h, nn.ReLU()))
+            n_in = h
+        layers += [nn.Linear(n_in, n_genes), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the perturbation G(x) in [-1, 1] (scaled units)."""
+        return self.net(x)
+
+
+class Discriminator(nn.Module):
+    """The discriminator D: dense 512-256-128, each + BatchNorm + LeakyReLU(0.2), then one linear output.
+
+    The output is a least-squares GAN score (no sigmoid): 1 for real, 0 for perturbed.
+    """
+
+    def __init__(self, n_genes: int, hidden: tuple[int, ...] = (512, 256, 128)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        n_in = n_genes
+        for h in hidden:
+            layers.append(_dense_bn(n_in, h, nn.LeakyReLU(0.2)))
+            n_in = h
+        layers.append(nn.Linear(n_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return one score per sample (batch,)."""
+        return self.net(x).squeeze(-1)
+
+
+def perturb(generator: Generator, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(x_adv, G(x))`` with ``x_adv = clip(x + G(x), 0, 1)``."""
+    g = generator(x)
+    return torch.clamp(x + g, 0.0, 1.0), g

@@ -1,0 +1,32 @@
+"""Training plans: classifier fitting, the adversarial loop, losses, target-distribution samplers."""
+
+from tspg.train._adversarial import fit_generator, generate, perturbation_accuracy
+from tspg.train._classifier import fit_classifier, predict_logits
+from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict
+from tspg.train._losses import (
+    adversarial_loss,
+    gan_discriminator_loss,
+    gan_generator_loss,
+    norm_loss,
+    target_distance_loss,
+)
+from tspg.train._target import TARGET_COV_MODELS, TargetSampler
+
+__all__ = [
+    "TARGET_COV_MODELS",
+    "ClassifierConfig",
+    "GeneratorConfig",
+    "TargetSampler",
+    "adversarial_loss",
+    "config_from_dict",
+    "config_to_dict",
+    "fit_classifier",
+    "fit_generator",
+    "gan_discriminator_loss",
+    "gan_generator_loss",
+    "generate",
+    "norm_loss",
+    "perturbation_accuracy",
+    "predict_logits",
+    "target_distance_loss",
+]

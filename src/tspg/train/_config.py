@@ -1,0 +1,88 @@
+"""Training settings, with the paper's values as defaults where the paper gives them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class ClassifierConfig:
+    """Settings of the classifier f.
+
+    Attributes
+    ----------
+    hidden
+        Hidden layer sizes (paper: 1024-512-128).
+    lr
+        Adam learning rate (paper: 1e-3).
+    batch_size
+        Mini-batch size.
+    epochs
+        Maximum epochs; training stops earlier when the validation loss has not improved for ``patience``
+        epochs, and the weights of the best validation epoch are kept.
+    patience
+        Early-stopping patience in epochs.
+    """
+
+    hidden: tuple[int, ...] = (1024, 512, 128)
+    lr: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 100
+    patience: int = 10
+
+
+@dataclass
+class GeneratorConfig:
+    """Settings of the generator G and discriminator D, and the loss weights.
+
+    Attributes
+    ----------
+    lr_generator, lr_discriminator
+        Adam learning rates (paper: 2e-4 and 1e-4).
+    batch_size
+        Mini-batch size.
+    epochs
+        Maximum epochs (passes over the training part).
+    min_steps_per_epoch
+        On small data an epoch is stretched to at least this many mini-batch steps (drawn by cycling through
+        reshuffled data), so that the number of optimiser steps, not the data size, bounds training.
+    patience
+        Stop when the validation score has not improved for this many epochs (0: never stop early).
+    w_gan, w_adv, w_norm, w_td
+        Weights of L_GAN, L_adv, L_norm and L_td (paper: all 1).
+    kappa
+        Confidence margin of L_adv on the logits (paper: 0).
+    target_cov
+        Target distribution model: ``full``, ``diagonal`` or ``lowrank``.
+    target_rank
+        Components of the ``lowrank`` model.
+    target_shrinkage
+        For ``full``: weight of the diagonal mixed into the sample covariance.
+    """
+
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 1e-4
+    batch_size: int = 128
+    epochs: int = 150
+    min_steps_per_epoch: int = 10
+    patience: int = 30
+    w_gan: float = 1.0
+    w_adv: float = 1.0
+    w_norm: float = 1.0
+    w_td: float = 1.0
+    kappa: float = 0.0
+    target_cov: str = "full"
+    target_rank: int = 32
+    target_shrinkage: float = 0.0
+
+
+def config_to_dict(config: ClassifierConfig | GeneratorConfig) -> dict:
+    """A JSON-ready dict of a config (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def config_from_dict(cls: type, data: dict) -> ClassifierConfig | GeneratorConfig:
+    """Rebuild a config from :func:`config_to_dict` output, ignoring unknown keys."""
+    names = {f.name for f in fields(cls)}
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return cls(**kwargs)
