@@ -34,12 +34,14 @@ class DataSpec:
     impute: str = "none"
 
     def load(self) -> Dataset:
-        """Read and validate the data set."""
-        return load_dataset(
+        """Read and validate the data set; its ``sources`` record these options and the files' SHA-256."""
+        dataset = load_dataset(
             self.data, self.labels, labels_key=self.labels_key, transpose=self.transpose, layer=self.layer,
             use_raw=self.use_raw, gene_sets=self.gene_sets, gene_set_names=self.gene_set_names or None,
             allow_missing_labels=self.allow_missing_labels, impute=self.impute,  # type: ignore[arg-type]
         )
+        dataset.sources = {**self.to_dict(), "sha256": dataset.sources.get("sha256", {})}
+        return dataset
 
     def to_dict(self) -> dict:
         """JSON-ready form with absolute paths."""
@@ -63,6 +65,9 @@ def check_out_folder(out: Path, force: bool) -> None:
     """Refuse to write a new run into a folder that already holds one, unless ``force``."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder.")
+    for parent in out.resolve().parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"--out {out}: {parent} is a file, so the folder cannot be made; choose another --out.")
     if (out / MANIFEST).exists() and not force:
         raise InputError(f"--out {out} already holds a tspg run; choose another folder or pass --force to replace it.")
 
@@ -127,12 +132,7 @@ def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, 
     result = model.perturb(gem, target, labels=labels, source=source)
     metrics = result.metrics()
     metrics["perturbed_samples"] = spec.data if spec.data is not None else spec.which
-    history = model.generator_histories.get(target)
-    if history:
-        best = max(history, key=lambda r: (round(r["val_accuracy"], 3), -r["val_td"]))
-        metrics["val_perturbation_accuracy"] = round(best["val_accuracy"], 6)
-        metrics["best_epoch"] = best["epoch"]
-        metrics["epochs_trained"] = len(history)
+    metrics["training"] = model.generator_summaries.get(target, {})
     write_table(result.perturbed_expr, folder / "perturbed.tsv")
     write_table(result.perturbation_expr, folder / "perturbations.tsv")
     write_table(result.perturbed_scaled, folder / "perturbed_scaled.tsv")

@@ -260,10 +260,6 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     summary: dict = {}
 
     def body() -> None:
-        dataset.sources.update({k: v for k, v in spec.to_dict().items() if k not in ("data", "labels", "gene_sets")})
-        dataset.sources.update({k: v for k, v in spec.to_dict().items() if k in ("data", "labels", "gene_sets")
-                                and v is not None})
-        model.inputs = dataset.sources
         summary["clf"] = classifier_phase(model, dataset, out)
         for t in targets:
             generator_phase(model, dataset, t, out)
@@ -294,8 +290,6 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     summary: dict = {}
 
     def body() -> None:
-        dataset.sources.update({k: v for k, v in spec.to_dict().items() if v is not None or k not in
-                                ("data", "labels", "gene_sets")})
         summary["clf"] = classifier_phase(model, dataset, out)
 
     _new_run(out, kw["force"], body)

@@ -24,6 +24,7 @@ from tspg.nn import Classifier, Generator
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
+    checkpoint_score,
     config_from_dict,
     config_to_dict,
     fit_classifier,
@@ -47,7 +48,8 @@ def _save_module(module: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    atomic_write(path, lambda p: save_file(state, str(p), metadata={"format": "pt", "tspg": __version__}))
+    # one metadata key only: safetensors writes a metadata map in hash order, which varies between processes
+    atomic_write(path, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
 
 
 def _load_module(module: torch.nn.Module, path: Path) -> torch.nn.Module:
@@ -229,6 +231,7 @@ class TSPG:
         self.generators: dict[str, Generator] = {}
         self.generator_histories: dict[str, list[dict]] = {}
         self.generator_configs: dict[str, GeneratorConfig] = {}
+        self.generator_summaries: dict[str, dict] = {}
         self.classifier_history: list[dict] = []
         self.inputs: dict = {}
         self.gene_set_report: dict = {}
@@ -298,6 +301,11 @@ class TSPG:
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
+        best = max(hist, key=checkpoint_score)
+        self.generator_summaries[target] = {
+            "epochs_trained": len(hist), "best_epoch": best["epoch"],
+            "val_perturbation_accuracy": round(best["val_accuracy"], 6), "val_margin": round(best["val_margin"], 6),
+        }
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self
 
@@ -450,7 +458,7 @@ class TSPG:
             "targets": {
                 t: {"dir": target_dirname(t), "seed": self.target_seed(t),
                     "config": config_to_dict(self.generator_configs.get(t, self.generator_config)),
-                    "epochs_trained": len(self.generator_histories.get(t, []))}
+                    "training": self.generator_summaries.get(t, {})}
                 for t in sorted(self.generators)
             },
         }
@@ -503,4 +511,5 @@ class TSPG:
             model.generators[t] = _load_module(Generator(len(model.genes)),
                                                folder / info["dir"] / "generator.safetensors").to(device)
             model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
+            model.generator_summaries[t] = dict(info.get("training", {}))
         return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -168,6 +169,8 @@ def load_dataset(
             raise InputError("--labels-key reads an .obs column and needs an .h5ad GEM; use --labels FILE.")
         if not data.exists():
             raise InputError(f"{data}: no such file.")
+        if transpose:
+            raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
         gem, obs = read_h5ad_matrix(data, layer=layer, use_raw=use_raw)
         gem = gem.copy()
         lab = labels_from_obs(obs, labels_key, str(data))
@@ -232,7 +235,8 @@ def stratified_split(
 ) -> pd.Series:
     """Split samples per class into ``train``, ``val`` (from the training part) and ``test``.
 
-    Per class of n samples: ``max(1, round(test_size * n))`` go to test; of the rest,
+    Per class of n samples: ``round(test_size * n)`` go to test, but at least 1 and at most ``n - 2`` (so that
+    every class keeps two training samples, which the target distribution needs); of the rest,
     ``round(val_size * rest)`` go to val when at least two training samples remain. The validation part is
     what early stopping and checkpoint selection look at; the test part is only ever reported.
 
@@ -259,7 +263,7 @@ def stratified_split(
     for cls in sorted(labels.unique()):
         idx = np.flatnonzero(codes == cls)
         idx = idx[rng.permutation(len(idx))]
-        n_test = max(1, int(round(test_size * len(idx))))
+        n_test = max(1, min(int(round(test_size * len(idx))), len(idx) - 2))
         rest = len(idx) - n_test
         n_val = int(round(val_size * rest))
         if rest - n_val < 2:
@@ -340,7 +344,8 @@ def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Imput
     is_train = (part == "train").to_numpy()
     train = values[is_train]
     if impute in ("mean", "median"):
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice": all-NaN genes get 0
             fill = (np.nanmean(train, axis=0) if impute == "mean" else np.nanmedian(train, axis=0))
         fill = np.nan_to_num(fill.astype(np.float32), nan=0.0)
     elif impute == "zero":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -65,12 +66,19 @@ def _check_unique(names: pd.Index | list[str], what: str, path: Path, hint: str)
 
 def _to_float32(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Convert every column to float32, naming the first non-numeric cell if there is one."""
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
+    bad = []
+    for i in range(frame.shape[1]):
+        column = frame.iloc[:, i]
+        if pd.api.types.is_numeric_dtype(column):
+            continue
+        coerced = pd.to_numeric(column, errors="coerce")
+        wrong = column[coerced.isna() & column.notna()]
+        if len(wrong):
+            bad.append((frame.columns[i], wrong.index[0], wrong.iloc[0]))
     if bad:
-        col = bad[0]
-        coerced = pd.to_numeric(frame[col], errors="coerce")
-        wrong = frame[col][coerced.isna() & frame[col].notna()]
-        row, value = (wrong.index[0], wrong.iloc[0]) if len(wrong) else (frame.index[0], "?")
+        col, row, value = bad[0]
         raise InputError(
             f"{path}: non-numeric value {value!r} at sample '{row}', gene '{col}' "
             f"({len(bad)} column(s) affected); every expression value must be a number (use NA for missing)."
@@ -92,12 +100,15 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(
             path, sep=sep, header=0, index_col=0, names=["__sample__", *genes], low_memory=False,
-            na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
+            na_values=["NA", "NaN", "nan", ""], keep_default_na=False, dtype={"__sample__": str},
         )
     except (pd.errors.ParserError, ValueError) as exc:
         msg = str(exc).splitlines()[0]
         raise InputError(f"{path}: cannot parse as a {'tab' if sep == chr(9) else 'comma'}-separated "
                          f"GEM ({msg}); every row needs one sample id and one value per gene.") from None
+    if list(frame.columns) != genes:  # pandas takes a first data row with one field too many as an index
+        raise InputError(f"{path}: the first data row has more fields than the header ({len(header)}); every "
+                         "row needs one sample id and one value per gene.")
     return frame
 
 
@@ -127,7 +138,10 @@ def _read_npy(path: Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise InputError(f"{path}: cannot read as .parquet ({str(exc).splitlines()[0]}).") from None
     if isinstance(frame.index, pd.RangeIndex) and len(frame.columns) and not pd.api.types.is_numeric_dtype(
         frame[frame.columns[0]]
     ):
@@ -149,6 +163,7 @@ def _read_gct(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(
         path, sep="\t", skiprows=2, header=0, index_col=0, low_memory=False,
         names=["__gene__", "__desc__", *samples], na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
+        dtype={"__gene__": str, "__desc__": str},
     )
     frame = frame.drop(columns="__desc__")
     _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
@@ -201,6 +216,10 @@ def read_h5ad_matrix(
         matrix = matrix.toarray()
     frame = pd.DataFrame(np.asarray(matrix, dtype=np.float32), index=adata.obs_names.astype(str),
                          columns=pd.Index(genes).astype(str))
+    _check_unique(frame.index, "sample", path, "make .obs_names unique (adata.obs_names_make_unique()) first")
+    _check_unique(frame.columns, "gene", path, "make gene names unique (adata.var_names_make_unique()) first")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
     return frame, adata.obs
 
 
@@ -242,31 +261,37 @@ def read_gem(
     if not path.exists():
         raise InputError(f"{path}: no such file.")
     fmt = gem_format(path)
-    if fmt in ("tsv", "txt"):
-        frame = _read_delimited(path, "\t")
-    elif fmt == "csv":
-        frame = _read_delimited(path, ",")
-    elif fmt == "npy":
-        frame = _read_npy(path)
-    elif fmt == "parquet":
-        frame = _read_parquet(path)
-    elif fmt == "gct":
-        if transpose:
-            raise InputError("--transpose does not apply to .gct files (GCT is always genes x samples).")
-        frame = _read_gct(path)
-    else:
-        if transpose:
-            raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
-        frame, _ = read_h5ad_matrix(path, layer=layer, use_raw=use_raw)
-    if fmt not in ("gct", "h5ad") and (layer is not None or use_raw):
+    if fmt != "h5ad" and (layer is not None or use_raw):
         raise InputError("--layer and --use-raw apply to .h5ad files only.")
+    try:
+        if fmt in ("tsv", "txt"):
+            frame = _read_delimited(path, "\t")
+        elif fmt == "csv":
+            frame = _read_delimited(path, ",")
+        elif fmt == "npy":
+            frame = _read_npy(path)
+        elif fmt == "parquet":
+            frame = _read_parquet(path)
+        elif fmt == "gct":
+            if transpose:
+                raise InputError("--transpose does not apply to .gct files (GCT is always genes x samples).")
+            frame = _read_gct(path)
+        else:
+            if transpose:
+                raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
+            frame, _ = read_h5ad_matrix(path, layer=layer, use_raw=use_raw)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); is the "
+                         "extension right (gzipped files need .gz)?") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot decompress ({exc}); is it a complete gzip file?") from None
     if transpose:
         frame = frame.T
-    frame = _to_float32(frame, path)
-    frame.index.name, frame.columns.name = None, None
     _check_unique(frame.index, "sample", path, "every sample needs its own name"
                   + ("" if transpose else " (is the file genes x samples? then pass --transpose)"))
     _check_unique(frame.columns, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
+    frame = _to_float32(frame, path)
+    frame.index.name, frame.columns.name = None, None
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
     log.info("read %s: %d samples x %d genes", path.name, frame.shape[0], frame.shape[1])

@@ -41,8 +41,13 @@ def read_gmt(path: str | Path, genes: Iterable[str] | None = None) -> dict[str, 
     if not path.exists():
         raise InputError(f"{path}: no such file.")
     rows = []
-    for number, line in enumerate(open(path), start=1):
-        fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
+    try:
+        lines = path.read_text().split("\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); a GMT file is "
+                         "plain text.") from None
+    for number, line in enumerate(lines, start=1):
+        fields = [f.strip() for f in line.split("\t")]
         if not any(fields):
             continue
         if len(fields) < 2 or not fields[0]:

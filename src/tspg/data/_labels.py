@@ -51,6 +51,8 @@ def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
     if table.shape[1] > 2:
         table = table.iloc[:, :2]
     table.columns = ["sample", "label"]
+    table["sample"] = table["sample"].str.strip()
+    table["label"] = table["label"].str.strip()
     first = table.iloc[0]
     known = set(samples) if samples is not None else None
     if known is not None:
@@ -59,8 +61,6 @@ def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
         is_header = first["sample"].lower() in {"sample", "samples", "id", "sample_id", "sampleid", "name", ""}
     if is_header:
         table = table.iloc[1:]
-    table["sample"] = table["sample"].str.strip()
-    table["label"] = table["label"].str.strip()
     empty = table["label"] == ""
     if empty.any():
         raise InputError(f"{path}: {int(empty.sum())} sample(s) have an empty label, e.g. "
@@ -91,9 +91,13 @@ def read_labels(path: str | Path, samples: Sequence[str] | None = None) -> pd.Se
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file.")
-    if path.name.lower().endswith(".cls"):
-        return _read_cls(path, samples)
-    return _read_table(path, samples)
+    try:
+        if path.name.lower().endswith(".cls"):
+            return _read_cls(path, samples)
+        return _read_table(path, samples)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); labels must be "
+                         "plain text.") from None
 
 
 def labels_from_obs(obs: pd.DataFrame, key: str, source: str = "the .h5ad file") -> pd.Series:

@@ -47,7 +47,7 @@ class SyntheticAtlas:
         atomic_write_text(paths["labels"], "".join(f"{s}\t{c}\n" for s, c in self.labels.items()))
         atomic_write_text(
             paths["gene_sets"],
-            "".join(f"{k}\tsynthetic\t" + "\t".join(v) + "\n" for k, v in self.gene_sets.items()),
+            "".join(f"{k}\tsynthetic gene set\t" + "\t".join(v) + "\n" for k, v in self.gene_sets.items()),
         )
         return paths
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# TensorFlow's BatchNormalization defaults, as the paper used: momentum 0.99 (torch: 1 - 0.99), epsilon 1e-3.
-BN_MOMENTUM = 0.01
+# BatchNorm: epsilon 1e-3 as TensorFlow's default; momentum 0.1 (TensorFlow's 0.99 = torch 0.01 lets the running
+# statistics used at inference lag the training statistics by hundreds of steps; see docs/differences.md).
+BN_MOMENTUM = 0.1
 BN_EPS = 1e-3
 
 

@@ -1,8 +1,8 @@
 """Training plans: classifier fitting, the adversarial loop, losses, target-distribution samplers."""
 
-from tspg.train._adversarial import fit_generator, generate, perturbation_accuracy
+from tspg.train._adversarial import checkpoint_score, fit_generator, generate, perturbation_accuracy
 from tspg.train._classifier import fit_classifier, predict_logits
-from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict
+from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
 from tspg.train._losses import (
     adversarial_loss,
     gan_discriminator_loss,
@@ -18,6 +18,7 @@ __all__ = [
     "GeneratorConfig",
     "TargetSampler",
     "adversarial_loss",
+    "checkpoint_score",
     "config_from_dict",
     "config_to_dict",
     "fit_classifier",
@@ -28,5 +29,6 @@ __all__ = [
     "norm_loss",
     "perturbation_accuracy",
     "predict_logits",
+    "resolved_w_norm",
     "target_distance_loss",
 ]

@@ -15,6 +15,9 @@ from tspg.train._progress import epoch_bar
 
 log = logging.getLogger(__name__)
 
+# A validation-loss improvement smaller than this does not reset the early-stopping patience.
+MIN_DELTA = 1e-3
+
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 4096,
@@ -65,7 +68,7 @@ def fit_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = Classifier(x_train.shape[1], n_classes, tuple(config.hidden)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     loss_fn = nn.CrossEntropyLoss()
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
@@ -94,7 +97,7 @@ def fit_classifier(
                 logits = model(xv)
                 row["val_loss"] = float(loss_fn(logits, yv))
                 row["val_accuracy"] = float((logits.argmax(1) == yv).float().mean())
-            if row["val_loss"] < best_loss - 1e-6:
+            if row["val_loss"] < best_loss - MIN_DELTA:
                 best_loss, best_epoch, stale = row["val_loss"], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:

@@ -1,0 +1,136 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tspg.data import make_atlas
+
+FAST = ["--classifier-epochs", "5", "--epochs", "3", "--quiet"]
+
+
+def tspg(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "tspg.cli", *map(str, args)], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tspg {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    atlas = make_atlas(n_classes=3, n_genes=50, samples_per_class=30, n_markers=5, seed=7)
+    return atlas, atlas.write(tmp_path_factory.mktemp("inputs"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(inputs, tmp_path_factory):
+    _, paths = inputs
+    out = tmp_path_factory.mktemp("runs") / "r1"
+    tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--target",
+         "Heart - Left Ventricle", "--out", out, "--seed", 3, *FAST)
+    return out
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_output_folder_contract(run_dir, inputs):
+    atlas, _ = inputs
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    for key in ("config", "seed", "versions", "genes", "classes", "scaler", "split", "inputs", "targets"):
+        assert key in manifest
+    assert manifest["seed"] == 3 and manifest["genes"] == list(atlas.gem.columns)
+    assert len(manifest["inputs"]["sha256"]["data"]) == 64
+    clf = json.loads((run_dir / "classifier_metrics.json").read_text())
+    assert 0.0 <= clf["accuracy"] <= 1.0 and clf["n_test"] == len(manifest["split"]["test"]) == 18
+    assert (run_dir / "classifier.safetensors").read_bytes()[:8] != b"\x80\x02"  # not a pickle
+    for target, folder in (("Liver", "Liver"), ("Heart - Left Ventricle", "Heart_-_Left_Ventricle")):
+        d = run_dir / folder
+        names = {"generator.safetensors", "metrics.json", "perturbed.tsv", "perturbations.tsv", "perturbed_scaled.tsv",
+                 "perturbations_scaled.tsv", "predictions.tsv", "history.tsv", "mean_shift.tsv"}
+        assert names <= {p.name for p in d.iterdir()}
+        m = json.loads((d / "metrics.json").read_text())
+        assert m["target"] == target and m["n_perturbed"] == 18
+        pred = pd.read_csv(d / "predictions.tsv", sep="\t", index_col=0)
+        assert list(pred.columns) == ["label", "part", "predicted_before", "predicted_after", "prob_target_before",
+                                      "prob_target_after"]
+        fresh = pred["predicted_before"] != target
+        assert m["perturbation_accuracy"] == pytest.approx((pred.loc[fresh, "predicted_after"] == target).mean(),
+                                                           abs=1e-6)
+        assert set(pred.index) == set(manifest["split"]["test"]) and (pred["part"] == "test").all()
+        # units: perturbed = original + perturbation, in original expression units
+        perturbed = pd.read_csv(d / "perturbed.tsv", sep="\t", index_col=0)
+        delta = pd.read_csv(d / "perturbations.tsv", sep="\t", index_col=0)
+        orig = atlas.gem.loc[perturbed.index, perturbed.columns]
+        np.testing.assert_allclose(perturbed.to_numpy(), orig.to_numpy() + delta.to_numpy(), atol=2e-3)
+        scaled = pd.read_csv(d / "perturbed_scaled.tsv", sep="\t", index_col=0).to_numpy()
+        assert scaled.min() >= 0.0 and scaled.max() <= 1.0
+        shift = pd.read_csv(d / "mean_shift.tsv", sep="\t", index_col=0)
+        assert list(shift.index) == manifest["classes"]
+        assert np.allclose(shift.loc[target].to_numpy(), 0.0)
+        hist = pd.read_csv(d / "history.tsv", sep="\t")
+        assert len(hist) == 3 and {"d_loss", "g_loss", "gan", "adv", "norm", "td", "val_accuracy"} <= set(hist.columns)
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_same_seed_gives_identical_files(run_dir, inputs, tmp_path):
+    _, paths = inputs
+    again = tmp_path / "again"
+    tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--target",
+         "Heart - Left Ventricle", "--out", again, "--seed", 3, *FAST)
+    a, b = _files(run_dir), _files(again)
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []
+
+
+def test_other_seed_gives_other_split(run_dir, inputs, tmp_path):
+    _, paths = inputs
+    other = tmp_path / "other"
+    tspg("train-classifier", "--data", paths["data"], "--labels", paths["labels"], "--out", other, "--seed", 4,
+         "--classifier-epochs", "2", "--quiet")
+    a = json.loads((run_dir / "manifest.json").read_text())["split"]["test"]
+    b = json.loads((other / "manifest.json").read_text())["split"]["test"]
+    assert sorted(a) != sorted(b)
+
+
+def test_phase_commands_reproduce_run(run_dir, inputs, tmp_path):
+    _, paths = inputs
+    phased = tmp_path / "phased"
+    tspg("train-classifier", "--data", paths["data"], "--labels", paths["labels"], "--out", phased, "--seed", 3,
+         "--classifier-epochs", "5", "--quiet")
+    tspg("train-generator", phased, "--target", "Liver", "--epochs", "3", "--quiet")
+    tspg("perturb", phased, "--target", "Liver", "--quiet")
+    for name in ("classifier.safetensors", "classifier_metrics.json", "Liver/generator.safetensors",
+                 "Liver/perturbed.tsv", "Liver/metrics.json", "Liver/predictions.tsv"):
+        assert (phased / name).read_bytes() == (run_dir / name).read_bytes(), name
+
+
+def test_perturb_all_and_external_data(run_dir, inputs, tmp_path):
+    atlas, paths = inputs
+    tspg("perturb", run_dir, "--target", "Liver", "--perturb", "all", "--quiet")
+    m = json.loads((run_dir / "Liver" / "metrics.json").read_text())
+    assert m["n_perturbed"] == len(atlas.gem) == 90 and m["perturbed_samples"] == "all"
+    ext = atlas.gem.iloc[:7].rename(index=lambda s: f"new_{s}")
+    ext.to_csv(tmp_path / "new.csv")
+    out = tspg("perturb", run_dir, "--target", "Liver", "--perturb-data", tmp_path / "new.csv", "--quiet")
+    pred = pd.read_csv(run_dir / "Liver" / "predictions.tsv", sep="\t", index_col=0)
+    assert list(pred.index) == list(ext.index) and (pred["part"] == "external").all()
+    assert "perturbation accuracy" in out.stdout
+    # a GEM without the model's genes is refused with one line
+    ext.iloc[:, :10].to_csv(tmp_path / "few.csv")
+    bad = tspg("perturb", run_dir, "--target", "Liver", "--perturb-data", tmp_path / "few.csv", "--quiet", check=False)
+    assert bad.returncode == 2 and "lacks 40 of the model's 50 genes" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_existing_run_is_not_overwritten_without_force(run_dir, inputs):
+    _, paths = inputs
+    before = _files(run_dir)
+    proc = tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--out", run_dir,
+                *FAST, check=False)
+    assert proc.returncode == 2 and "--force" in proc.stderr
+    assert _files(run_dir) == before
