@@ -1,6 +1,6 @@
 """The run-folder workflow behind the CLI: train the classifier, train generators, perturb, write outputs.
 
-A run folder holds everything a later phase needs (see ``docs/outputs.md``); each phase can reload it.
+A run folder holds everything a later phase needs (see the README's "Output folder"); each phase can reload it.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tspg._io import write_json, write_table
 from tspg.data import Dataset, InputError, file_sha256, load_dataset, read_gem, read_labels
-from tspg.model import MANIFEST, TSPG, target_dirname
+from tspg.model import MANIFEST, ROOT_FILES, TSPG, target_dirname
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,36 @@ def check_out_folder(out: Path, force: bool) -> None:
         raise InputError(f"--out {out} already holds a tspg run; choose another folder or pass --force to replace it.")
 
 
+def clear_run(out: Path) -> None:
+    """Remove the files of the tspg run in ``out`` (its root files and its targets' folders), nothing else."""
+    import json
+    import shutil
+
+    manifest = out / MANIFEST
+    if not manifest.exists():
+        return
+    try:
+        targets = json.loads(manifest.read_text()).get("targets", {})
+    except (json.JSONDecodeError, AttributeError):
+        targets = {}
+    for info in targets.values():
+        folder = out / str(info.get("dir", ""))
+        if info.get("dir") and folder.is_dir() and folder.resolve().parent == out.resolve():
+            shutil.rmtree(folder)
+    for name in ROOT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
+TARGET_OUTPUTS = ("metrics.json", "perturbed.tsv", "perturbations.tsv", "perturbed_scaled.tsv",
+                  "perturbations_scaled.tsv", "predictions.tsv", "mean_shift.tsv", "mean_shift_scaled.tsv")
+
+
+def clear_target_outputs(out: Path, target: str) -> None:
+    """Remove a target's perturbation outputs (they belong to the generator being replaced)."""
+    for name in TARGET_OUTPUTS:
+        (out / target_dirname(target) / name).unlink(missing_ok=True)
+
+
 def check_targets(targets: list[str], classes: list[str]) -> None:
     """Every target must be a class; targets must map to distinct folder names."""
     for t in targets:
@@ -86,9 +117,24 @@ def check_targets(targets: list[str], classes: list[str]) -> None:
         dirs[d] = t
 
 
-def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec) -> tuple[pd.DataFrame, pd.Series | None, str]:
-    """Read the external GEM (and optional labels) to perturb."""
-    gem = read_gem(spec.data, transpose=data_spec.transpose, layer=data_spec.layer, use_raw=data_spec.use_raw)
+def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] | None = None,
+                      impute: str = "none") -> tuple[pd.DataFrame, pd.Series | None, str]:
+    """Read the external GEM (and optional labels) to perturb; with ``genes``, check it can be perturbed.
+
+    The file is read as samples x genes; an ``.h5ad`` uses the training data's ``--layer``/``--use-raw``.
+    """
+    from tspg.data import gem_format
+
+    h5ad = gem_format(spec.data) == "h5ad"
+    gem = read_gem(spec.data, layer=data_spec.layer if h5ad else None, use_raw=data_spec.use_raw and h5ad)
+    if genes is not None:
+        missing = [g for g in genes if g not in gem.columns]
+        if missing:
+            raise InputError(f"--perturb-data {spec.data} lacks {len(missing)} of the model's {len(genes)} genes (e.g. "
+                             f"{', '.join(missing[:3])}); it must have the genes the model is trained on.")
+        if impute in ("none", "drop-genes") and not np.isfinite(gem[genes].to_numpy()).all():
+            raise InputError(f"--perturb-data {spec.data} has missing or infinite values in the model's genes; fill "
+                             "them, or train with --impute mean|median|zero.")
     labels = None
     if spec.labels is not None:
         labels = read_labels(spec.labels, samples=list(gem.index))
@@ -112,6 +158,7 @@ def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
 def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> None:
     """Fit one target's generator and save it (with its history) before anything else can fail."""
     model.fit_generator(dataset, target)
+    clear_target_outputs(out, target)
     model.save(out)
     write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / "history.tsv",
                 index=False)
@@ -122,14 +169,14 @@ def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, 
     """Perturb the chosen samples towards ``target`` and write every per-target output file."""
     folder = out / target_dirname(target)
     if spec.data is not None:
-        gem, labels, source = load_perturb_data(spec, data_spec)
+        gem, labels, source = load_perturb_data(spec, data_spec, model.genes, model.impute)
     else:
         if dataset is None:
             raise RuntimeError("dataset needed")
         split = model.split
         samples = split.index if spec.which == "all" else split.index[split == "test"]
         gem, labels, source = dataset.gem.loc[samples], dataset.labels.loc[samples], "the run's data"
-    result = model.perturb(gem, target, labels=labels, source=source)
+    result = model.perturb(gem, target, labels=labels, source=source, external=spec.data is not None)
     metrics = result.metrics()
     metrics["perturbed_samples"] = spec.data if spec.data is not None else spec.which
     metrics["training"] = model.generator_summaries.get(target, {})
@@ -156,10 +203,13 @@ def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, Dat
     if override is None and not Path(spec.data).exists():
         raise InputError(f"The run's data file {spec.data} is gone; pass --data (and --labels) to point at it.")
     dataset = spec.load()
-    digest = model.inputs.get("sha256", {}).get("data")
-    if digest and digest != file_sha256(spec.data):
-        raise InputError(f"{spec.data} differs from the file this run's classifier was trained on (SHA-256 "
-                         "mismatch); use the same data or start a new run.")
+    recorded_digests = model.inputs.get("sha256", {})
+    for key in ("data", "labels", "gene_sets"):
+        path = getattr(spec, key)
+        digest = recorded_digests.get(key)
+        if digest and path and digest != file_sha256(path):
+            raise InputError(f"{path} differs from the file this run's classifier was trained on (SHA-256 mismatch); "
+                             "use the same file or start a new run.")
     if list(dataset.gem.columns) != model.genes or list(dataset.gem.index) != list(model.split.index):
         raise InputError("The data's samples or genes differ from those of the run's classifier; use the same files "
                          "and options, or start a new run.")

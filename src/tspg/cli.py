@@ -41,10 +41,9 @@ def _data_options(required: bool) -> Callable:
                      help="Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
         click.option("--allow-missing-labels", is_flag=True,
                      help="Use only the samples that both the GEM and the labels have, instead of stopping."),
-        click.option("--impute", type=click.Choice(["none", "zero", "mean", "median", "drop-genes"]), default="none",
-                     show_default=True,
-                     help="Missing/infinite values: stop (none), drop genes that have any, or fill with zero or the "
-                          "training part's per-gene mean/median."),
+        click.option("--impute", type=click.Choice(["none", "zero", "mean", "median", "drop-genes"]), default=None,
+                     help="Missing/infinite values: stop (none, the default), drop genes that have any, or fill with "
+                          "zero or the training part's per-gene mean/median."),
     ]
 
     def wrap(f: Callable) -> Callable:
@@ -57,7 +56,8 @@ def _data_options(required: bool) -> Callable:
 
 def _train_options(f: Callable) -> Callable:
     opts = [
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of split, weights and sampling."),
+        click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+                     help="Seed of split, weights and sampling."),
         click.option("--test-size", type=float, default=0.2, show_default=True,
                      help="Held-out share of each class (perturbed and reported, never trained on)."),
         click.option("--val-size", type=float, default=0.1, show_default=True,
@@ -104,13 +104,38 @@ def _perturb_options(f: Callable) -> Callable:
     return f
 
 
-def _configs(kw: dict):  # noqa: ANN202
+def _check_device(device: str) -> None:
+    import torch
+
+    from tspg.data import InputError
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this torch has no CUDA device available; use --device cpu.")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"--device {device}: only cpu and cuda are supported.")
+
+
+def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
+    import math
+
     from tspg.train import ClassifierConfig, GeneratorConfig
 
+    if kw.get("device"):
+        _check_device(kw["device"])
     cc = ClassifierConfig()
     if kw.get("classifier_epochs") is not None:
         cc.epochs = kw["classifier_epochs"]
-    gc = GeneratorConfig()
+    gc = GeneratorConfig(**vars(base)) if base is not None else GeneratorConfig()
+    for opt in ("kappa", "w_gan", "w_adv", "w_norm", "w_td"):
+        value = kw.get(opt)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            from tspg.data import InputError
+
+            raise InputError(f"--{opt.replace('_', '-')} must be a finite number >= 0, not {value}.")
     for opt, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("target_cov", "target_cov"),
                       ("kappa", "kappa"), ("w_gan", "w_gan"), ("w_adv", "w_adv"), ("w_norm", "w_norm"),
                       ("w_td", "w_td")):
@@ -131,7 +156,7 @@ def _data_spec(kw: dict):  # noqa: ANN202
     return DataSpec(data=kw["data"], labels=kw.get("labels"), labels_key=kw.get("labels_key"),
                     transpose=kw.get("transpose", False), layer=kw.get("layer"), use_raw=kw.get("use_raw", False),
                     gene_sets=kw.get("gene_sets"), gene_set_names=list(kw.get("gene_set_names") or []),
-                    allow_missing_labels=kw.get("allow_missing_labels", False), impute=kw.get("impute", "none"))
+                    allow_missing_labels=kw.get("allow_missing_labels", False), impute=kw.get("impute") or "none")
 
 
 def _perturb_spec(kw: dict):  # noqa: ANN202
@@ -211,14 +236,15 @@ def app() -> None:
 
 
 def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
-    """Run ``body``; if it fails on bad input, remove the output folder when this command created it."""
+    """Run ``body``; if it fails on bad input before a model is saved, remove the folder this command created."""
     from tspg.data import InputError
 
     created = not out.exists()
     try:
         body()
     except InputError:
-        if created and out.exists():
+        # remove what this command created, unless a trained model was saved there already
+        if created and out.exists() and not (out / "classifier.safetensors").exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
 
@@ -240,7 +266,14 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     history.tsv, mean_shift.tsv.
     """
     _setup_logging(kw["quiet"])
-    from tspg._run import check_out_folder, check_targets, classifier_phase, generator_phase, perturb_phase
+    from tspg._run import (
+        check_out_folder,
+        check_targets,
+        classifier_phase,
+        clear_run,
+        generator_phase,
+        perturb_phase,
+    )
     from tspg.model import TSPG
 
     out = Path(kw["out"])
@@ -253,13 +286,15 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     check_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
                  device=kw["device"], progress=not kw["quiet"])
-    if pspec.data is not None:  # read it before training so that a bad file costs no training time
+    if pspec.data is not None:  # check it before training so that a bad file costs no training time
         from tspg._run import load_perturb_data
 
-        load_perturb_data(pspec, spec)
+        load_perturb_data(pspec, spec, dataset.genes, spec.impute)
     summary: dict = {}
 
     def body() -> None:
+        if kw["force"]:
+            clear_run(out)
         summary["clf"] = classifier_phase(model, dataset, out)
         for t in targets:
             generator_phase(model, dataset, t, out)
@@ -277,7 +312,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
 def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     """Split the data, fit the scaler and train the classifier f into a new run folder."""
     _setup_logging(kw["quiet"])
-    from tspg._run import check_out_folder, classifier_phase
+    from tspg._run import check_out_folder, classifier_phase, clear_run
     from tspg.model import TSPG
 
     out = Path(kw["out"])
@@ -290,6 +325,8 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     summary: dict = {}
 
     def body() -> None:
+        if kw["force"]:
+            clear_run(out)
         summary["clf"] = classifier_phase(model, dataset, out)
 
     _new_run(out, kw["force"], body)
@@ -300,11 +337,12 @@ def _reload(run_dir: str, kw: dict):  # noqa: ANN202
     from tspg._run import reload_dataset
     from tspg.model import TSPG
 
-    model = TSPG.load(run_dir, device=kw.get("device", "cpu"), progress=not kw["quiet"])
+    _check_device(kw.get("device") or "cpu")
+    model = TSPG.load(run_dir, device=kw.get("device") or "cpu", progress=not kw["quiet"])
     override = _data_spec(kw) if kw.get("data") else None
     if override is not None:
         recorded = model.inputs
-        for key in ("labels_key", "transpose", "layer", "use_raw", "gene_sets", "gene_set_names",
+        for key in ("labels", "labels_key", "transpose", "layer", "use_raw", "gene_sets", "gene_set_names",
                     "allow_missing_labels", "impute"):
             if key in recorded and not kw.get(key):
                 setattr(override, key, recorded[key])
@@ -331,7 +369,7 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     model, dataset, _ = _reload(run_dir, kw)
     targets = list(dict.fromkeys(kw["targets"]))
     check_targets(targets, model.classes)
-    _, gc = _configs(kw)
+    _, gc = _configs(kw, base=model.generator_config)
     model.generator_config = gc
     for t in targets:
         generator_phase(model, dataset, t, Path(run_dir))
@@ -364,10 +402,13 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 @app.command("demo", context_settings=CONTEXT)
 @click.option("--out", type=click.Path(file_okay=False), default="tspg-demo", show_default=True,
               help="Output folder: the synthetic input files go to OUT/input, the run to OUT/run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and of the run.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="Seed of the data and of the run.")
+@click.option("--quick", is_flag=True, help="A smaller atlas (3 tissues x 60 samples x 200 genes) and a few epochs: "
+              "a smoke test in seconds, not a meaningful result.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
 @click.option("--force", is_flag=True, help="Replace a demo already in --out.")
-def demo_cmd(out: str, seed: int, quiet: bool, force: bool) -> None:
+def demo_cmd(out: str, seed: int, quick: bool, quiet: bool, force: bool) -> None:
     """Build a synthetic tissue atlas with planted marker genes and run TSPG on it (no input files needed).
 
     The atlas has 6 tissues x 150 samples x 500 genes, 12 co-expressed gene programs and 20 up and 20 down
@@ -381,15 +422,19 @@ def demo_cmd(out: str, seed: int, quiet: bool, force: bool) -> None:
         from tspg.data import InputError
 
         raise InputError(f"{root} already holds a demo; pass --force to replace it or choose another --out.")
-    atlas = make_atlas(seed=seed)
+    atlas = make_atlas(n_classes=3, n_genes=200, samples_per_class=60, seed=seed) if quick else make_atlas(seed=seed)
     paths = atlas.write(root / "input")
     log.info("demo data: %s (%d samples x %d genes, %d classes)", root / "input", *atlas.gem.shape,
              atlas.labels.nunique())
-    args = ["run", "--data", str(paths["data"]), "--labels", str(paths["labels"]), "--target", "Liver",
-            "--target", "Heart - Left Ventricle", "--out", str(root / "run"), "--seed", str(seed), "--force"]
+    targets = ["Liver"] if quick else ["Liver", "Heart - Left Ventricle"]
+    args = ["--data", str(paths["data"]), "--labels", str(paths["labels"]), "--out", str(root / "run"), "--seed",
+            str(seed), "--force"]
+    args += [a for t in targets for a in ("--target", t)]
+    if quick:
+        args += ["--classifier-epochs", "10", "--epochs", "5"]
     if quiet:
         args.append("--quiet")
-    run_cmd.main(args=args, standalone_mode=False)
+    run_cmd.main(args=args, prog_name="tspg demo", standalone_mode=False)
 
 
 def main() -> None:

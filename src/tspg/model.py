@@ -39,9 +39,18 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
+ROOT_FILES = ("manifest.json", "classifier.safetensors", "classifier_metrics.json", "classifier_history.tsv")
+
+
 def target_dirname(target: str) -> str:
-    """Folder name of a target class: every character outside ``[A-Za-z0-9._-]`` becomes ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", target)
+    """Folder name of a target class: every character outside ``[A-Za-z0-9._-]`` becomes ``_``.
+
+    A leading ``.`` also becomes ``_`` (so ``..`` cannot leave the run folder), and a name equal to a file of the
+    run folder's root gets a ``_`` prefix.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", target)
+    name = re.sub(r"^\.", "_", name)
+    return "_" + name if name in ROOT_FILES else name
 
 
 def _save_module(module: torch.nn.Module, path: Path) -> None:
@@ -290,7 +299,7 @@ class TSPG:
             raise RuntimeError("fit_classifier first")
         if target not in self.classes:
             raise InputError(f"Unknown target class '{target}'; valid classes: {', '.join(self.classes)}.")
-        prep = prepare(dataset, self.classes, self.split, self.impute)
+        prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill)
         t = self.classes.index(target)
         tr, va = prep.part == "train", prep.part == "val"
         log.info("generator for target '%s': %d training samples, %d of the target class", target, int(tr.sum()),
@@ -351,7 +360,7 @@ class TSPG:
         return pd.DataFrame(proba, index=gem.index, columns=self.classes)
 
     def perturb(self, gem: pd.DataFrame, target: str, labels: pd.Series | None = None,
-                source: str = "the data") -> Perturbation:
+                source: str = "the data", external: bool = False) -> Perturbation:
         """Perturb every sample of ``gem`` towards ``target``.
 
         Parameters
@@ -364,6 +373,8 @@ class TSPG:
             Optional true classes of the samples (for per-source metrics).
         source
             Name of the data, for error messages.
+        external
+            The samples are not the run's own (their ``part`` is ``external`` even where names coincide).
 
         Returns
         -------
@@ -377,7 +388,7 @@ class TSPG:
         before = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
         after = torch.softmax(predict_logits(self.classifier, x_adv, device=self.device), 1).numpy()
         samples = [str(s) for s in gem.index]
-        if self.split is not None and set(samples) <= set(self.split.index):
+        if not external and self.split is not None and set(samples) <= set(self.split.index):
             part = [str(p) for p in self.split.reindex(samples)]
         else:
             part = ["external"] * len(samples)
@@ -393,8 +404,8 @@ class TSPG:
         truth = dataset.labels.loc[test]
         per_class = {c: round(float((pred[truth == c] == c).mean()), 6) for c in self.classes}
         confusion = pd.crosstab(truth, pred).reindex(index=self.classes, columns=self.classes, fill_value=0)
-        val_rows = [r for r in self.classifier_history if "val_loss" in r]
-        best = min(val_rows, key=lambda r: r["val_loss"]) if val_rows else None
+        kept = [r for r in self.classifier_history if r.get("kept")]
+        best = kept[-1] if kept else None
         return {
             "accuracy": round(float((pred == truth).mean()), 6),
             "n_test": int(len(test)),
@@ -490,6 +501,19 @@ class TSPG:
             raise InputError(f"{path}: not valid JSON ({exc}).") from None
         if m.get("format") != "tspg-run":
             raise InputError(f"{path}: not a tspg run manifest.")
+        if m.get("format_version") != FORMAT_VERSION:
+            raise InputError(f"{path}: run format version {m.get('format_version')} is not the {FORMAT_VERSION} this "
+                             f"tspg ({__version__}) reads; use the tspg version that made it.")
+        try:
+            return cls._from_manifest(m, folder, device, progress)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{folder}: the run folder is inconsistent ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200]}); re-create it with 'tspg run'.") from None
+
+    @classmethod
+    def _from_manifest(cls, m: dict, folder: Path, device: str, progress: bool) -> TSPG:
         cfg = m["config"]
         model = cls(config_from_dict(ClassifierConfig, cfg["classifier"]),
                     config_from_dict(GeneratorConfig, cfg["generator"]), seed=m["seed"],

@@ -68,7 +68,12 @@ def test_output_folder_contract(run_dir, inputs):
         orig = atlas.gem.loc[perturbed.index, perturbed.columns]
         np.testing.assert_allclose(perturbed.to_numpy(), orig.to_numpy() + delta.to_numpy(), atol=2e-3)
         scaled = pd.read_csv(d / "perturbed_scaled.tsv", sep="\t", index_col=0).to_numpy()
-        assert scaled.min() >= 0.0 and scaled.max() <= 1.0
+        lo, rng = np.array(manifest["scaler"]["min"]), np.array(manifest["scaler"]["range"])
+        x = (orig.to_numpy() - lo) / rng
+        # x_adv is clipped to [0, 1], except that a held-out value outside [0, 1] bounds its own side
+        assert (scaled >= np.minimum(x, 0) - 1e-5).all() and (scaled <= np.maximum(x, 1) + 1e-5).all()
+        inside = (x >= 0) & (x <= 1)
+        assert scaled[inside].min() >= 0.0 and scaled[inside].max() <= 1.0
         shift = pd.read_csv(d / "mean_shift.tsv", sep="\t", index_col=0)
         assert list(shift.index) == manifest["classes"]
         assert np.allclose(shift.loc[target].to_numpy(), 0.0)
@@ -134,3 +139,16 @@ def test_existing_run_is_not_overwritten_without_force(run_dir, inputs):
                 *FAST, check=False)
     assert proc.returncode == 2 and "--force" in proc.stderr
     assert _files(run_dir) == before
+
+
+def test_demo_quick_writes_inputs_and_a_complete_run(tmp_path):
+    out = tmp_path / "demo"
+    proc = tspg("demo", "--out", out, "--quick", "--quiet")
+    assert "target 'Liver': perturbation accuracy" in proc.stdout
+    assert {p.name for p in (out / "input").iterdir()} == {"gem.tsv", "labels.tsv", "gene_sets.gmt"}
+    gem = pd.read_csv(out / "input" / "gem.tsv", sep="\t", index_col=0)
+    assert gem.shape == (180, 200)
+    m = json.loads((out / "run" / "Liver" / "metrics.json").read_text())
+    assert m["n_perturbed"] == 36
+    again = tspg("demo", "--out", out, "--quick", "--quiet", check=False)
+    assert again.returncode == 2 and "--force" in again.stderr

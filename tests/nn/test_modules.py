@@ -21,8 +21,16 @@ def test_generator_perturbation_is_bounded_and_x_adv_clipped():
     torch.manual_seed(0)
     g = Generator(30)
     x = torch.rand(16, 30)
-    x_adv, p = perturb(g, x * 3)
-    assert p.shape == (16, 30) and float(p.abs().max()) <= 1.0
-    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    with torch.no_grad():
+        x_adv, p = perturb(g, x)
+        assert p.shape == (16, 30) and float(p.abs().max()) <= 1.0
+        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+        # a held-out value outside [0, 1] is never moved by the clip, only by G
+        wide = torch.tensor([[-0.5, 1.7] * 15])
+        zero = Generator(30).eval()
+        for param in zero.parameters():
+            param.zero_()
+        x_wide, _ = perturb(zero, wide)
+        assert torch.equal(x_wide, wide)
     assert Discriminator(30)(x).shape == (16,)
     assert Classifier(30, 5)(x).shape == (16, 5)

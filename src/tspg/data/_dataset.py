@@ -338,10 +338,29 @@ def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return values
 
 
-def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Impute = "none") -> Prepared:
-    """Impute with training statistics, fit the scaler on the training part and scale every sample."""
+def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Impute = "none",
+            scaler: MinMaxScaler | None = None, fill: np.ndarray | None = None) -> Prepared:
+    """Impute with training statistics, fit the scaler on the training part and scale every sample.
+
+    Given ``scaler`` and ``fill`` (a run's own), they are used as they are instead of being fitted again.
+    """
+    part = part.reindex(dataset.gem.index)
+    if part.isna().any():
+        raise InputError(f"{int(part.isna().sum())} sample(s) of the data are not in the run's split; use the data "
+                         "the run was trained on.")
+    unknown = ~dataset.labels.isin(classes)
+    if unknown.any():
+        raise InputError(f"{int(unknown.sum())} sample(s) have labels the run does not know (e.g. "
+                         f"'{dataset.labels[unknown].iloc[0]}'); use the labels the run was trained on.")
     values = dataset.gem.to_numpy(dtype=np.float32)
     is_train = (part == "train").to_numpy()
+    if scaler is not None:
+        if fill is not None and not np.isnan(fill).all():
+            values = fill_missing(values, fill)
+        index = {c: i for i, c in enumerate(classes)}
+        y = dataset.labels.map(index).to_numpy(dtype=np.int64)
+        full_fill = fill if fill is not None else np.full(values.shape[1], np.nan, np.float32)
+        return Prepared(x=scaler.transform(values), y=y, part=part.to_numpy(), scaler=scaler, fill=full_fill)
     train = values[is_train]
     if impute in ("mean", "median"):
         with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -122,6 +122,11 @@ class Discriminator(nn.Module):
 
 
 def perturb(generator: Generator, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(x_adv, G(x))`` with ``x_adv = clip(x + G(x), 0, 1)``."""
+    """Return ``(x_adv, G(x))`` with ``x_adv = clip(x + G(x), 0, 1)``.
+
+    Training samples lie in [0, 1] (the scaler is fitted on them), so this is the paper's clip. A held-out value
+    already outside [0, 1] bounds its own side instead (``clip(x + G(x), min(x, 0), max(x, 1))``), so that the
+    clip never moves a gene the generator did not move.
+    """
     g = generator(x)
-    return torch.clamp(x + g, 0.0, 1.0), g
+    return torch.clamp(x + g, torch.clamp(x, max=0.0), torch.clamp(x, min=1.0)), g

@@ -123,14 +123,24 @@ def fit_generator(
     -------
     The trained generator (eval mode) and one history row per epoch.
     """
-    torch.manual_seed(seed)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    n_genes = x_train.shape[1]
-    w_norm = resolved_w_norm(config, n_genes)
     classifier = classifier.to(device).eval()
     for p in classifier.parameters():
         p.requires_grad_(False)
+    try:
+        return _train(classifier, x_train, x_target, target, x_val, config, seed, device, progress, desc)
+    finally:
+        for p in classifier.parameters():
+            p.requires_grad_(True)
+
+
+def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, target: int, x_val: np.ndarray,
+           config: GeneratorConfig, seed: int, device: str | torch.device, progress: bool,
+           desc: str) -> tuple[Generator, list[dict]]:
+    n_genes = x_train.shape[1]
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    w_norm = resolved_w_norm(config, n_genes)
     generator = Generator(n_genes).to(device)
     discriminator = Discriminator(n_genes).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, fused=True)
@@ -211,6 +221,4 @@ def fit_generator(
     generator.eval()
     log.info("%s: best epoch %d of %d (validation perturbation accuracy %.3f)", desc, best_epoch, len(history),
              best_score[0])
-    for p in classifier.parameters():
-        p.requires_grad_(True)
     return generator, history

@@ -108,6 +108,8 @@ def fit_classifier(
         if has_val and config.patience and stale >= config.patience:
             break
     bar.close()
+    for row in history:
+        row["kept"] = int(row["epoch"] == best_epoch)
     if best_state is not None:
         model.load_state_dict(best_state)
         log.info("classifier: best validation loss %.4f at epoch %d of %d", best_loss, best_epoch, len(history))
