@@ -13,7 +13,7 @@ VPY=.venv/bin/python
 # Install PyTorch's CPU build pin only where no torch is present (users with a GPU keep theirs).
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   "$VPY" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-  "$VPY" -c "import torch" || { echo "dev.sh: installing torch failed" >&2; exit 1; }
+  "$VPY" -W ignore -c "import torch" || { echo "dev.sh: installing torch failed" >&2; exit 1; }
 fi
 case "$what" in
   demo)
