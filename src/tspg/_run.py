@@ -94,7 +94,9 @@ def clear_run(out: Path) -> None:
 
 
 TARGET_OUTPUTS = ("metrics.json", "perturbed.tsv", "perturbations.tsv", "perturbed_scaled.tsv",
-                  "perturbations_scaled.tsv", "predictions.tsv", "mean_shift.tsv", "mean_shift_scaled.tsv")
+                  "perturbations_scaled.tsv", "predictions.tsv", "mean_shift.tsv", "mean_shift_scaled.tsv",
+                  "top_genes_per_sample.tsv", "top_genes.tsv", "top_genes_by_source.tsv", "enrichment_up.tsv",
+                  "enrichment_down.tsv")
 
 
 def clear_target_outputs(out: Path, target: str) -> None:
@@ -214,3 +216,73 @@ def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, Dat
         raise InputError("The data's samples or genes differ from those of the run's classifier; use the same files "
                          "and options, or start a new run.")
     return dataset, spec
+
+
+def _target_folder(out: Path, target: str) -> Path:
+    folder = out / target_dirname(target)
+    if not (folder / "perturbations.tsv").exists():
+        raise InputError(f"{folder} has no perturbations.tsv; run 'tspg perturb {out} --target \"{target}\"' first.")
+    return folder
+
+
+def _sources(folder: Path) -> pd.Series:
+    """Source class per perturbed sample: its label where known, else f's call before the perturbation."""
+    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0, dtype={"label": str}, keep_default_na=False,
+                       na_values=[""])
+    pred.index = pred.index.astype(str)
+    return pred["label"].where(pred["label"].notna(), pred["predicted_before"])
+
+
+def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -> dict:
+    """Write the top perturbed genes of a target (per sample, overall, per source) and their unique counts."""
+    import json
+
+    from tspg import tl
+
+    if rank_units not in ("expr", "scaled"):
+        raise InputError(f"--rank-units must be expr or scaled, not {rank_units!r}.")
+    folder = _target_folder(out, target)
+    name = "perturbations.tsv" if rank_units == "expr" else "perturbations_scaled.tsv"
+    pert = pd.read_csv(folder / name, sep="\t", index_col=0)
+    pert.index = pert.index.astype(str)
+    sources = _sources(folder)
+    per_sample = tl.top_genes_per_sample(pert, sources, k=k)
+    summary = tl.top_gene_summary(per_sample, pert)
+    write_table(per_sample, folder / "top_genes_per_sample.tsv", index=False)
+    write_table(summary, folder / "top_genes.tsv")
+    write_table(tl.top_gene_summary_by_source(per_sample, pert, sources), folder / "top_genes_by_source.tsv",
+                index=False)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics.update(tl.unique_top_genes(per_sample))
+    metrics["top_k"] = k
+    metrics["rank_units"] = rank_units
+    metrics["consensus_up"] = tl.consensus_genes(summary, "up", k)
+    metrics["consensus_down"] = tl.consensus_genes(summary, "down", k)
+    write_json(folder / "metrics.json", metrics)
+    log.info("target '%s': %d unique genes in the top-%d up lists, %d in the down lists", target,
+             metrics["unique_top_up"], k, metrics["unique_top_down"])
+    return metrics
+
+
+def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str]) -> dict[str, pd.DataFrame]:
+    """Enrichment of the consensus top-k up and down genes against the GMT libraries (background: ``genes``)."""
+    import json
+
+    from tspg import tl
+    from tspg.data import read_gmt
+
+    folder = _target_folder(out, target)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    if "consensus_up" not in metrics:
+        raise InputError(f"{folder}: no top genes yet; run 'tspg genes {out}' first.")
+    libraries = {Path(p).name: read_gmt(p, genes=genes) for p in gmt_paths}
+    tables = {}
+    for direction in ("up", "down"):
+        table = tl.enrich(metrics[f"consensus_{direction}"], genes, libraries)
+        write_table(table, folder / f"enrichment_{direction}.tsv", index=False)
+        tables[direction] = table
+        if len(table):
+            top = table.iloc[0]
+            log.info("target '%s' %s genes: top term %s (%s), q = %.2g", target, direction, top["term"],
+                     top["library"], top["q"])
+    return tables

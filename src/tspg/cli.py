@@ -174,6 +174,34 @@ def _perturb_spec(kw: dict):  # noqa: ANN202
                        labels=kw.get("perturb_labels"))
 
 
+def _analysis_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--top-k", type=click.IntRange(1, None), default=20, show_default=True,
+                     help="Genes per direction in each sample's top list."),
+        click.option("--rank-units", type=click.Choice(["expr", "scaled"]), default="expr", show_default=True,
+                     help="Rank perturbations in original expression units or in scaled units (the paper's)."),
+        click.option("--enrich-gmt", multiple=True, type=click.Path(dir_okay=False, exists=True),
+                     help="GMT library for enrichment of the consensus top genes (repeatable)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
+    """Top genes (always) and enrichment (with --enrich-gmt) of one target's perturbations."""
+    from tspg._run import enrich_phase, genes_phase
+
+    genes_phase(out, target, k=kw["top_k"], rank_units=kw["rank_units"])
+    if kw.get("enrich_gmt"):
+        enrich_phase(out, target, list(kw["enrich_gmt"]), genes)
+    else:  # enrichment tables of earlier top genes no longer match
+        from tspg.model import target_dirname
+
+        for direction in ("up", "down"):
+            (out / target_dirname(target) / f"enrichment_{direction}.tsv").unlink(missing_ok=True)
+
+
 def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict]) -> None:
     lines = []
     if clf is not None:
@@ -257,6 +285,7 @@ def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
 @_perturb_options
 @_train_options
 @_generator_options
+@_analysis_options
 @click.option("--force", is_flag=True, help="Replace a run already in --out.")
 def run_cmd(**kw) -> None:  # noqa: ANN003
     """Train the classifier and one generator per target, then perturb and write every output.
@@ -299,6 +328,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
         for t in targets:
             generator_phase(model, dataset, t, out)
             summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
+            _analyse(out, t, model.genes, kw)
 
     _new_run(out, kw["force"], body)
     _print_summary(out, summary.pop("clf"), summary)
@@ -380,11 +410,15 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", "targets", multiple=True, help="Target class (default: every trained target).")
 @_perturb_options
+@_analysis_options
 @_data_options(required=False)
 @click.option("--device", default="cpu", show_default=True, help="Torch device.")
 @click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
 def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
-    """Perturb samples with the trained generators of a run folder and write the per-target outputs."""
+    """Perturb samples with the trained generators of a run folder and write the per-target outputs.
+
+    The top genes (and, with --enrich-gmt, their enrichment) are recomputed from the new perturbations.
+    """
     _setup_logging(kw["quiet"])
     from tspg._run import perturb_phase
 
@@ -395,8 +429,74 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
         from tspg.data import InputError
 
         raise InputError(f"{run_dir} has no trained generator; run 'tspg train-generator {run_dir} --target CLASS'.")
-    results = {t: perturb_phase(model, dataset, t, Path(run_dir), pspec, spec) for t in targets}
+    results = {}
+    for t in targets:
+        results[t] = perturb_phase(model, dataset, t, Path(run_dir), pspec, spec)
+        _analyse(Path(run_dir), t, model.genes, kw)
     _print_summary(Path(run_dir), None, results)
+
+
+def _run_targets(run_dir: str, targets: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The run's genes and the targets to analyse (default: every target with perturbations)."""
+    import json
+
+    from tspg.data import InputError
+    from tspg.model import MANIFEST
+
+    path = Path(run_dir) / MANIFEST
+    if not path.exists():
+        raise InputError(f"{run_dir}: no {MANIFEST}; this is not a tspg run folder.")
+    manifest = json.loads(path.read_text())
+    known = manifest.get("targets", {})
+    chosen = list(dict.fromkeys(targets)) or sorted(known)
+    for t in chosen:
+        if t not in known:
+            raise InputError(f"No target '{t}' in {run_dir}; trained targets: {', '.join(known) or 'none'}.")
+    if not chosen:
+        raise InputError(f"{run_dir} has no trained target yet.")
+    return manifest["genes"], chosen
+
+
+@app.command("genes", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
+@_analysis_options
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
+    """Write the most perturbed genes of each target of a run.
+
+    Per target: top_genes_per_sample.tsv, top_genes.tsv, top_genes_by_source.tsv, and unique_top_up /
+    unique_top_down / consensus_up / consensus_down in metrics.json; with --enrich-gmt also the enrichment tables.
+    """
+    _setup_logging(kw["quiet"])
+    genes, chosen = _run_targets(run_dir, targets)
+    for t in chosen:
+        _analyse(Path(run_dir), t, genes, kw)
+    click.echo(f"top genes written for {', '.join(chosen)} in {run_dir}")
+
+
+@app.command("enrich", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--enrich-gmt", multiple=True, required=True, type=click.Path(dir_okay=False, exists=True),
+              help="GMT library (repeatable).")
+@click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def enrich_cmd(run_dir: str, enrich_gmt: tuple[str, ...], targets: tuple[str, ...], quiet: bool) -> None:
+    """Hypergeometric enrichment of each target's consensus top up and down genes (after 'tspg genes').
+
+    The background is the genes the model was trained on; q-values are Benjamini-Hochberg per library.
+    Writes <target>/enrichment_up.tsv and enrichment_down.tsv.
+    """
+    _setup_logging(quiet)
+    from tspg._run import enrich_phase
+
+    genes, chosen = _run_targets(run_dir, targets)
+    for t in chosen:
+        tables = enrich_phase(Path(run_dir), t, list(enrich_gmt), genes)
+        for direction, table in tables.items():
+            top = table.iloc[0] if len(table) else None
+            click.echo(f"{t} {direction}: " + (f"top term {top['term']} (q = {top['q']:.2g})" if top is not None
+                                                else "no term overlaps the top genes"))
 
 
 @app.command("demo", context_settings=CONTEXT)
@@ -430,6 +530,7 @@ def demo_cmd(out: str, seed: int, quick: bool, quiet: bool, force: bool) -> None
     args = ["--data", str(paths["data"]), "--labels", str(paths["labels"]), "--out", str(root / "run"), "--seed",
             str(seed), "--force"]
     args += [a for t in targets for a in ("--target", t)]
+    args += ["--enrich-gmt", str(paths["gene_sets"])]
     if quick:
         args += ["--classifier-epochs", "10", "--epochs", "5"]
     if quiet:

@@ -150,5 +150,32 @@ def test_demo_quick_writes_inputs_and_a_complete_run(tmp_path):
     assert gem.shape == (180, 200)
     m = json.loads((out / "run" / "Liver" / "metrics.json").read_text())
     assert m["n_perturbed"] == 36
+    # the demo also writes the top genes and their enrichment against its own gene sets
+    assert m["unique_top_up"] >= 20 and len(m["consensus_up"]) == 20
+    for name in ("top_genes_per_sample.tsv", "top_genes.tsv", "top_genes_by_source.tsv", "enrichment_up.tsv",
+                 "enrichment_down.tsv"):
+        assert (out / "run" / "Liver" / name).exists(), name
+    enr = pd.read_csv(out / "run" / "Liver" / "enrichment_up.tsv", sep="\t")
+    assert list(enr.columns) == ["library", "term", "overlap", "term_size", "query_size", "background_size", "p", "q",
+                                 "genes"]
+    assert (enr["background_size"] == 200).all()
     again = tspg("demo", "--out", out, "--quick", "--quiet", check=False)
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_genes_and_enrich_commands_on_a_run(run_dir, inputs, tmp_path):
+    atlas, paths = inputs
+    proc = tspg("genes", run_dir, "--target", "Liver", "--top-k", "5", "--rank-units", "scaled", "--quiet")
+    assert "top genes written for Liver" in proc.stdout
+    per_sample = pd.read_csv(run_dir / "Liver" / "top_genes_per_sample.tsv", sep="\t")
+    assert list(per_sample.columns) == ["sample", "source", "direction", "rank", "gene", "perturbation"]
+    assert per_sample["rank"].max() == 5
+    pert = pd.read_csv(run_dir / "Liver" / "perturbations_scaled.tsv", sep="\t", index_col=0)
+    first = per_sample[(per_sample["sample"] == pert.index[0]) & (per_sample["direction"] == "up")]
+    assert first["gene"].tolist() == list(pert.iloc[0].sort_values(ascending=False, kind="stable").index[:5])
+    m = json.loads((run_dir / "Liver" / "metrics.json").read_text())
+    assert m["top_k"] == 5 and m["rank_units"] == "scaled" and len(m["consensus_up"]) == 5
+    proc = tspg("enrich", run_dir, "--target", "Liver", "--enrich-gmt", paths["gene_sets"], "--quiet")
+    assert proc.stdout.startswith("Liver up: top term")
+    bad = tspg("enrich", run_dir, "--target", "Lung", "--enrich-gmt", paths["gene_sets"], check=False)
+    assert bad.returncode == 2 and "No target 'Lung'" in bad.stderr
