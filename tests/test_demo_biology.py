@@ -28,3 +28,11 @@ def test_default_run_recovers_the_planted_liver_markers(tmp_path):
     assert enr.iloc[0]["term"] == "LIVER_UP" and enr.iloc[0]["q"] < 1e-4
     down = pd.read_csv(out / "Liver" / "enrichment_down.tsv", sep="\t")
     assert down.iloc[0]["term"] == "LIVER_DOWN"
+    # with no extra flags the run also evaluates, draws and reports
+    assert {"tsne.png", "panel.png", "history.png"} <= {p.name for p in (out / "Liver" / "plots").iterdir()}
+    ev = pd.read_csv(out / "Liver" / "evaluation.tsv", sep="\t")
+    tspg_all = ev[(ev["method"] == "tspg") & (ev["source"] == "all")].iloc[0]
+    assert tspg_all["success_f"] >= 0.95 and tspg_all["success_logreg"] >= 0.9
+    page = (out / "report.html").read_text()
+    assert "LIVER_UP" in page and "TSPG against baselines" in page
+    assert "held-out: called the target by f" in proc.stdout  # the headline figures are printed

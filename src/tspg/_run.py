@@ -14,7 +14,7 @@ import pandas as pd
 
 from tspg._io import write_json, write_table
 from tspg.data import Dataset, InputError, file_sha256, load_dataset, read_gem, read_labels
-from tspg.model import MANIFEST, ROOT_FILES, TSPG, target_dirname
+from tspg.model import MANIFEST, ROOT_DIRS, ROOT_FILES, TSPG, target_dirname
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +91,27 @@ def clear_run(out: Path) -> None:
             shutil.rmtree(folder)
     for name in ROOT_FILES:
         (out / name).unlink(missing_ok=True)
+    for name in ROOT_DIRS:
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
 
 
 TARGET_OUTPUTS = ("metrics.json", "perturbed.tsv", "perturbations.tsv", "perturbed_scaled.tsv",
                   "perturbations_scaled.tsv", "predictions.tsv", "mean_shift.tsv", "mean_shift_scaled.tsv",
                   "top_genes_per_sample.tsv", "top_genes.tsv", "top_genes_by_source.tsv", "enrichment_up.tsv",
-                  "enrichment_down.tsv")
+                  "enrichment_down.tsv", "enrichment_by_source_up.tsv", "enrichment_by_source_down.tsv",
+                  "tsne.tsv", "perturbed.h5ad", "evaluation.tsv")
 
 
 def clear_target_outputs(out: Path, target: str) -> None:
     """Remove a target's perturbation outputs (they belong to the generator being replaced)."""
+    import shutil
+
     for name in TARGET_OUTPUTS:
         (out / target_dirname(target) / name).unlink(missing_ok=True)
+    plots = out / target_dirname(target) / "plots"
+    if plots.is_dir():
+        shutil.rmtree(plots)
 
 
 def check_targets(targets: list[str], classes: list[str]) -> None:
@@ -153,8 +162,17 @@ def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
     metrics = model.classifier_metrics(dataset)
     write_json(out / "classifier_metrics.json", metrics)
     write_table(pd.DataFrame(model.classifier_history), out / "classifier_history.tsv", index=False)
+    write_table(data_summary(model, dataset), out / "data_summary.tsv", index=False)
     log.info("classifier: held-out accuracy %.3f on %d samples", metrics["accuracy"], metrics["n_test"])
     return metrics
+
+
+def data_summary(model: TSPG, dataset: Dataset) -> pd.DataFrame:
+    """Samples per class in each part of the split (class, train, val, test, total)."""
+    parts = pd.crosstab(dataset.labels.reindex(model.split.index), model.split)
+    parts = parts.reindex(index=model.classes, columns=["train", "val", "test"], fill_value=0)
+    parts["total"] = parts.sum(axis=1)
+    return parts.rename_axis(index="class", columns=None).reset_index()
 
 
 def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> None:
@@ -264,8 +282,13 @@ def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -
     return metrics
 
 
-def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str]) -> dict[str, pd.DataFrame]:
-    """Enrichment of the consensus top-k up and down genes against the GMT libraries (background: ``genes``)."""
+def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
+                 by_source: bool = False) -> dict[str, pd.DataFrame]:
+    """Enrichment of the consensus top-k up and down genes against the GMT libraries (background: ``genes``).
+
+    With ``by_source`` also the consensus top-k genes of each source class on their own
+    (``enrichment_by_source_up.tsv`` / ``_down.tsv``, with a ``source`` column).
+    """
     import json
 
     from tspg import tl
@@ -285,4 +308,20 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str])
             top = table.iloc[0]
             log.info("target '%s' %s genes: top term %s (%s), q = %.2g", target, direction, top["term"],
                      top["library"], top["q"])
+    for direction in ("up", "down"):
+        path = folder / f"enrichment_by_source_{direction}.tsv"
+        if not by_source:
+            path.unlink(missing_ok=True)
+            continue
+        per_source = pd.read_csv(folder / "top_genes_by_source.tsv", sep="\t", dtype={"source": str, "gene": str})
+        frames = []
+        k = int(metrics.get("top_k", 20))
+        for src, part in per_source.groupby("source", sort=True):
+            query = tl.consensus_genes(part.set_index("gene"), direction, k)
+            if query:
+                frames.append(tl.enrich(query, genes, libraries).assign(source=src))
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["source"])
+        table = table[["source", *[c for c in table.columns if c != "source"]]]
+        write_table(table, path, index=False)
+        tables[f"by_source_{direction}"] = table
     return tables

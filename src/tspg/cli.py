@@ -64,7 +64,11 @@ def _train_options(f: Callable) -> Callable:
                      help="Share of the rest kept for early stopping and checkpoint choice."),
         click.option("--classifier-epochs", type=int, default=None,
                      help="Maximum classifier epochs (default 100; early stopping on validation loss)."),
-        click.option("--device", default="cpu", show_default=True, help="Torch device: cpu, cuda, cuda:1, ..."),
+        click.option("--device", default="auto", show_default=True,
+                     help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ..."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+                     help="Arithmetic of training: fp32 (default) or bf16 autocast (faster only on GPUs and CPUs "
+                          "with AVX512-BF16/AMX; emulated and slower elsewhere)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only."),
     ]
     for o in reversed(opts):
@@ -84,6 +88,9 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--w-adv", type=float, default=None, help="Weight of L_adv."),
         click.option("--w-norm", type=float, default=None, help="Weight of L_norm."),
         click.option("--w-td", type=float, default=None, help="Weight of L_td."),
+        click.option("--stop-at-accuracy", type=click.FloatRange(0.0, 1.0), default=None,
+                     help="Stop a generator early once its validation perturbation accuracy has been at least this "
+                          "for 10 epochs in a row (--epochs stays the maximum). Default: run every epoch."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -105,18 +112,13 @@ def _perturb_options(f: Callable) -> Callable:
 
 
 def _check_device(device: str) -> None:
-    import torch
-
     from tspg.data import InputError
+    from tspg.train import resolve_device
 
     try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: this torch has no CUDA device available; use --device cpu.")
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError(f"--device {device}: only cpu and cuda are supported.")
+        resolve_device(device)
+    except ValueError as exc:
+        raise InputError(f"--device: {exc}") from None
 
 
 def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
@@ -129,6 +131,8 @@ def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
     cc = ClassifierConfig()
     if kw.get("classifier_epochs") is not None:
         cc.epochs = kw["classifier_epochs"]
+    if kw.get("precision") is not None:
+        cc.precision = kw["precision"]
     gc = GeneratorConfig(**vars(base)) if base is not None else GeneratorConfig()
     for opt in ("kappa", "w_gan", "w_adv", "w_norm", "w_td"):
         value = kw.get(opt)
@@ -138,7 +142,7 @@ def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
             raise InputError(f"--{opt.replace('_', '-')} must be a finite number >= 0, not {value}.")
     for opt, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("target_cov", "target_cov"),
                       ("kappa", "kappa"), ("w_gan", "w_gan"), ("w_adv", "w_adv"), ("w_norm", "w_norm"),
-                      ("w_td", "w_td")):
+                      ("w_td", "w_td"), ("precision", "precision"), ("stop_at_accuracy", "stop_accuracy")):
         if kw.get(opt) is not None:
             setattr(gc, attr, kw[opt])
     from tspg.data import InputError
@@ -182,10 +186,56 @@ def _analysis_options(f: Callable) -> Callable:
                      help="Rank perturbations in original expression units or in scaled units (the paper's)."),
         click.option("--enrich-gmt", multiple=True, type=click.Path(dir_okay=False, exists=True),
                      help="GMT library for enrichment of the consensus top genes (repeatable)."),
+        click.option("--enrich-per-source", is_flag=True,
+                     help="Also test each source class's own consensus top genes (enrichment_by_source_*.tsv)."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def _plot_options(f: Callable) -> Callable:
+    opts = [
+        click.option("--tsne-mode", type=click.Choice(["project", "joint"]), default="project", show_default=True,
+                     help="project: fit the t-SNE map on original samples and place perturbed ones into it; "
+                          "joint: one map of both (the original tool)."),
+        click.option("--tsne-samples", type=click.IntRange(0, None), default=100, show_default=True,
+                     help="Perturbed samples shown in the t-SNE at most (random; 0 = all)."),
+        click.option("--tsne-classes", type=click.IntRange(0, None), default=10, show_default=True,
+                     help="Classes shown in the t-SNE at most, the target included (0 = all)."),
+        click.option("--heatmap-samples", multiple=True, default=("3",), show_default=True,
+                     help="A number N (N random perturbed samples) or sample names (repeatable) to draw heatmaps of."),
+        click.option("--panel-sources", type=click.IntRange(1, None), default=4, show_default=True,
+                     help="Source classes side by side in the panel figure."),
+        click.option("--no-figures", is_flag=True, help="Skip the figures (the report then has none)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _plot_spec(kw: dict):  # noqa: ANN202
+    from tspg._figures import PlotSpec
+
+    heat = list(kw.get("heatmap_samples") or ("3",))
+    chosen: list[str] | int = int(heat[0]) if len(heat) == 1 and heat[0].isdigit() else heat
+    return PlotSpec(tsne_mode=kw.get("tsne_mode", "project"), tsne_samples=kw.get("tsne_samples") or None,
+                    tsne_classes=kw.get("tsne_classes") or None, heatmap_samples=chosen,
+                    panel_sources=kw.get("panel_sources", 4))
+
+
+def _figures_and_report(out: Path, model, dataset, targets: list[str], kw: dict) -> None:  # noqa: ANN001
+    """Draw each target's figures (unless --no-figures), the classifier's history, and write report.html."""
+    from tspg._figures import classifier_plot, plot_phase
+    from tspg.report import write_report
+
+    if not kw.get("no_figures"):
+        spec = _plot_spec(kw)
+        for t in targets:
+            plot_phase(model, dataset, out, t, spec)
+        classifier_plot(out)
+    path = write_report(out)
+    log.info("report: %s", path)
 
 
 def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
@@ -194,15 +244,17 @@ def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
 
     genes_phase(out, target, k=kw["top_k"], rank_units=kw["rank_units"])
     if kw.get("enrich_gmt"):
-        enrich_phase(out, target, list(kw["enrich_gmt"]), genes)
+        enrich_phase(out, target, list(kw["enrich_gmt"]), genes, by_source=kw.get("enrich_per_source", False))
     else:  # enrichment tables of earlier top genes no longer match
         from tspg.model import target_dirname
 
-        for direction in ("up", "down"):
-            (out / target_dirname(target) / f"enrichment_{direction}.tsv").unlink(missing_ok=True)
+        for name in ("enrichment", "enrichment_by_source"):
+            for direction in ("up", "down"):
+                (out / target_dirname(target) / f"{name}_{direction}.tsv").unlink(missing_ok=True)
 
 
-def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict]) -> None:
+def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
+                   evaluation: dict[str, dict] | None = None) -> None:
     lines = []
     if clf is not None:
         lines.append(f"classifier held-out accuracy: {clf['accuracy']:.3f} ({clf['n_test']} samples)")
@@ -210,8 +262,20 @@ def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict]) -> 
         acc = m["perturbation_accuracy"]
         lines.append(f"target {t!r}: perturbation accuracy {'n/a' if acc is None else f'{acc:.3f}'} "
                      f"({m['n_not_already_target']} of {m['n_perturbed']} samples not already the target)")
+        h = (evaluation or {}).get(t)
+        if h:
+            lines.append(f"  held-out: {_headline_text(h)}")
     lines.append(f"outputs: {out}")
     click.echo("\n".join(lines))
+
+
+def _headline_text(h: dict[str, float]) -> str:
+    """One line of an evaluation's headline figures."""
+    nan = float("nan")
+    return (f"called the target by f {h.get('success_f', nan):.3f}, by independent logistic regression "
+            f"{h.get('success_logreg', nan):.3f} and kNN {h.get('success_knn', nan):.3f}; energy distance to real "
+            f"target samples {h.get('energy_distance', nan):.3g} (floor, real vs real: "
+            f"{h.get('energy_distance_floor', nan):.3g})")
 
 
 class _App(click.Group):
@@ -286,6 +350,8 @@ def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
 @_train_options
 @_generator_options
 @_analysis_options
+@_plot_options
+@click.option("--no-evaluate", is_flag=True, help="Skip the evaluation against baselines (evaluation.tsv/.md).")
 @click.option("--force", is_flag=True, help="Replace a run already in --out.")
 def run_cmd(**kw) -> None:  # noqa: ANN003
     """Train the classifier and one generator per target, then perturb and write every output.
@@ -329,9 +395,15 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
             generator_phase(model, dataset, t, out)
             summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
             _analyse(out, t, model.genes, kw)
+        if not kw["no_evaluate"]:
+            from tspg._evaluation import evaluate_phase
 
+            evaluation.update(evaluate_phase(model, dataset, out, targets))
+        _figures_and_report(out, model, dataset, targets, kw)
+
+    evaluation: dict = {}
     _new_run(out, kw["force"], body)
-    _print_summary(out, summary.pop("clf"), summary)
+    _print_summary(out, summary.pop("clf"), summary, evaluation)
 
 
 @app.command("train-classifier", context_settings=CONTEXT)
@@ -367,8 +439,8 @@ def _reload(run_dir: str, kw: dict):  # noqa: ANN202
     from tspg._run import reload_dataset
     from tspg.model import TSPG
 
-    _check_device(kw.get("device") or "cpu")
-    model = TSPG.load(run_dir, device=kw.get("device") or "cpu", progress=not kw["quiet"])
+    _check_device(kw.get("device") or "auto")
+    model = TSPG.load(run_dir, device=kw.get("device") or "auto", progress=not kw["quiet"])
     override = _data_spec(kw) if kw.get("data") else None
     if override is not None:
         recorded = model.inputs
@@ -385,7 +457,10 @@ def _reload(run_dir: str, kw: dict):  # noqa: ANN202
 @click.option("--target", "targets", multiple=True, required=True, help="Target class (repeat for several).")
 @_data_options(required=False)
 @_generator_options
-@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--device", default="auto", show_default=True,
+              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Arithmetic of training: fp32 or bf16 autocast (default: the run's, else fp32).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
 def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Train generators for TARGETs in an existing run folder (its classifier, split and scaler are reused).
@@ -411,8 +486,10 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 @click.option("--target", "targets", multiple=True, help="Target class (default: every trained target).")
 @_perturb_options
 @_analysis_options
+@_plot_options
 @_data_options(required=False)
-@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--device", default="auto", show_default=True,
+              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
 def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Perturb samples with the trained generators of a run folder and write the per-target outputs.
@@ -433,6 +510,7 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     for t in targets:
         results[t] = perturb_phase(model, dataset, t, Path(run_dir), pspec, spec)
         _analyse(Path(run_dir), t, model.genes, kw)
+    _figures_and_report(Path(run_dir), model, dataset, targets, kw)
     _print_summary(Path(run_dir), None, results)
 
 
@@ -472,6 +550,7 @@ def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: AN
     genes, chosen = _run_targets(run_dir, targets)
     for t in chosen:
         _analyse(Path(run_dir), t, genes, kw)
+    _refresh_report(Path(run_dir))
     click.echo(f"top genes written for {', '.join(chosen)} in {run_dir}")
 
 
@@ -497,6 +576,111 @@ def enrich_cmd(run_dir: str, enrich_gmt: tuple[str, ...], targets: tuple[str, ..
             top = table.iloc[0] if len(table) else None
             click.echo(f"{t} {direction}: " + (f"top term {top['term']} (q = {top['q']:.2g})" if top is not None
                                                 else "no term overlaps the top genes"))
+    _refresh_report(Path(run_dir))
+
+
+def _refresh_report(out: Path) -> None:
+    """Rewrite report.html after a command changed what it shows (only where a report exists already)."""
+    from tspg.report import REPORT, write_report
+
+    if (out / REPORT).exists():
+        write_report(out)
+
+
+@app.command("plot", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
+@_plot_options
+@_data_options(required=False)
+@click.option("--device", default="auto", show_default=True,
+              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
+    """Draw the figures of a run (PNG and SVG) and rewrite its report.html.
+
+    Per target, in <target>/plots: tsne (and its coordinates in <target>/tsne.tsv), heatmap_<sample> (scaled
+    units) and heatmap_<sample>_expr (original units), panel, history; and plots/classifier_history.
+    """
+    _setup_logging(kw["quiet"])
+    from tspg._figures import check_heatmap_samples
+
+    _, chosen = _run_targets(run_dir, targets)
+    check_heatmap_samples(Path(run_dir), chosen, _plot_spec(kw))
+    model, dataset, _ = _reload(run_dir, kw)
+    _figures_and_report(Path(run_dir), model, dataset, chosen, kw)
+    click.echo(f"figures written for {', '.join(chosen)} in {run_dir}; report: {Path(run_dir) / 'report.html'}")
+
+
+@app.command("evaluate", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
+@_data_options(required=False)
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
+    """Compare each target's perturbations with baselines on the held-out samples.
+
+    Methods: tspg, identity, mean_shift, optimal_transport, nearest_target; metrics: success under f and under
+    independent classifiers, centroid accuracy, energy distance and MMD to real target samples (with the floor
+    of real vs real), R^2 of means, Pearson-delta, agreement with DE genes, size of P. Writes
+    <target>/evaluation.tsv and evaluation.md, and refreshes report.html.
+    """
+    _setup_logging(kw["quiet"])
+    from tspg._evaluation import evaluate_phase
+
+    _, chosen = _run_targets(run_dir, targets)
+    model, dataset, _ = _reload(run_dir, kw)
+    heads = evaluate_phase(model, dataset, Path(run_dir), chosen)
+    _refresh_report(Path(run_dir))
+    for t, h in heads.items():
+        click.echo(f"{t}: {_headline_text(h)}")
+    click.echo(f"evaluation: {Path(run_dir) / 'evaluation.md'}")
+
+
+@app.command("report", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def report_cmd(run_dir: str, quiet: bool) -> None:
+    """Write RUN_DIR/report.html: one self-contained page (figures embedded) with every result of the run."""
+    _setup_logging(quiet)
+    from tspg.report import write_report
+
+    _run_targets(run_dir, ())
+    click.echo(f"report: {write_report(Path(run_dir))}")
+
+
+@app.command("export", context_settings=CONTEXT)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
+@click.option("--h5ad", "h5ad", type=click.Path(dir_okay=False),
+              help="Output file (one target only; default: <target>/perturbed.h5ad in the run folder).")
+@click.option("--tsne-mode", type=click.Choice(["project", "joint"]), default="project", show_default=True,
+              help="How perturbed samples are placed in the t-SNE map stored in obsm.")
+@_data_options(required=False)
+@click.option("--device", default="auto", show_default=True,
+              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+def export_cmd(run_dir: str, targets: tuple[str, ...], h5ad: str | None, **kw) -> None:  # noqa: ANN003
+    """Write each target's perturbations as AnnData (.h5ad) for scanpy.
+
+    X: the samples before the perturbation; layers['tspg_perturbed'], layers['tspg_perturbation']; obs: label,
+    part, predictions; obsm['X_tspg_tsne'] (and X_tspg_tsne_before): every perturbed sample in a t-SNE map of
+    the original samples; uns['tspg']: target, metrics and run facts.
+    """
+    _setup_logging(kw["quiet"])
+    from tspg._figures import PlotSpec, export_phase
+    from tspg.data import InputError
+
+    _, chosen = _run_targets(run_dir, targets)
+    if h5ad and len(chosen) > 1:
+        raise InputError(f"--h5ad names one file but the run has {len(chosen)} targets; add --target.")
+    if h5ad and Path(h5ad).suffix != ".h5ad":
+        raise InputError(f"--h5ad {h5ad}: the file name must end in .h5ad.")
+    model, dataset, _ = _reload(run_dir, kw)
+    for t in chosen:
+        path = export_phase(model, dataset, Path(run_dir), t, Path(h5ad) if h5ad else None,
+                            PlotSpec(tsne_mode=kw["tsne_mode"]))
+        click.echo(f"{t}: {path}")
 
 
 @app.command("demo", context_settings=CONTEXT)

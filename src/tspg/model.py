@@ -31,6 +31,7 @@ from tspg.train import (
     fit_generator,
     generate,
     predict_logits,
+    resolve_device,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
-ROOT_FILES = ("manifest.json", "classifier.safetensors", "classifier_metrics.json", "classifier_history.tsv")
+ROOT_FILES = ("manifest.json", "classifier.safetensors", "classifier_metrics.json", "classifier_history.tsv",
+              "data_summary.tsv", "report.html", "evaluation.md")
+ROOT_DIRS = ("plots",)
 
 
 def target_dirname(target: str) -> str:
@@ -50,7 +53,7 @@ def target_dirname(target: str) -> str:
     """
     name = re.sub(r"[^A-Za-z0-9._-]", "_", target)
     name = re.sub(r"^\.", "_", name)
-    return "_" + name if name in ROOT_FILES else name
+    return "_" + name if name in ROOT_FILES or name in ROOT_DIRS else name
 
 
 def _save_module(module: torch.nn.Module, path: Path) -> None:
@@ -196,7 +199,8 @@ class TSPG:
         Missing-value policy used when the data were loaded (``none``, ``zero``, ``mean``, ``median``,
         ``drop-genes``).
     device
-        Torch device for training and inference.
+        Torch device for training and inference: ``auto`` (a CUDA device when present, else the CPU), ``cpu``,
+        ``cuda`` or ``cuda:N``.
     progress
         Show progress bars.
 
@@ -220,7 +224,7 @@ class TSPG:
         test_size: float = 0.2,
         val_size: float = 0.1,
         impute: str = "none",
-        device: str = "cpu",
+        device: str = "auto",
         progress: bool = True,
     ) -> None:
         self.classifier_config = classifier_config or ClassifierConfig()
@@ -229,7 +233,7 @@ class TSPG:
         self.test_size = test_size
         self.val_size = val_size
         self.impute = impute
-        self.device = device
+        self.device = str(resolve_device(device))
         self.progress = progress
         self.genes: list[str] = []
         self.classes: list[str] = []
@@ -488,7 +492,7 @@ class TSPG:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "cpu", progress: bool = True) -> TSPG:
+    def load(cls, folder: str | Path, device: str = "auto", progress: bool = True) -> TSPG:
         """Rebuild a model saved with :meth:`save` (weights from safetensors, never pickle)."""
         folder = Path(folder)
         path = folder / MANIFEST
@@ -530,10 +534,10 @@ class TSPG:
         model.split = pd.Series([part[s] for s in order], index=pd.Index(order), name="part")
         cc = model.classifier_config
         model.classifier = _load_module(Classifier(len(model.genes), len(model.classes), tuple(cc.hidden)),
-                                        folder / "classifier.safetensors").to(device)
+                                        folder / "classifier.safetensors").to(model.device)
         for t, info in m.get("targets", {}).items():
             model.generators[t] = _load_module(Generator(len(model.genes)),
-                                               folder / info["dir"] / "generator.safetensors").to(device)
+                                               folder / info["dir"] / "generator.safetensors").to(model.device)
             model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

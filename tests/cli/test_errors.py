@@ -194,7 +194,7 @@ CASES: dict[str, tuple[Case, list[str]]] = {
 
 
 # tiny training in case a bad input got through; before the case's own options, which win
-FAST = ["--quiet", "--epochs", "1", "--classifier-epochs", "1"]
+FAST = ["--quiet", "--epochs", "1", "--classifier-epochs", "1", "--no-figures", "--no-evaluate"]
 
 
 def _check_error(result, out: Path, words: list[str]) -> str:  # noqa: ANN001

@@ -10,7 +10,7 @@ import pytest
 from tspg.data import make_atlas
 from tspg.model import target_dirname
 
-FAST = ["--classifier-epochs", "2", "--epochs", "1", "--quiet"]
+FAST = ["--classifier-epochs", "2", "--epochs", "1", "--quiet", "--no-figures", "--no-evaluate"]
 
 
 def tspg(*args):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tspg.data._errors import InputError
-from tspg.data._gem import gem_format, read_gem, read_h5ad_matrix
+from tspg.data._gem import gem_format, header_genes, read_gem, read_h5ad_matrix
 from tspg.data._genesets import read_gmt, select_gene_sets
 from tspg.data._labels import labels_from_obs, read_labels
 
@@ -117,6 +117,29 @@ class Dataset:
                 raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(classes)}.")
 
 
+def _early_gene_selection(data: Path, transpose: bool, gene_sets: str | Path | None,
+                          gene_set_names: list[str] | None) -> tuple[list[str], list[str]] | None:
+    """For a samples x genes text GEM and chosen gene sets: the file's genes and the genes to keep.
+
+    Read from the GEM's header and the GMT before the matrix, so that a GTEx-sized file never holds its other
+    genes in memory. None whenever anything is off; the normal path then raises its usual errors.
+    """
+    if transpose or gene_sets is None or not gene_set_names:
+        return None
+    genes = header_genes(data)
+    if genes is None or len(set(genes)) != len(genes):
+        return None
+    try:
+        library = read_gmt(gene_sets, genes=genes)
+    except (InputError, OSError, UnicodeDecodeError):
+        return None
+    if any(name not in library for name in gene_set_names):
+        return None
+    wanted = {g for name in gene_set_names for g in library[name]}
+    keep = [g for g in genes if g in wanted]
+    return (genes, keep) if keep else None
+
+
 def load_dataset(
     data: str | Path,
     labels: str | Path | None = None,
@@ -164,6 +187,7 @@ def load_dataset(
         raise InputError("No labels given: pass --labels FILE, or --labels-key COLUMN for an .h5ad GEM.")
     if labels is not None and labels_key is not None:
         raise InputError("Pass either --labels or --labels-key, not both.")
+    all_genes = None
     if labels_key is not None:
         if gem_format(data) != "h5ad":
             raise InputError("--labels-key reads an .obs column and needs an .h5ad GEM; use --labels FILE.")
@@ -175,7 +199,9 @@ def load_dataset(
         gem = gem.copy()
         lab = labels_from_obs(obs, labels_key, str(data))
     else:
-        gem = read_gem(data, transpose=transpose, layer=layer, use_raw=use_raw)
+        all_genes = _early_gene_selection(data, transpose, gene_sets, gene_set_names)
+        keep = None if all_genes is None else all_genes[1]
+        gem = read_gem(data, transpose=transpose, layer=layer, use_raw=use_raw, genes=keep)
         lab = read_labels(labels, samples=list(gem.index))
     if not gem.index.is_unique:
         raise InputError(f"{data}: duplicated sample names, e.g. {_examples(gem.index[gem.index.duplicated()])}.")
@@ -185,12 +211,14 @@ def load_dataset(
     if gene_set_names and gene_sets is None:
         raise InputError("--gene-set needs --gene-sets GMT_FILE to say where the sets are defined.")
     if gene_sets is not None:
-        library = read_gmt(gene_sets, genes=gem.columns)
+        genes_in_file = list(gem.columns) if all_genes is None else all_genes[0]
+        library = read_gmt(gene_sets, genes=genes_in_file)
         if not gene_set_names:
             raise InputError(f"--gene-sets given without --gene-set NAME; choose one or more of the {len(library)} "
                              f"sets in {gene_sets} (e.g. {', '.join(list(library)[:3])}).")
-        selected, report = select_gene_sets(library, gene_set_names, list(gem.columns), str(gene_sets))
-        gem = gem[selected]
+        selected, report = select_gene_sets(library, gene_set_names, genes_in_file, str(gene_sets))
+        if list(gem.columns) != selected:
+            gem = gem[selected]
 
     values = gem.to_numpy()
     bad = ~np.isfinite(values)

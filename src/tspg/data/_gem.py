@@ -69,10 +69,9 @@ def _to_float32(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
     bad = []
-    for i in range(frame.shape[1]):
+    numeric = [pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes]
+    for i in np.flatnonzero(~np.asarray(numeric, dtype=bool)):
         column = frame.iloc[:, i]
-        if pd.api.types.is_numeric_dtype(column):
-            continue
         coerced = pd.to_numeric(column, errors="coerce")
         wrong = column[coerced.isna() & column.notna()]
         if len(wrong):
@@ -87,7 +86,128 @@ def _to_float32(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return pd.DataFrame(values, index=frame.index.astype(str), columns=frame.columns.astype(str))
 
 
-def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+# Text of this size is parsed at once by the fast reader (bounds its working memory besides the result).
+FAST_CHUNK_BYTES = 1 << 23
+NA_VALUES = ["NA", "NaN", "nan", ""]
+
+
+def _count_lines(path: Path) -> int | None:
+    """Newlines in an uncompressed file (an upper bound on its rows; a fast scan), None for gzip files."""
+    if path.name.lower().endswith(".gz"):
+        return None
+    n = 0
+    with open(path, "rb") as fh:
+        for buf in iter(lambda: fh.read(1 << 24), b""):
+            n += buf.count(b"\n")
+    return n + 1
+
+
+def _read_numeric_rows(
+    path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None
+) -> tuple[list[str], np.ndarray] | None:
+    """Fast reader of a delimited text matrix: rows of ``n_lead`` name fields, then ``n_values`` numbers.
+
+    Lines are split in Python only once per row; the numbers of an 8 MB chunk are parsed at once by pyarrow's
+    CSV reader as one column (wide files are its slow case when read as a table: its cost grows with columns x
+    blocks). Numbers are parsed as float64 and rounded to float32, as pandas does, and stored straight into one
+    preallocated float32 matrix, so the text is never held whole and the matrix is never copied.
+
+    Returns
+    -------
+    The first name field of every row and the rows x values float32 matrix (only the columns ``keep`` when
+    given), or None when the file needs the general reader: quotes, rows of the wrong length, an empty name or
+    anything pyarrow does not parse as a number (the general reader then reads it or names the problem).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sep_b = sep.encode()
+    width = n_values if keep is None else len(keep)
+    capacity = _count_lines(path)
+    out = np.empty((max(capacity - skip, 0), width), dtype=np.float32) if capacity is not None else None
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    read_opts = pacsv.ReadOptions(column_names=["v"], block_size=4 * FAST_CHUNK_BYTES)  # one block per chunk
+    parse_opts = pacsv.ParseOptions(ignore_empty_lines=False, quote_char=False)
+    convert_opts = pacsv.ConvertOptions(column_types={"v": pa.float64()}, null_values=NA_VALUES,
+                                        strings_can_be_null=False)
+    rows = 0
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for _ in range(skip):
+            fh.readline()
+        rest = b""
+        while True:
+            buf = fh.read(FAST_CHUNK_BYTES)
+            if buf:
+                buf = rest + buf
+                cut = buf.rfind(b"\n") + 1
+                rest, buf = buf[cut:], buf[:cut]
+            else:
+                buf, rest = rest, b""
+            if not buf:
+                break
+            if b'"' in buf:
+                return None
+            values = []
+            for line in buf.split(b"\n"):
+                line = line.rstrip(b"\r")
+                if not line:
+                    continue  # blank lines are skipped, as pandas does
+                parts = line.split(sep_b, n_lead)
+                if len(parts) <= n_lead or not parts[0] or parts[n_lead].count(sep_b) != n_values - 1:
+                    return None
+                try:
+                    names.append(parts[0].decode())
+                except UnicodeDecodeError:
+                    return None
+                values.append(parts[n_lead])
+            if not values:
+                continue
+            body = b"\n".join(values).replace(sep_b, b"\n")
+            try:
+                column = pacsv.read_csv(pa.py_buffer(body), read_options=read_opts, parse_options=parse_opts,
+                                        convert_options=convert_opts).column(0)
+            except (pa.ArrowInvalid, ValueError):
+                return None
+            if len(column) != len(values) * n_values:
+                return None
+            block = column.to_numpy(zero_copy_only=False).reshape(len(values), n_values)
+            del column, body
+            if keep is not None:
+                block = block[:, keep]
+            if out is not None and rows + len(block) <= len(out):
+                out[rows:rows + len(block)] = block
+            else:
+                if out is not None:  # more rows than newlines: cannot happen, but stay correct
+                    blocks.append(out[:rows])
+                    out = None
+                blocks.append(block.astype(np.float32))
+            rows += len(block)
+    pa.default_memory_pool().release_unused()
+    if rows == 0:
+        return None
+    matrix = out[:rows] if out is not None else np.concatenate(blocks)
+    return names, matrix
+
+
+def header_genes(path: str | Path) -> list[str] | None:
+    """The gene names of a samples x genes ``.tsv``/``.txt``/``.csv`` GEM, read from its header line alone.
+
+    None for other formats or when the header cannot be read (:func:`read_gem` then reports the problem).
+    """
+    path = Path(path)
+    try:
+        fmt = gem_format(path)
+        if fmt not in ("tsv", "txt", "csv"):
+            return None
+        header = _first_line(path).split("," if fmt == "csv" else "\t")
+    except (InputError, OSError, UnicodeDecodeError, EOFError, zlib.error):
+        return None
+    return [g.strip().strip('"') for g in header[1:]] if len(header) >= 2 else None
+
+
+def _read_delimited(path: Path, sep: str, genes_wanted: list[str] | None = None) -> pd.DataFrame:
     header = _first_line(path).split(sep)
     if len(header) < 2:
         raise InputError(
@@ -97,6 +217,17 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
         )
     genes = [g.strip().strip('"') for g in header[1:]]
     _check_unique(genes, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
+    keep = None
+    if genes_wanted is not None:
+        position = {g: i for i, g in enumerate(genes)}
+        if all(g in position for g in genes_wanted):
+            keep = np.asarray([position[g] for g in genes_wanted], dtype=np.intp)
+    fast = _read_numeric_rows(path, sep, skip=1, n_lead=1, n_values=len(genes), keep=keep)
+    if fast is not None:
+        samples, values = fast
+        return pd.DataFrame(values, index=pd.Index(samples, dtype=object),
+                            columns=pd.Index(genes_wanted if keep is not None else genes, dtype=object))
+    log.debug("%s: not a plain numeric matrix for the fast reader; reading it with pandas", path)
     try:
         frame = pd.read_csv(
             path, sep=sep, header=0, index_col=0, names=["__sample__", *genes], low_memory=False,
@@ -160,6 +291,13 @@ def _read_gct(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: GCT line 3 must start with 'NAME<TAB>Description<TAB>' then sample names.")
     samples = header[2:]
     _check_unique(samples, "sample", path, "sample names (GCT columns) must be unique")
+    fast = _read_numeric_rows(path, "\t", skip=3, n_lead=2, n_values=len(samples))
+    if fast is not None:
+        genes, values = fast
+        _check_unique(genes, "gene", path, "collapse duplicated probes to one row per gene first")
+        if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(genes):
+            log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(genes))
+        return pd.DataFrame(values.T, index=pd.Index(samples, dtype=object), columns=pd.Index(genes, dtype=object))
     frame = pd.read_csv(
         path, sep="\t", skiprows=2, header=0, index_col=0, low_memory=False,
         names=["__gene__", "__desc__", *samples], na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
@@ -229,6 +367,7 @@ def read_gem(
     transpose: bool = False,
     layer: str | None = None,
     use_raw: bool = False,
+    genes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Read a GEM file into a samples x genes float32 DataFrame.
 
@@ -244,6 +383,9 @@ def read_gem(
         The text, ``.npy`` or ``.parquet`` file is genes x samples; transpose it.
     layer, use_raw
         For ``.h5ad``: read ``adata.layers[layer]`` or ``adata.raw.X`` instead of ``.X``.
+    genes
+        Keep only these genes, in this order (they must be in the file). A samples x genes text file then never
+        holds the other genes in memory.
 
     Returns
     -------
@@ -264,10 +406,8 @@ def read_gem(
     if fmt != "h5ad" and (layer is not None or use_raw):
         raise InputError("--layer and --use-raw apply to .h5ad files only.")
     try:
-        if fmt in ("tsv", "txt"):
-            frame = _read_delimited(path, "\t")
-        elif fmt == "csv":
-            frame = _read_delimited(path, ",")
+        if fmt in ("tsv", "txt", "csv"):
+            frame = _read_delimited(path, "," if fmt == "csv" else "\t", None if transpose else genes)
         elif fmt == "npy":
             frame = _read_npy(path)
         elif fmt == "parquet":
@@ -290,6 +430,12 @@ def read_gem(
     _check_unique(frame.index, "sample", path, "every sample needs its own name"
                   + ("" if transpose else " (is the file genes x samples? then pass --transpose)"))
     _check_unique(frame.columns, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
+    if genes is not None and list(frame.columns) != list(genes):
+        missing = pd.Index(genes).difference(frame.columns)
+        if len(missing):
+            raise InputError(f"{path}: {len(missing)} requested gene(s) are not in the GEM, e.g. "
+                             f"{', '.join(map(str, missing[:3]))}.")
+        frame = frame[list(genes)]
     frame = _to_float32(frame, path)
     frame.index.name, frame.columns.name = None, None
     if frame.shape[0] == 0 or frame.shape[1] == 0:

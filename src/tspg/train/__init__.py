@@ -3,6 +3,7 @@
 from tspg.train._adversarial import checkpoint_score, fit_generator, generate, perturbation_accuracy
 from tspg.train._classifier import fit_classifier, predict_logits
 from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
+from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device
 from tspg.train._losses import (
     adversarial_loss,
     gan_discriminator_loss,
@@ -13,14 +14,17 @@ from tspg.train._losses import (
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
 __all__ = [
+    "PRECISIONS",
     "TARGET_COV_MODELS",
     "ClassifierConfig",
     "GeneratorConfig",
     "TargetSampler",
     "adversarial_loss",
+    "autocast",
     "checkpoint_score",
     "config_from_dict",
     "config_to_dict",
+    "cpu_has_native_bf16",
     "fit_classifier",
     "fit_generator",
     "gan_discriminator_loss",
@@ -29,6 +33,7 @@ __all__ = [
     "norm_loss",
     "perturbation_accuracy",
     "predict_logits",
+    "resolve_device",
     "resolved_w_norm",
     "target_distance_loss",
 ]

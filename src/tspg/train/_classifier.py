@@ -11,6 +11,7 @@ from torch import nn
 
 from tspg.nn import Classifier
 from tspg.train._config import ClassifierConfig
+from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
 from tspg.train._progress import epoch_bar
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def fit_classifier(
     -------
     The trained classifier (eval mode) and one history row per epoch.
     """
+    device = resolve_device(device)
+    precision = check_precision(config.precision)
+    warn_if_slow_precision(device, precision)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = Classifier(x_train.shape[1], n_classes, tuple(config.hidden)).to(device)
@@ -81,16 +85,17 @@ def fit_classifier(
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(xt), generator=gen).to(device)
-        total, seen = 0.0, 0
+        total = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per step
         for i in range(0, len(order), config.batch_size):
             idx = order[i:i + config.batch_size]
-            loss = loss_fn(model(xt[idx]), yt[idx])
+            with autocast(device, precision):
+                logits = model(xt[idx])
+            loss = loss_fn(logits.float(), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        row = {"epoch": epoch, "loss": total / seen}
+            total += loss.detach().double() * len(idx)
+        row = {"epoch": epoch, "loss": float(total) / len(order)}
         if has_val:
             model.eval()
             with torch.no_grad():

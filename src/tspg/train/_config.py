@@ -22,6 +22,9 @@ class ClassifierConfig:
         epochs, and the weights of the best validation epoch are kept.
     patience
         Early-stopping patience in epochs.
+    precision
+        ``fp32`` or ``bf16`` (mixed precision: matrix products in bfloat16, weights in fp32). See
+        :attr:`GeneratorConfig.precision`.
     """
 
     hidden: tuple[int, ...] = (1024, 512, 128)
@@ -29,6 +32,7 @@ class ClassifierConfig:
     batch_size: int = 32
     epochs: int = 100
     patience: int = 10
+    precision: str = "fp32"
 
 
 @dataclass
@@ -66,6 +70,17 @@ class GeneratorConfig:
         Components of the ``lowrank`` model.
     target_shrinkage
         For ``full``: weight of the diagonal mixed into the sample covariance.
+    stop_accuracy
+        Stop early once the validation perturbation accuracy has been at least this for ``stop_accuracy_epochs``
+        epochs in a row (``epochs`` stays the maximum); None (the default) runs every epoch. The checkpoint is still
+        the best-scoring epoch on the validation part. Off by default because later epochs keep improving realism
+        (the distance to the target mean) after the accuracy has saturated; see ``docs/method.md``.
+    stop_accuracy_epochs
+        Epochs in a row at or above ``stop_accuracy`` before stopping.
+    precision
+        ``fp32`` (the default) or ``bf16``: forward passes under torch autocast in bfloat16 (weights, optimiser
+        state, losses and the validation/inference passes stay fp32). Only faster on CPUs with AVX512-BF16 or AMX
+        and on GPUs; elsewhere bf16 is emulated and slower.
     """
 
     lr_generator: float = 2e-4
@@ -82,6 +97,9 @@ class GeneratorConfig:
     target_cov: str = "full"
     target_rank: int = 32
     target_shrinkage: float = 0.0
+    stop_accuracy: float | None = None
+    stop_accuracy_epochs: int = 10
+    precision: str = "fp32"
 
 
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:

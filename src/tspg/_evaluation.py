@@ -1,0 +1,99 @@
+"""``tspg evaluate``: TSPG against baselines on the held-out samples, per target (behind ``tspg run`` too)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tspg._io import atomic_write_text, write_table
+from tspg.data import Dataset, InputError
+from tspg.model import TSPG, target_dirname
+
+log = logging.getLogger(__name__)
+
+EVALUATION_TSV = "evaluation.tsv"
+EVALUATION_MD = "evaluation.md"
+
+
+def _part(model: TSPG, dataset: Dataset, part: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    names = model.split.index[model.split == part]
+    return model._scaled(dataset.gem.loc[names]), dataset.labels.loc[names].astype(str).to_numpy(), names
+
+
+def evaluate_targets(model: TSPG, dataset: Dataset, targets: list[str],
+                     baselines: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Evaluate each target's generator and the baselines on the run's held-out (test) samples.
+
+    The reference classifiers, centroids, PCA and DE statistics are fitted on the training part only, once for
+    all targets; f's calls come from the run's classifier.
+
+    Returns
+    -------
+    Target -> the table of :func:`tspg.tl.evaluate` (rows: method x source class, plus ``all`` and the floor).
+    """
+    from tspg import tl
+    from tspg.train import predict_logits
+
+    x_train, y_train, _ = _part(model, dataset, "train")
+    x_test, y_test, test_names = _part(model, dataset, "test")
+    if len(x_test) == 0:
+        raise InputError("This run has no held-out samples (test size 0); evaluation needs them.")
+    classes = np.asarray(model.classes, dtype=object)
+
+    def classify(v: np.ndarray) -> np.ndarray:
+        return classes[predict_logits(model.classifier, v, device=model.device).argmax(1).numpy()]
+
+    refs = tl.fit_references(x_train, y_train, classes=list(model.classes), seed=model.seed)
+    frames = {}
+    for t in targets:
+        seed = model.target_seed(t)
+        result = model.perturb(dataset.gem.loc[test_names], t, labels=dataset.labels.loc[test_names])
+        methods = {"tspg": result.x_adv_scaled,
+                   **tl.perturb_baselines(x_train, y_train, x_test, y_test, t, names=baselines, seed=seed)}
+        frames[t] = tl.evaluate(refs, x_test, y_test, t, methods, classify=classify, seed=seed)
+    return frames
+
+
+def headline(frame: pd.DataFrame, method: str = "tspg") -> dict[str, float]:
+    """The figures ``tspg run`` prints: success under f and the independent classifiers, energy distance and floor."""
+    from tspg.tl._evaluate import ALL, FLOOR
+
+    rows = frame[frame["source"] == ALL].set_index("method")
+    out = {k: float(rows.loc[method, k]) for k in ("success_f", "success_logreg", "success_knn", "energy_distance")
+           if method in rows.index and k in rows.columns}
+    if FLOOR in rows.index:
+        out["energy_distance_floor"] = float(rows.loc[FLOOR, "energy_distance"])
+    return out
+
+
+def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str]) -> dict[str, dict[str, float]]:
+    """Write ``<target>/evaluation.tsv`` for ``targets`` and ``evaluation.md`` for every evaluated target.
+
+    Returns
+    -------
+    Target -> its headline figures (see :func:`headline`).
+    """
+    from tspg import tl
+
+    frames = evaluate_targets(model, dataset, targets)
+    for t, frame in frames.items():
+        write_table(frame, out / target_dirname(t) / EVALUATION_TSV, index=False)
+    # evaluation.md covers every target of the run that has an evaluation, not only those just evaluated
+    every = {}
+    for t in sorted(model.generators):
+        path = out / target_dirname(t) / EVALUATION_TSV
+        if t in frames:
+            every[t] = frames[t]
+        elif path.exists():
+            every[t] = pd.read_csv(path, sep="\t", dtype={"method": str, "source": str})
+    atomic_write_text(out / EVALUATION_MD, tl.evaluation_markdown(every))
+    heads = {t: headline(f) for t, f in frames.items()}
+    for t, h in heads.items():
+        log.info("target '%s': success f %.3f, logistic regression %.3f, kNN %.3f; energy distance %.3g "
+                 "(floor %.3g)", t, h.get("success_f", np.nan), h.get("success_logreg", np.nan),
+                 h.get("success_knn", np.nan), h.get("energy_distance", np.nan),
+                 h.get("energy_distance_floor", np.nan))
+    return heads

@@ -1,0 +1,271 @@
+"""The figures, AnnData export and report of a run folder (behind ``tspg run``, ``plot``, ``export``, ``report``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tspg._io import atomic_write, write_table
+from tspg.data import Dataset, InputError
+from tspg.model import TSPG, target_dirname
+
+log = logging.getLogger(__name__)
+
+PLOTS = "plots"
+
+
+@dataclass
+class PlotSpec:
+    """What to draw (the CLI's plot options)."""
+
+    tsne_mode: str = "project"
+    tsne_samples: int | None = 100
+    tsne_classes: int | None = 10
+    tsne_max_original: int | None = 3000
+    heatmap_samples: list[str] | int = 3
+    panel_sources: int = 4
+    include_target: bool = False
+    formats: tuple[str, ...] = ("png", "svg")
+    skip: list[str] = field(default_factory=list)
+
+
+def file_stem(name: str) -> str:
+    """A file-name-safe form of a sample name (characters outside ``[A-Za-z0-9._-]`` become ``_``)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip(".") or "sample"
+    return stem[:100]
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    frame = pd.read_csv(folder / name, sep="\t", index_col=0)
+    frame.index = frame.index.astype(str)
+    return frame
+
+
+@dataclass
+class TargetResults:
+    """A target's perturbations read back from its folder, in scaled and original units."""
+
+    target: str
+    x_adv_scaled: pd.DataFrame
+    p_scaled: pd.DataFrame
+    x_adv_expr: pd.DataFrame
+    p_expr: pd.DataFrame
+    predictions: pd.DataFrame
+
+    @property
+    def sources(self) -> pd.Series:
+        """Source class per perturbed sample: its label where known, else f's call before the perturbation."""
+        pred = self.predictions
+        return pred["label"].where(pred["label"].notna(), pred["predicted_before"]).astype(object)
+
+    @property
+    def x_scaled(self) -> pd.DataFrame:
+        """The original samples (scaled units): ``x_adv - P``."""
+        return self.x_adv_scaled - self.p_scaled
+
+    @property
+    def x_expr(self) -> pd.DataFrame:
+        """The original samples (original units)."""
+        return self.x_adv_expr - self.p_expr
+
+
+def read_target(out: Path, target: str) -> TargetResults:
+    """Read a target's perturbation files from a run folder (after ``tspg perturb``)."""
+    folder = out / target_dirname(target)
+    names = ["perturbed_scaled.tsv", "perturbations_scaled.tsv", "perturbed.tsv", "perturbations.tsv",
+             "predictions.tsv"]
+    missing = [n for n in names if not (folder / n).exists()]
+    if missing:
+        raise InputError(f"{folder} lacks {', '.join(missing)}; run 'tspg perturb {out} --target \"{target}\"' "
+                         "first.")
+    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0, dtype={"label": str},
+                       keep_default_na=False, na_values=[""])
+    pred.index = pred.index.astype(str)
+    return TargetResults(target, *(_read(folder, n) for n in names[:4]), pred)
+
+
+def target_means(model: TSPG, dataset: Dataset, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """mu_T: the target class's mean over the training part, in scaled and in original units."""
+    train = model.split[(model.split == "train") & (dataset.labels.reindex(model.split.index) == target)].index
+    scaled = model._scaled(dataset.gem.loc[train])
+    return scaled.mean(axis=0), model.scaler.inverse_transform(scaled).mean(axis=0)
+
+
+def check_heatmap_samples(out: Path, targets: list[str], spec: PlotSpec) -> None:
+    """Refuse named ``--heatmap-samples`` that a target did not perturb (before any slow work starts)."""
+    if isinstance(spec.heatmap_samples, int):
+        return
+    for t in targets:
+        path = out / target_dirname(t) / "predictions.tsv"
+        if path.exists():
+            samples = pd.read_csv(path, sep="\t", usecols=[0], dtype=str).iloc[:, 0]
+            _check_named(list(samples), spec.heatmap_samples, t)
+
+
+def _check_named(samples: list[str], names: list[str], target: str) -> None:
+    unknown = [s for s in names if s not in set(samples)]
+    if unknown:
+        raise InputError(f"--heatmap-samples: {', '.join(unknown[:3])} not among the perturbed samples of "
+                         f"'{target}' (e.g. {', '.join(samples[:3])}).")
+
+
+def _heatmap_choice(res: TargetResults, spec: PlotSpec, rng: np.random.Generator) -> list[str]:
+    samples = list(res.predictions.index)
+    if isinstance(spec.heatmap_samples, int):
+        # prefer samples not of the target class (their transition is the point)
+        pool = [s for s, src in res.sources.items() if src != res.target] or samples
+        n = min(spec.heatmap_samples, len(pool))
+        return [pool[i] for i in np.sort(rng.choice(len(pool), n, replace=False))] if n else []
+    _check_named(samples, spec.heatmap_samples, res.target)
+    return list(spec.heatmap_samples)
+
+
+def tsne_phase(model: TSPG, dataset: Dataset, res: TargetResults, spec: PlotSpec, seed: int) -> pd.DataFrame:
+    """Compute the target's t-SNE map; return a long table (sample, kind, class, tsne1, tsne2)."""
+    from tspg import tl
+
+    sources = res.sources
+    run_labels = dataset.labels.reindex(model.split.index).astype(str)
+    classes, orig, pert = tl.choose_tsne_samples(run_labels, sources, res.target, spec.tsne_samples,
+                                                 spec.tsne_classes, spec.tsne_max_original, seed,
+                                                 include_target=spec.include_target)
+    background = pd.DataFrame(model._scaled(dataset.gem.loc[orig]), index=pd.Index(orig), columns=model.genes)
+    x_pert = res.x_adv_scaled.loc[pert, model.genes]
+    # originals of perturbed samples that are not in the map (e.g. external data) are placed into it as well
+    outside = [s for s in pert if s not in set(orig) or res.predictions.loc[s, "part"] == "external"]
+    x_out = res.x_scaled.loc[outside, model.genes]
+    x_out.index = pd.Index([f"\0{s}" for s in outside])
+    m = tl.tsne_map(background, pd.concat([x_pert, x_out]), mode=spec.tsne_mode, seed=seed)  # type: ignore[arg-type]
+    before = m.original.reindex(pert)
+    moved = m.perturbed.loc[[f"\0{s}" for s in outside]]
+    before.loc[outside] = moved.to_numpy()
+    rows = [pd.DataFrame({"sample": orig, "kind": "original", "class": run_labels.loc[orig].to_numpy(),
+                          "tsne1": m.original["tsne1"].to_numpy(), "tsne2": m.original["tsne2"].to_numpy()}),
+            pd.DataFrame({"sample": pert, "kind": "perturbed_before", "class": sources.loc[pert].to_numpy(),
+                          "tsne1": before["tsne1"].to_numpy(), "tsne2": before["tsne2"].to_numpy()}),
+            pd.DataFrame({"sample": pert, "kind": "perturbed", "class": sources.loc[pert].to_numpy(),
+                          "tsne1": m.perturbed.loc[pert, "tsne1"].to_numpy(),
+                          "tsne2": m.perturbed.loc[pert, "tsne2"].to_numpy()})]
+    table = pd.concat(rows, ignore_index=True)
+    table.attrs["classes"] = classes
+    table.attrs["n_pcs"] = m.n_pcs
+    return table
+
+
+def plot_phase(model: TSPG, dataset: Dataset, out: Path, target: str, spec: PlotSpec) -> dict[str, list[str]]:
+    """Draw every figure of one target into ``OUT/<target>/plots`` (and its t-SNE coordinates to tsne.tsv).
+
+    Returns
+    -------
+    Figure names (file stems relative to the run folder) per kind: ``tsne``, ``heatmap``, ``heatmap_expr``,
+    ``panel``, ``history``.
+    """
+    from tspg import pl
+
+    folder = out / target_dirname(target)
+    plots = folder / PLOTS
+    res = read_target(out, target)
+    seed = model.target_seed(target)
+    rng = np.random.default_rng(seed)
+    made: dict[str, list[str]] = {}
+    _remove_plots(plots)
+
+    def save(fig, kind: str, stem: str) -> None:  # noqa: ANN001
+        pl.save_figure(fig, plots / stem, spec.formats)
+        made.setdefault(kind, []).append(str((plots / stem).relative_to(out)))
+
+    if "tsne" not in spec.skip:
+        table = tsne_phase(model, dataset, res, spec, seed)
+        write_table(table, folder / "tsne.tsv", index=False)
+        orig = table[table["kind"] == "original"].set_index("sample")
+        before = table[table["kind"] == "perturbed_before"].set_index("sample")
+        after = table[table["kind"] == "perturbed"].set_index("sample")
+        fig = pl.tsne(orig[["tsne1", "tsne2"]], orig["class"], after[["tsne1", "tsne2"]], after["class"], target,
+                      perturbed_from=before[["tsne1", "tsne2"]], classes=table.attrs["classes"],
+                      title=f"t-SNE ({spec.tsne_mode}): {len(after)} samples perturbed to {target}")
+        save(fig, "tsne", "tsne")
+    mu_scaled, mu_expr = target_means(model, dataset, target)
+    sources = res.sources
+    if "heatmap" not in spec.skip:
+        for s in _heatmap_choice(res, spec, rng):
+            x = res.x_scaled.loc[s, model.genes].to_numpy()
+            p = res.p_scaled.loc[s, model.genes].to_numpy()
+            save(pl.heatmap(x, p, mu_scaled, model.genes, s, str(sources.loc[s]), target), "heatmap",
+                 f"heatmap_{file_stem(s)}")
+            xe = res.x_expr.loc[s, model.genes].to_numpy()
+            pe = res.p_expr.loc[s, model.genes].to_numpy()
+            save(pl.heatmap(xe, pe, mu_expr, model.genes, s, str(sources.loc[s]), target, units="expr"),
+                 "heatmap_expr", f"heatmap_{file_stem(s)}_expr")
+    if "panel" not in spec.skip:
+        counts = sources[sources != target].value_counts()
+        chosen = sorted(counts.index[: spec.panel_sources])
+        blocks = []
+        for src in chosen:
+            names = sources.index[sources == src]
+            s = names[int(rng.integers(len(names)))]
+            blocks.append((s, src, res.x_scaled.loc[s, model.genes].to_numpy(),
+                           res.p_scaled.loc[s, model.genes].to_numpy()))
+        if blocks:
+            save(pl.heatmap_panel(blocks, mu_scaled, model.genes, target), "panel", "panel")
+    if "history" not in spec.skip and (folder / "history.tsv").exists():
+        hist = pd.read_csv(folder / "history.tsv", sep="\t")
+        best = model.generator_summaries.get(target, {}).get("best_epoch")
+        save(pl.history(hist, f"Generator training, target {target}", best_epoch=best), "history", "history")
+    return made
+
+
+def classifier_plot(out: Path, formats: tuple[str, ...] = ("png", "svg")) -> str | None:
+    """Draw the classifier's training history into ``OUT/plots/classifier_history``."""
+    from tspg import pl
+
+    path = out / "classifier_history.tsv"
+    if not path.exists():
+        return None
+    hist = pd.read_csv(path, sep="\t")
+    pl.save_figure(pl.history(hist, "Classifier training"), out / PLOTS / "classifier_history", formats)
+    return f"{PLOTS}/classifier_history"
+
+
+def _remove_plots(plots: Path) -> None:
+    """Remove a target's earlier figures (their samples or options may differ now)."""
+    if plots.is_dir():
+        for f in plots.iterdir():
+            if f.suffix in (".png", ".svg") and f.is_file():
+                f.unlink()
+
+
+def export_phase(model: TSPG, dataset: Dataset | None, out: Path, target: str, path: Path | None = None,
+                 spec: PlotSpec | None = None) -> Path:
+    """Write a target's perturbations as AnnData (``.h5ad``) for scanpy users; see :func:`tspg.tl.to_anndata`.
+
+    With the run's ``dataset`` every perturbed sample (not only the plotted ones) is placed in a t-SNE map of the
+    original samples (``obsm['X_tspg_tsne']`` after, ``obsm['X_tspg_tsne_before']`` before the perturbation).
+    """
+    from dataclasses import replace
+
+    from tspg import tl
+
+    folder = out / target_dirname(target)
+    res = read_target(out, target)
+    tsne = None
+    if dataset is not None:
+        spec = replace(spec or PlotSpec(), tsne_samples=None, tsne_classes=None, include_target=True)
+        table = tsne_phase(model, dataset, res, spec, model.target_seed(target))
+        after = table[table["kind"] == "perturbed"].set_index("sample")[["tsne1", "tsne2"]]
+        before = table[table["kind"] == "perturbed_before"].set_index("sample")[["tsne1", "tsne2"]]
+        tsne = after.join(before.add_prefix("before_"))
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
+    adata = tl.to_anndata(res.x_expr[model.genes], res.x_adv_expr[model.genes], res.predictions, target, tsne=tsne,
+                          metrics=metrics, run={"seed": model.seed, "classes": model.classes,
+                                                "run_folder": str(out.resolve()),
+                                                "tsne_mode": spec.tsne_mode if spec else None})
+    path = Path(path) if path else folder / "perturbed.h5ad"
+    atomic_write(path, lambda p: adata.write_h5ad(p))
+    log.info("target '%s': AnnData written to %s (%d samples x %d genes)", target, path, *adata.shape)
+    return path

@@ -1,0 +1,56 @@
+"""Writing figures atomically, in PNG and SVG."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+from matplotlib.figure import Figure  # noqa: E402
+
+from tspg._io import atomic_write  # noqa: E402
+
+FORMATS: tuple[str, ...] = ("png", "svg")
+
+
+def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
+    """The figure rendered to ``fmt`` (``png`` or ``svg``) as bytes; SVG output has no date, so it is reproducible."""
+    buf = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    # a fixed salt makes the SVG's element ids, and so the file, the same on every run
+    with matplotlib.rc_context({"svg.hashsalt": "tspg"}):
+        # a figure with a layout engine is laid out already; "tight" would lay it out (and render it) twice
+        bbox = None if fig.get_layout_engine() is not None else "tight"
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches=bbox, metadata=metadata)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, stem: str | Path, formats: tuple[str, ...] = FORMATS, dpi: int = 110) -> list[Path]:
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (atomically) and close it.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    stem
+        Path without suffix.
+    formats
+        File formats to write.
+    dpi
+        Resolution of raster formats.
+
+    Returns
+    -------
+    The paths written.
+    """
+    stem = Path(stem)
+    paths = []
+    for fmt in formats:
+        data = figure_bytes(fig, fmt, dpi)
+        paths.append(atomic_write(stem.with_name(f"{stem.name}.{fmt}"), lambda p, d=data: p.write_bytes(d)))
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths

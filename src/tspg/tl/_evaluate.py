@@ -1,0 +1,317 @@
+"""Evaluate perturbed held-out samples of TSPG and the baselines with every metric, per source class.
+
+:func:`fit_references` fits what the metrics compare with on the training part only (independent classifiers,
+class centroids, a PCA space, MMD bandwidths); :func:`evaluate` scores each method's perturbed samples per source
+class and for all sources together; :func:`evaluation_markdown` renders the per-target tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from tspg.tl._baselines import N_COMPONENTS, fit_pca
+from tspg.tl._metrics import (
+    METRICS,
+    MetricInput,
+    MetricName,
+    check_metric_names,
+    compute_metrics,
+    median_bandwidths,
+)
+
+#: Name of the reference rows: real target training samples scored against held-out target samples.
+FLOOR = "real_target_train"
+#: The metrics the floor rows have (those defined for real samples without a perturbation or classifier calls).
+FLOOR_METRICS: tuple[str, ...] = ("energy_distance", "mmd", "r2_mean_all", "r2_mean_de20", "r2_mean_de100")
+#: Columns of the evaluation.md tables.
+HEADLINE_METRICS: tuple[str, ...] = (
+    "success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd", "r2_mean_de20",
+    "pearson_delta", "de_direction", "l2", "genes_moved",
+)
+ALL = "all"
+MAX_NEIGHBORS = 15
+
+
+@dataclass
+class References:
+    """What the metrics compare perturbed samples with, fitted on the training part only (scaled units).
+
+    Attributes
+    ----------
+    classes
+        The class labels (sorted unless given).
+    x_train, y_train
+        The training samples and their classes.
+    pca
+        PCA (at most 50 components) fitted on ``x_train``; distances are computed in its space.
+    z_train
+        PCA coordinates of ``x_train``.
+    class_means
+        Classes x genes training means (the centroids of ``centroid_accuracy``, the means of ``pearson_delta``).
+    bandwidths
+        MMD bandwidths (median heuristic on ``z_train`` times 0.5, 1, 2).
+    classifiers
+        Independent classifiers fitted on the training part, by name: ``logreg``, ``knn`` and ``centroid``.
+    seed
+        The seed everything was fitted with.
+    """
+
+    classes: np.ndarray
+    x_train: np.ndarray
+    y_train: np.ndarray
+    pca: PCA
+    z_train: np.ndarray
+    class_means: np.ndarray
+    bandwidths: tuple[float, ...]
+    classifiers: dict
+    seed: int = 0
+    _de: dict = field(default_factory=dict, repr=False)
+
+    def mean(self, cls: object) -> np.ndarray:
+        """Training mean of a class (genes)."""
+        idx = np.flatnonzero(self.classes == cls)
+        if not len(idx):
+            raise ValueError(f"Unknown class {cls!r}; classes: {', '.join(map(str, self.classes))}.")
+        return self.class_means[idx[0]]
+
+    def de_statistics(self, target: object, sources: Sequence) -> np.ndarray:
+        """Welch's t per gene of the target vs the union of ``sources`` on the training part (NaN -> 0).
+
+        Positive: higher in the target. Results are cached per (target, sources).
+        """
+        from scipy.stats import ttest_ind
+
+        key = (target, tuple(sorted(sources, key=str)))
+        if key not in self._de:
+            a = self.x_train[self.y_train == target].astype(np.float64)
+            b = self.x_train[np.isin(self.y_train, list(key[1]))].astype(np.float64)
+            with np.errstate(all="ignore"):
+                t = ttest_ind(a, b, axis=0, equal_var=False).statistic
+            self._de[key] = np.nan_to_num(np.asarray(t, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        return self._de[key]
+
+    def calls(self, x: np.ndarray, target: object) -> dict[str, np.ndarray]:
+        """Per independent classifier: whether it calls each row of ``x`` the target."""
+        return {name: np.asarray(clf.predict(x)) == target for name, clf in self.classifiers.items()}
+
+
+def fit_references(x_train: np.ndarray, y_train: np.ndarray, classes: Sequence | None = None, *, seed: int = 0,
+                   n_components: int = N_COMPONENTS, n_neighbors: int | None = None) -> References:
+    """Fit the references of :func:`evaluate` on the training part (the generator's own training split).
+
+    Parameters
+    ----------
+    x_train, y_train
+        Training samples x genes (scaled units) and their classes.
+    classes
+        The class labels (default: the sorted classes of ``y_train``).
+    seed
+        Seed of the PCA and the bandwidth subsample; the same inputs give the same references.
+    n_components
+        At most this many principal components (fewer with fewer samples or genes).
+    n_neighbors
+        k of the kNN classifier (default ``round(sqrt(n))`` capped at 15 and at the smallest class size).
+
+    Returns
+    -------
+    The :class:`References`: a logistic regression (``logreg``), a kNN classifier (``knn``) and a nearest class
+    centroid classifier (``centroid``), none of which trained the generator; the PCA; class means; bandwidths.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
+
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train)
+    if len(x_train) != len(y_train):
+        raise ValueError("need one class per training sample")
+    classes = np.asarray(sorted(np.unique(y_train), key=str) if classes is None else list(classes))
+    missing = [c for c in classes if not (y_train == c).any()]
+    if missing:
+        raise ValueError(f"class(es) without a training sample: {', '.join(map(str, missing))}")
+    counts = np.array([(y_train == c).sum() for c in classes])
+    k = n_neighbors or max(1, min(MAX_NEIGHBORS, round(math.sqrt(len(y_train))), int(counts.min())))
+    pca = fit_pca(x_train, n_components, seed)
+    z_train = pca.transform(x_train.astype(np.float64))
+    classifiers = {
+        "logreg": LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train),
+        "knn": KNeighborsClassifier(n_neighbors=min(k, len(y_train))).fit(x_train, y_train),
+        "centroid": NearestCentroid().fit(x_train, y_train),
+    }
+    means = np.stack([x_train[y_train == c].astype(np.float64).mean(0) for c in classes])
+    return References(classes, x_train, y_train, pca, z_train, means, median_bandwidths(z_train, seed=seed),
+                      classifiers, seed)
+
+
+def _expected_delta(refs: References, target: object, sources: np.ndarray) -> np.ndarray:
+    values, counts = np.unique(sources, return_counts=True)
+    mu_source = sum(c * refs.mean(v) for v, c in zip(values, counts, strict=True)) / counts.sum()
+    return refs.mean(target) - mu_source
+
+
+def evaluate(references: References, x: np.ndarray, y: np.ndarray, target: object,
+             methods: Mapping[str, np.ndarray], *, classify: Callable[[np.ndarray], np.ndarray] | None = None,
+             metrics: Sequence[MetricName] | None = None, floor: bool = True, n_floor_draws: int = 10,
+             seed: int = 0) -> pd.DataFrame:
+    """Score each method's perturbed held-out samples, per source class and for all sources together.
+
+    Held-out samples of the target class are not scored (perturbing them to the target is meaningless); they are
+    the real target samples that distributions and means are compared with.
+
+    Parameters
+    ----------
+    references
+        From :func:`fit_references` on the same training part the generator was trained on.
+    x, y
+        Held-out samples x genes (scaled units) and their true classes, the target class included.
+    target
+        The target class.
+    methods
+        Method name -> perturbed samples ``x_adv`` of every row of ``x`` (same shape), e.g. ``{"tspg":
+        perturbation.x_adv_scaled, **tl.perturb_baselines(...)}``.
+    classify
+        f as a callable: scaled samples -> predicted classes (same labels as ``y``), e.g. ``lambda v:
+        np.asarray(model.classes)[predict_logits(model.classifier, v).argmax(1).numpy()]``. Without it
+        ``success_f`` is NaN.
+    metrics
+        Metric names of :data:`tspg.tl.METRICS` (default: all).
+    floor
+        Add the reference rows ``real_target_train``: random subsets of the real target training samples, as many
+        as the group's perturbed samples, scored with the distribution metrics against the held-out target samples
+        (the floor of the distances and the ceiling of the R^2 values, size-matched, averaged over draws).
+    n_floor_draws
+        Random subsets averaged per floor row.
+    seed
+        Seed of the floor draws.
+
+    Returns
+    -------
+    One row per (method, source): columns ``method``, ``source`` (each source class, then ``all``), ``n`` (scored
+    samples) and one column per metric. Methods keep the order given; the floor rows come last.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tspg import tl
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat(["a", "b"], 20)
+    >>> x = np.clip(rng.normal(0.5, 0.1, (40, 8)) + 0.2 * (y == "b")[:, None], 0, 1).astype("float32")
+    >>> refs = tl.fit_references(x[::2], y[::2])
+    >>> methods = tl.perturb_baselines(x[::2], y[::2], x[1::2], y[1::2], "b", names=["identity", "mean_shift"])
+    >>> frame = tl.evaluate(refs, x[1::2], y[1::2], "b", methods, metrics=["success_logreg", "l1"], floor=False)
+    >>> frame[frame["source"] == "all"][["method", "n", "success_logreg"]].values.tolist()
+    [['identity', 10, 0.0], ['mean_shift', 10, 0.9]]
+    """
+    names = check_metric_names(metrics)
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != references.x_train.shape[1] or len(y) != len(x):
+        raise ValueError(f"x {x.shape} must be samples x the references' {references.x_train.shape[1]} genes, "
+                         "with one class per sample in y")
+    references.mean(target)  # validates the target
+    for name, x_adv in methods.items():
+        if np.shape(x_adv) != x.shape:
+            raise ValueError(f"method '{name}': perturbed samples of shape {np.shape(x_adv)}, expected {x.shape}")
+    pca = references.pca
+    is_target = y == target
+    x_target = x[is_target]
+    z_target = pca.transform(x_target.astype(np.float64))
+    keep = ~is_target
+    x_src, y_src = x[keep], y[keep]
+    groups = [(str(c), y_src == c) for c in sorted(np.unique(y_src), key=str)] + [(ALL, np.ones(len(y_src), bool))]
+    before = references.calls(x_src, target)
+    if classify is not None:
+        before["f"] = np.asarray(classify(x_src)) == target
+
+    rows = []
+    for method, x_adv_all in methods.items():
+        x_adv = np.asarray(x_adv_all, dtype=np.float32)[keep]
+        z_adv = pca.transform(x_adv.astype(np.float64))
+        after = references.calls(x_adv, target)
+        if classify is not None:
+            after["f"] = np.asarray(classify(x_adv)) == target
+        for source, m in groups:
+            inp = MetricInput(
+                x_adv=x_adv[m], x=x_src[m], z_adv=z_adv[m], z_target=z_target, x_target=x_target,
+                bandwidths=references.bandwidths, de_t=references.de_statistics(target, list(np.unique(y_src[m]))),
+                expected_delta=_expected_delta(references, target, y_src[m]),
+                calls={k: (None if k == "centroid" else before[k][m], after[k][m]) for k in after},
+            )
+            rows.append({"method": method, "source": source, "n": int(m.sum()), **compute_metrics(inp, names)})
+    if floor:
+        rows += _floor_rows(references, target, groups, y_src, x_target, z_target, names, n_floor_draws, seed)
+    frame = pd.DataFrame(rows, columns=["method", "source", "n", *names])
+    return frame
+
+
+def _floor_rows(refs: References, target: object, groups: list, y_src: np.ndarray, x_target: np.ndarray,
+                z_target: np.ndarray, names: list[str], n_draws: int, seed: int) -> list[dict]:
+    pool = refs.x_train[refs.y_train == target]
+    z_pool = refs.z_train[refs.y_train == target]
+    wanted = [n for n in names if n in FLOOR_METRICS]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for source, m in groups:
+        size = min(int(m.sum()), len(pool))
+        de_t = refs.de_statistics(target, list(np.unique(y_src[m])))
+        draws = 1 if size == len(pool) else max(1, n_draws)
+        values = []
+        for _ in range(draws):
+            idx = np.sort(rng.choice(len(pool), size, replace=False))
+            inp = MetricInput(x_adv=pool[idx], z_adv=z_pool[idx], z_target=z_target, x_target=x_target,
+                              bandwidths=refs.bandwidths, de_t=de_t)
+            values.append(compute_metrics(inp, wanted))
+        mean = {n: float(np.mean([v[n] for v in values])) for n in wanted}
+        rows.append({"method": FLOOR, "source": source, "n": size, **mean})
+    return rows
+
+
+def _fmt(value: object, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def evaluation_markdown(frames: Mapping[str, pd.DataFrame], metrics: Sequence[str] = HEADLINE_METRICS,
+                        source: str = ALL, digits: int = 3) -> str:
+    """Render ``evaluation.md``: per target, a table with the methods as rows and headline metrics as columns.
+
+    Parameters
+    ----------
+    frames
+        Target -> the frame :func:`evaluate` returned for it.
+    metrics
+        The columns (metric names present in the frames).
+    source
+        Which rows to show (``all`` sources together by default, or one source class).
+    digits
+        Decimals.
+
+    Returns
+    -------
+    Markdown text: a legend of the metrics (and which direction is better), then one table per target.
+    """
+    lines = ["# Evaluation of perturbations on held-out samples", "",
+             f"Rows: methods; `{FLOOR}` is the floor (real target training samples vs held-out target samples, "
+             "size-matched). All values in scaled units; held-out samples of the target class are not scored.", ""]
+    for name in metrics:
+        if name in METRICS:
+            better = METRICS[name].better
+            lines.append(f"- `{name}`: {METRICS[name].description}" + ("" if better == "neither"
+                                                                       else f" ({better} is better)"))
+    for target, frame in frames.items():
+        rows = frame[frame["source"] == source]
+        cols = [c for c in metrics if c in frame.columns]
+        lines += ["", f"## {target}", "", f"Source: {source}.", "",
+                  "| method | n | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+        for _, r in rows.iterrows():
+            cells = [str(r["method"]), str(int(r["n"]))] + [_fmt(r[c], digits) for c in cols]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

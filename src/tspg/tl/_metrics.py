@@ -1,0 +1,353 @@
+"""Quality metrics of perturbed samples: success, realism, agreement with differential expression, size.
+
+Every metric takes one :class:`MetricInput` (a group of perturbed samples of one method, all or one source class,
+plus what they are compared with) and returns a float (NaN where undefined); they are looked up by name in
+:data:`METRICS`. :func:`tspg.tl.evaluate` builds the inputs from held-out data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+MetricName = Literal[
+    "success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd", "r2_mean_all",
+    "r2_mean_de20", "r2_mean_de100", "pearson_delta", "de_overlap", "de_direction", "l1", "l2", "genes_moved",
+]
+
+#: A gene counts as moved when ``|P|`` exceeds this many scaled units.
+MOVED_THRESHOLD = 0.1
+#: Top perturbed genes per direction compared with the top DE genes per direction.
+TOP_K = 20
+#: Multiples of the median pairwise distance used as RBF bandwidths of the MMD.
+BANDWIDTH_SCALES = (0.5, 1.0, 2.0)
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Multivariate energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (Euclidean, V-statistic).
+
+    The squared form (Székely's E-statistic, as pertpy's ``edistance``): 0 for identical sample sets, never
+    negative, growing with a shift between the sets.
+
+    Parameters
+    ----------
+    x, y
+        Two sets of samples x features (e.g. PCA coordinates).
+
+    Returns
+    -------
+    The distance (NaN when either set is empty).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> energy_distance(np.zeros((3, 2)), np.zeros((3, 2)))
+    0.0
+    >>> round(energy_distance(np.zeros((1, 1)), np.ones((1, 1))), 6)
+    2.0
+    """
+    if len(x) == 0 or len(y) == 0:
+        return float("nan")
+    xy = cdist(x, y).mean()
+    xx = cdist(x, x).mean()
+    yy = cdist(y, y).mean()
+    return max(0.0, float(2 * xy - xx - yy))
+
+
+def mmd(x: np.ndarray, y: np.ndarray, bandwidths: Sequence[float]) -> float:
+    """Squared maximum mean discrepancy with the mean of RBF kernels at several bandwidths (V-statistic).
+
+    ``k(a, b) = mean_s exp(-|a - b|^2 / (2 s^2))`` over the bandwidths ``s``; ``MMD^2 = E k(X, X') + E k(Y, Y') -
+    2 E k(X, Y)``, 0 for identical sets and never negative.
+
+    Parameters
+    ----------
+    x, y
+        Two sets of samples x features.
+    bandwidths
+        RBF bandwidths (same units as the features), e.g. from :func:`median_bandwidths`.
+
+    Returns
+    -------
+    The MMD^2 (NaN when either set is empty).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mmd(np.zeros((2, 2)), np.zeros((2, 2)), [1.0])
+    0.0
+    """
+    if len(x) == 0 or len(y) == 0:
+        return float("nan")
+    scales = 2.0 * np.asarray(bandwidths, dtype=np.float64) ** 2
+
+    def kernel(a: np.ndarray, b: np.ndarray) -> float:
+        d2 = cdist(a, b, "sqeuclidean")
+        return float(np.exp(-d2[..., None] / scales).mean())
+
+    return max(0.0, kernel(x, x) + kernel(y, y) - 2 * kernel(x, y))
+
+
+def median_bandwidths(z: np.ndarray, scales: Sequence[float] = BANDWIDTH_SCALES, max_samples: int = 1000,
+                      seed: int = 0) -> tuple[float, ...]:
+    """RBF bandwidths by the median heuristic: the median pairwise distance of ``z`` times each scale.
+
+    Parameters
+    ----------
+    z
+        Samples x features (at most ``max_samples`` random rows are used, drawn with ``seed``).
+    scales
+        Multiples of the median.
+    max_samples, seed
+        Subsampling of large inputs.
+
+    Returns
+    -------
+    One bandwidth per scale (the median falls back to 1 when every distance is 0).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if len(z) > max_samples:
+        z = z[np.random.default_rng(seed).choice(len(z), max_samples, replace=False)]
+    d = cdist(z, z)[np.triu_indices(len(z), 1)]
+    med = float(np.median(d)) if d.size and np.median(d) > 0 else 1.0
+    return tuple(med * s for s in scales)
+
+
+@dataclass
+class MetricInput:
+    """One group of perturbed samples (one method, one or all source classes) and what it is compared with.
+
+    All expression values are in scaled units.
+
+    Attributes
+    ----------
+    x_adv
+        Perturbed samples x genes.
+    x
+        The samples before the perturbation (None for real samples, e.g. the floor reference); metrics that need
+        the perturbation ``P = x_adv - x`` are NaN without it.
+    z_adv, z_target
+        PCA coordinates (fitted on training data) of the perturbed and of the held-out real target samples.
+    x_target
+        Held-out real target samples x genes.
+    bandwidths
+        RBF bandwidths of the MMD, in PCA units.
+    de_t
+        Per gene, Welch's t of target vs the group's source class(es) on training data (positive: up in target).
+    expected_delta
+        Per gene, the mean over the group's samples of ``mu_target - mu_source`` (training class means).
+    calls
+        Per classifier name (``f``, ``logreg``, ``knn``, ``centroid``): ``(before, after)`` boolean arrays, "called
+        the target" before and after the perturbation (``before`` may be None).
+    """
+
+    x_adv: np.ndarray
+    x: np.ndarray | None = None
+    z_adv: np.ndarray | None = None
+    z_target: np.ndarray | None = None
+    x_target: np.ndarray | None = None
+    bandwidths: Sequence[float] = (1.0,)
+    de_t: np.ndarray | None = None
+    expected_delta: np.ndarray | None = None
+    calls: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def perturbation(self) -> np.ndarray | None:
+        """``P = x_adv - x`` (None when ``x`` is not known)."""
+        return None if self.x is None else np.asarray(self.x_adv, np.float64) - np.asarray(self.x, np.float64)
+
+
+NAN = float("nan")
+
+
+def _success(name: str) -> Callable[[MetricInput], float]:
+    def metric(inp: MetricInput) -> float:
+        if name not in inp.calls:
+            return NAN
+        before, after = inp.calls[name]
+        after = np.asarray(after, bool)
+        fresh = np.ones(len(after), bool) if before is None else ~np.asarray(before, bool)
+        return float(after[fresh].mean()) if fresh.any() else NAN
+
+    return metric
+
+
+def _centroid_accuracy(inp: MetricInput) -> float:
+    if "centroid" not in inp.calls or len(inp.calls["centroid"][1]) == 0:
+        return NAN
+    return float(np.mean(inp.calls["centroid"][1]))
+
+
+def _energy(inp: MetricInput) -> float:
+    if inp.z_adv is None or inp.z_target is None:
+        return NAN
+    return energy_distance(inp.z_adv, inp.z_target)
+
+
+def _mmd(inp: MetricInput) -> float:
+    if inp.z_adv is None or inp.z_target is None:
+        return NAN
+    return mmd(inp.z_adv, inp.z_target, inp.bandwidths)
+
+
+def _top_by_abs(t: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-np.abs(t), kind="stable")[:k]
+
+
+def _r2(k: int | None) -> Callable[[MetricInput], float]:
+    def metric(inp: MetricInput) -> float:
+        from sklearn.metrics import r2_score
+
+        if inp.x_target is None or len(inp.x_target) == 0 or len(inp.x_adv) == 0:
+            return NAN
+        truth = np.asarray(inp.x_target, np.float64).mean(0)
+        pred = np.asarray(inp.x_adv, np.float64).mean(0)
+        if k is not None:
+            if inp.de_t is None:
+                return NAN
+            genes = _top_by_abs(np.asarray(inp.de_t), k)
+            truth, pred = truth[genes], pred[genes]
+        return float(r2_score(truth, pred)) if len(truth) > 1 else NAN
+
+    return metric
+
+
+def _pearson_delta(inp: MetricInput) -> float:
+    from scipy.stats import pearsonr
+
+    p = inp.perturbation
+    if p is None or inp.expected_delta is None or len(p) == 0:
+        return NAN
+    mean_p = p.mean(0)
+    delta = np.asarray(inp.expected_delta, np.float64)
+    if np.ptp(mean_p) == 0 or np.ptp(delta) == 0:
+        return NAN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(pearsonr(mean_p, delta).statistic)
+
+
+def _top_directional(v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest positive and k most negative entries of ``v`` (indices; zeros never count)."""
+    up = np.argsort(-v, kind="stable")[:k]
+    down = np.argsort(v, kind="stable")[:k]
+    return up[v[up] > 0], down[v[down] < 0]
+
+
+def _top_perturbed(inp: MetricInput) -> tuple[np.ndarray, np.ndarray] | None:
+    p = inp.perturbation
+    if p is None or inp.de_t is None or len(p) == 0:
+        return None
+    up, down = _top_directional(p.mean(0), TOP_K)
+    return (up, down) if len(up) + len(down) else None
+
+
+def _de_overlap(inp: MetricInput) -> float:
+    top = _top_perturbed(inp)
+    if top is None:
+        return NAN
+    de_up, de_down = _top_directional(np.asarray(inp.de_t, np.float64), TOP_K)
+    perturbed = np.concatenate(top)
+    return float(np.isin(perturbed, np.concatenate([de_up, de_down])).mean())
+
+
+def _de_direction(inp: MetricInput) -> float:
+    top = _top_perturbed(inp)
+    if top is None:
+        return NAN
+    t = np.asarray(inp.de_t, np.float64)
+    up, down = top
+    return float(np.concatenate([t[up] > 0, t[down] < 0]).mean())
+
+
+def _size(kind: str) -> Callable[[MetricInput], float]:
+    def metric(inp: MetricInput) -> float:
+        p = inp.perturbation
+        if p is None or len(p) == 0:
+            return NAN
+        if kind == "l1":
+            return float(np.abs(p).sum(1).mean())
+        if kind == "l2":
+            return float(np.linalg.norm(p, axis=1).mean())
+        return float((np.abs(p) > MOVED_THRESHOLD).sum(1).mean())
+
+    return metric
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric of the registry: its function, what it means, and which direction is better."""
+
+    func: Callable[[MetricInput], float]
+    description: str
+    better: Literal["higher", "lower", "neither"]
+
+    def __call__(self, inp: MetricInput) -> float:
+        """Compute the metric."""
+        return self.func(inp)
+
+
+METRICS: dict[str, Metric] = {
+    "success_f": Metric(_success("f"), "share called the target by f, of those f did not call the target before",
+                        "higher"),
+    "success_logreg": Metric(_success("logreg"), "the same under an independent logistic regression", "higher"),
+    "success_knn": Metric(_success("knn"), "the same under an independent k-nearest-neighbours classifier",
+                          "higher"),
+    "centroid_accuracy": Metric(_centroid_accuracy, "share whose nearest training class centroid is the target",
+                                "higher"),
+    "energy_distance": Metric(_energy, "energy distance to held-out real target samples (PCA space)", "lower"),
+    "mmd": Metric(_mmd, "MMD^2 (RBF, 3 bandwidths) to held-out real target samples (PCA space)", "lower"),
+    "r2_mean_all": Metric(_r2(None), "R^2 of mean expression vs held-out real target, all genes", "higher"),
+    "r2_mean_de20": Metric(_r2(20), "R^2 of mean expression vs held-out real target, top 20 DE genes", "higher"),
+    "r2_mean_de100": Metric(_r2(100), "R^2 of mean expression vs held-out real target, top 100 DE genes",
+                            "higher"),
+    "pearson_delta": Metric(_pearson_delta, "Pearson r of mean P vs mu_target - mu_source (training means)",
+                            "higher"),
+    "de_overlap": Metric(_de_overlap, f"share of the top-{TOP_K} up/down perturbed genes among the top-{TOP_K} "
+                         "up/down DE genes (Welch t, target vs source, training data)", "higher"),
+    "de_direction": Metric(_de_direction, f"share of the top-{TOP_K} up/down perturbed genes moved in the DE "
+                           "direction (sign of t)", "higher"),
+    "l1": Metric(_size("l1"), "mean L1 norm of P per sample (scaled units)", "neither"),
+    "l2": Metric(_size("l2"), "mean L2 norm of P per sample (scaled units)", "neither"),
+    "genes_moved": Metric(_size("moved"), f"mean genes per sample with |P| > {MOVED_THRESHOLD} scaled units",
+                          "neither"),
+}
+
+
+def compute_metrics(inp: MetricInput, names: Sequence[MetricName] | None = None) -> dict[str, float]:
+    """Compute metrics of :data:`METRICS` by name (all by default) on one group of perturbed samples.
+
+    Parameters
+    ----------
+    inp
+        The group and its references.
+    names
+        Metric names; a ValueError lists the valid ones for an unknown name.
+
+    Returns
+    -------
+    ``{name: value}`` in the order asked (NaN where a metric is undefined for the group).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.full((2, 3), 0.5)
+    >>> compute_metrics(MetricInput(x_adv=x, x=x), ["l1", "genes_moved"])
+    {'l1': 0.0, 'genes_moved': 0.0}
+    """
+    names = check_metric_names(names)
+    return {n: METRICS[n](inp) for n in names}
+
+
+def check_metric_names(names: Sequence[str] | None) -> list[str]:
+    """The metric names as a list (all of :data:`METRICS` for None); a ValueError lists the valid names."""
+    names = list(METRICS) if names is None else list(names)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"Unknown metric '{unknown[0]}'; valid names: {', '.join(METRICS)}.")
+    return names

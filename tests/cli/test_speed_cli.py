@@ -1,0 +1,52 @@
+"""CLI options of speed: --device auto, --precision (recorded in the manifest), --stop-at-accuracy; fast --help."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tspg.data import make_atlas
+
+FAST = ["--classifier-epochs", "2", "--epochs", "3", "--quiet", "--no-figures"]
+
+
+def tspg(*args):
+    return subprocess.run([sys.executable, "-m", "tspg.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    atlas = make_atlas(n_classes=3, n_genes=40, samples_per_class=20, n_markers=4, seed=5)
+    return atlas.write(tmp_path_factory.mktemp("inputs"))
+
+
+def test_precision_and_early_stop_are_recorded(inputs, tmp_path):
+    out = tmp_path / "run"
+    proc = tspg("run", "--data", inputs["data"], "--labels", inputs["labels"], "--target", "Liver", "--out", out,
+                "--device", "auto", "--precision", "bf16", "--stop-at-accuracy", "0", *FAST)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["config"]["classifier"]["precision"] == "bf16"
+    assert m["config"]["generator"]["precision"] == "bf16"
+    assert m["config"]["generator"]["stop_accuracy"] == 0.0
+    assert m["targets"]["Liver"]["config"]["precision"] == "bf16"
+    assert m["targets"]["Liver"]["training"]["epochs_trained"] == 3  # --epochs is the maximum
+    proc = tspg("train-generator", out, "--target", "Lung", "--precision", "fp32", "--epochs", "1", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["targets"]["Lung"]["config"]["precision"] == "fp32"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--precision", "fp16"), ("--stop-at-accuracy", "1.5")])
+def test_bad_speed_options_are_one_line_usage_errors(inputs, tmp_path, option, value):
+    proc = tspg("run", "--data", inputs["data"], "--labels", inputs["labels"], "--target", "Liver", "--out",
+                tmp_path / "x", option, value, *FAST)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert option in proc.stderr
+
+
+def test_help_does_not_import_torch():
+    code = "import sys, tspg.cli; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.split() == ["False", "False"], proc.stdout + proc.stderr

@@ -1,0 +1,107 @@
+"""Device and precision choice, early stopping on validation accuracy, and the adversarial step's bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tspg.data import make_atlas
+from tspg.nn import Classifier
+from tspg.train import (
+    ClassifierConfig,
+    GeneratorConfig,
+    autocast,
+    config_from_dict,
+    config_to_dict,
+    fit_classifier,
+    fit_generator,
+    resolve_device,
+)
+from tspg.train._hardware import check_precision
+
+
+@pytest.fixture(scope="module")
+def small():
+    atlas = make_atlas(n_classes=3, n_genes=60, samples_per_class=30, n_markers=5, seed=2)
+    x = atlas.gem.to_numpy(np.float32)
+    x = (x - x.min(0)) / np.maximum(x.max(0) - x.min(0), 1e-6)
+    y = atlas.labels.astype("category").cat.codes.to_numpy().astype(np.int64)
+    tr, va = np.arange(len(x)) % 5 != 0, np.arange(len(x)) % 5 == 0
+    clf, _ = fit_classifier(x[tr], y[tr], x[va], y[va], 3, ClassifierConfig(hidden=(32,), epochs=5), progress=False)
+    return x, y, tr, va, clf
+
+
+def _fit(small, **cfg):
+    x, y, tr, va, clf = small
+    config = GeneratorConfig(**{"epochs": 3, "min_steps_per_epoch": 2, **cfg})
+    return fit_generator(clf, x[tr], x[tr & (y == 1)], 1, x[va], config, seed=4, progress=False)
+
+
+def test_auto_device_is_cuda_only_when_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("device", ["tpu", "mps", "cuda:x"])
+def test_bad_devices_name_the_choices(device, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="auto"):
+        resolve_device(device)
+
+
+def test_precision_names_and_autocast():
+    assert check_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="fp32, bf16"):
+        check_precision("fp16")
+    lin = torch.nn.Linear(4, 3)
+    with autocast("cpu", "fp32"):
+        assert lin(torch.ones(2, 4)).dtype == torch.float32
+    with autocast("cpu", "bf16"):
+        assert lin(torch.ones(2, 4)).dtype == torch.bfloat16
+
+
+def test_precision_is_a_config_field_that_round_trips():
+    gc, cc = GeneratorConfig(precision="bf16"), ClassifierConfig(precision="bf16")
+    assert config_from_dict(GeneratorConfig, config_to_dict(gc)).precision == "bf16"
+    assert config_from_dict(ClassifierConfig, config_to_dict(cc)).precision == "bf16"
+    assert config_from_dict(GeneratorConfig, {}).precision == "fp32"  # manifests written before the field
+
+
+def test_bf16_training_is_finite_and_repeatable(small):
+    g1, h1 = _fit(small, precision="bf16")
+    g2, h2 = _fit(small, precision="bf16")
+    assert h1 == h2
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values(), strict=True))
+    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["val_dist"]) for r in h1)
+    assert all(p.dtype == torch.float32 for p in g1.parameters())
+
+
+def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
+    _, h = _fit(small, epochs=8, stop_accuracy=0.0, stop_accuracy_epochs=2)
+    assert len(h) == 2
+    _, h = _fit(small, epochs=3, stop_accuracy=0.0, stop_accuracy_epochs=5)
+    assert len(h) == 3
+    _, h = _fit(small, epochs=3)
+    assert len(h) == 3
+
+
+def test_discriminator_is_trainable_again_after_the_generator_step(small):
+    x, y, tr, va, clf = small
+    from tspg.train._adversarial import _Plan
+
+    plan = _Plan(clf, x[tr & (y == 1)], 1, x.shape[1], GeneratorConfig(), 0, torch.device("cpu"))
+    losses = plan.step(torch.as_tensor(x[:16]))
+    assert losses.shape == (6,) and not losses.requires_grad
+    assert all(p.requires_grad for p in plan.discriminator.parameters())
+    assert all(p.grad is not None for p in plan.discriminator.parameters())
+
+
+def test_classifier_trains_in_bf16(small):
+    x, y, tr, va, _ = small
+    config = ClassifierConfig(hidden=(16,), epochs=2, precision="bf16")
+    model, hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3, config, progress=False)
+    assert isinstance(model, Classifier) and len(hist) == 2 and np.isfinite(hist[-1]["loss"])
