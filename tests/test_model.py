@@ -57,6 +57,22 @@ def test_save_load_round_trip_gives_identical_outputs(small, tmp_path):
     assert (loaded.split == model.split).all()
 
 
+def test_classifier_file_without_input_centre_loads_uncentred(small, tmp_path):
+    # files written before the classifier centred its input have no "center": it loads as zeros (no centring)
+    from safetensors.torch import load_file, save_file
+
+    ds, model = small
+    model.save(tmp_path)
+    path = tmp_path / "classifier.safetensors"
+    state = load_file(str(path))
+    assert np.abs(state["center"].numpy()).max() > 0.1
+    del state["center"]
+    save_file(state, str(path), metadata={"format": "pt"})
+    loaded = TSPG.load(tmp_path, progress=False)
+    assert float(loaded.classifier.center.abs().max()) == 0.0
+    assert not np.allclose(model.predict_proba(ds.gem).to_numpy(), loaded.predict_proba(ds.gem).to_numpy())
+
+
 def test_load_refuses_data_without_the_model_genes(small, tmp_path):
     ds, model = small
     model.save(tmp_path)

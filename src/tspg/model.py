@@ -69,7 +69,11 @@ def _load_module(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 
     if not path.exists():
         raise InputError(f"{path}: model weights are missing; is this a complete tspg run folder?")
-    module.load_state_dict(load_file(str(path)))
+    state = load_file(str(path))
+    if isinstance(module, Classifier) and "center" not in state:
+        # written before the classifier centred its input (tspg 0.1.0 development versions): no centring
+        state["center"] = torch.zeros_like(module.center)
+    module.load_state_dict(state)
     return module.eval()
 
 

@@ -18,7 +18,11 @@ def _dense_bn(n_in: int, n_out: int, act: nn.Module) -> nn.Sequential:
 class Classifier(nn.Module):
     """The target model f: dense layers (default 1024-512-128) with ReLU, then one logit per class.
 
-    ``forward`` returns logits; softmax gives the class probabilities.
+    ``forward`` returns logits; softmax gives the class probabilities. The input is first centred by the
+    ``center`` buffer (the training part's per-gene mean, set by :func:`tspg.train.fit_classifier`; zeros until
+    then). Min-max scaled inputs all sit near 0.5, and without centring that shared offset dominates the first
+    layer: measured on a 53-class synthetic atlas (2,000 genes, 40 samples per class), held-out accuracy was 0.06
+    without centring and 1.00 with it (logistic regression: 1.00). See ``docs/differences.md``.
 
     Parameters
     ----------
@@ -39,10 +43,11 @@ class Classifier(nn.Module):
             n_in = h
         layers.append(nn.Linear(n_in, n_classes))
         self.net = nn.Sequential(*layers)
+        self.register_buffer("center", torch.zeros(n_genes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the logits (batch x classes)."""
-        return self.net(x)
+        return self.net(x - self.center)
 
 
 class ResidualBlock(nn.Module):

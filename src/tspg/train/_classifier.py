@@ -45,6 +45,8 @@ def fit_classifier(
 ) -> tuple[Classifier, list[dict]]:
     """Train the classifier with Adam and cross-entropy; keep the weights of the best validation loss.
 
+    The classifier's input centre is set to the mean of ``x_train`` before training (see :class:`Classifier`).
+
     Parameters
     ----------
     x_train, y_train
@@ -72,9 +74,10 @@ def fit_classifier(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = Classifier(x_train.shape[1], n_classes, tuple(config.hidden)).to(device)
+    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    model.center.copy_(xt.mean(0))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
     loss_fn = nn.CrossEntropyLoss()
-    xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
     yv = torch.as_tensor(y_val, dtype=torch.long, device=device)
