@@ -77,8 +77,11 @@ def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str])
     Target -> its headline figures (see :func:`headline`).
     """
     from tspg import tl
+    from tspg.train._hardware import release_memory
 
+    release_memory()
     frames = evaluate_targets(model, dataset, targets)
+    release_memory()
     for t, frame in frames.items():
         write_table(frame, out / target_dirname(t) / EVALUATION_TSV, index=False)
     # evaluation.md covers every target of the run that has an evaluation, not only those just evaluated

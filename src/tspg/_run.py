@@ -15,6 +15,7 @@ import pandas as pd
 from tspg._io import write_json, write_table
 from tspg.data import Dataset, InputError, file_sha256, load_dataset, read_gem, read_labels
 from tspg.model import MANIFEST, ROOT_DIRS, ROOT_FILES, TSPG, target_dirname
+from tspg.train._hardware import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] |
 def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
     """Fit the classifier, save the model and write ``classifier_metrics.json`` and its history."""
     model.fit_classifier(dataset)
+    release_memory()
     model.save(out)
     metrics = model.classifier_metrics(dataset)
     write_json(out / "classifier_metrics.json", metrics)
@@ -178,6 +180,7 @@ def data_summary(model: TSPG, dataset: Dataset) -> pd.DataFrame:
 def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> None:
     """Fit one target's generator and save it (with its history) before anything else can fail."""
     model.fit_generator(dataset, target)
+    release_memory()
     clear_target_outputs(out, target)
     model.save(out)
     write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / "history.tsv",

@@ -61,11 +61,18 @@ def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0
 
     Returns
     -------
-    The fitted :class:`sklearn.decomposition.PCA`.
+    The fitted :class:`sklearn.decomposition.PCA`, fitted in float32 (scaled expression has no more precision
+    than that, and a float64 copy of a GTEx-sized training part alone is hundreds of MB); :func:`project` gives
+    the scores.
     """
     n, g = x_train.shape
     k = max(1, min(n_components, n - 1, g))
-    return PCA(n_components=k, random_state=seed).fit(np.asarray(x_train, dtype=np.float64))
+    return PCA(n_components=k, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
+
+
+def project(pca: PCA, x: np.ndarray) -> np.ndarray:
+    """Scores of the rows of ``x`` on a :func:`fit_pca` PCA, as float64 (for the distance computations)."""
+    return pca.transform(np.asarray(x, dtype=np.float32)).astype(np.float64)
 
 
 def _class_rows(y: np.ndarray, cls: object) -> np.ndarray:
@@ -120,7 +127,7 @@ def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, s
     x = np.asarray(x, dtype=np.float32)
     sources = np.asarray(sources)
     pca = fit_pca(x_train, seed=seed)
-    z_train = pca.transform(np.asarray(x_train, dtype=np.float64))
+    z_train = project(pca, x_train)
     m_t, c_t = _gaussian(z_train[_class_rows(y_train, target)])
     mu_t = x_train[y_train == target].mean(0).astype(np.float64)
 
@@ -133,7 +140,7 @@ def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, s
         rows = sources == cls
         m_s, c_s = _gaussian(z_train[_class_rows(y_train, cls)])
         a, b = bures_wasserstein_mapping(m_s, m_t, c_s, c_t)
-        z = pca.transform(x[rows].astype(np.float64))
+        z = project(pca, x[rows])
         move = (z @ a + b - z) @ pca.components_  # A is symmetric: T(z) = z A + b row-wise
         x_adv[rows] = x[rows] + (move + residual(mu_t - x_train[y_train == cls].mean(0))).astype(np.float32)
     return clip_perturbed(x, x_adv)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from tspg.tl._baselines import N_COMPONENTS, fit_pca
+from tspg.tl._baselines import N_COMPONENTS, fit_pca, project
 from tspg.tl._metrics import (
     METRICS,
     MetricInput,
@@ -83,22 +83,35 @@ class References:
     def de_statistics(self, target: object, sources: Sequence) -> np.ndarray:
         """Welch's t per gene of the target vs the union of ``sources`` on the training part (NaN -> 0).
 
-        Positive: higher in the target. Results are cached per (target, sources).
+        Positive: higher in the target. Results are cached per (target, sources). Computed from per-gene means and
+        standard deviations (``ttest_ind_from_stats``), a block of genes at a time: ``ttest_ind`` on the samples
+        made several float64 copies of the training part, the peak of ``tspg run``'s memory.
         """
-        from scipy.stats import ttest_ind
+        from scipy.stats import ttest_ind_from_stats
 
         key = (target, tuple(sorted(sources, key=str)))
         if key not in self._de:
-            a = self.x_train[self.y_train == target].astype(np.float64)
-            b = self.x_train[np.isin(self.y_train, list(key[1]))].astype(np.float64)
+            a = _mean_sd(self.x_train, self.y_train == target)
+            b = _mean_sd(self.x_train, np.isin(self.y_train, list(key[1])))
             with np.errstate(all="ignore"):
-                t = ttest_ind(a, b, axis=0, equal_var=False).statistic
+                t = ttest_ind_from_stats(*a, *b, equal_var=False).statistic
             self._de[key] = np.nan_to_num(np.asarray(t, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         return self._de[key]
 
     def calls(self, x: np.ndarray, target: object) -> dict[str, np.ndarray]:
         """Per independent classifier: whether it calls each row of ``x`` the target."""
         return {name: np.asarray(clf.predict(x)) == target for name, clf in self.classifiers.items()}
+
+
+def _mean_sd(x: np.ndarray, rows: np.ndarray, block: int = 1024) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-gene mean and standard deviation (ddof 1, float64) of the ``rows`` of ``x``, and their count."""
+    n = int(rows.sum())
+    mean, sd = np.empty(x.shape[1]), np.empty(x.shape[1])
+    for j in range(0, x.shape[1], block):
+        part = x[rows, j:j + block].astype(np.float64)
+        mean[j:j + block] = part.mean(0)
+        sd[j:j + block] = part.std(0, ddof=1) if n > 1 else np.nan
+    return mean, sd, n
 
 
 def fit_references(x_train: np.ndarray, y_train: np.ndarray, classes: Sequence | None = None, *, seed: int = 0,
@@ -137,7 +150,7 @@ def fit_references(x_train: np.ndarray, y_train: np.ndarray, classes: Sequence |
     counts = np.array([(y_train == c).sum() for c in classes])
     k = n_neighbors or max(1, min(MAX_NEIGHBORS, round(math.sqrt(len(y_train))), int(counts.min())))
     pca = fit_pca(x_train, n_components, seed)
-    z_train = pca.transform(x_train.astype(np.float64))
+    z_train = project(pca, x_train)
     classifiers = {
         "logreg": LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train),
         "knn": KNeighborsClassifier(n_neighbors=min(k, len(y_train))).fit(x_train, y_train),
@@ -220,7 +233,7 @@ def evaluate(references: References, x: np.ndarray, y: np.ndarray, target: objec
     pca = references.pca
     is_target = y == target
     x_target = x[is_target]
-    z_target = pca.transform(x_target.astype(np.float64))
+    z_target = project(pca, x_target)
     keep = ~is_target
     x_src, y_src = x[keep], y[keep]
     groups = [(str(c), y_src == c) for c in sorted(np.unique(y_src), key=str)] + [(ALL, np.ones(len(y_src), bool))]
@@ -231,7 +244,7 @@ def evaluate(references: References, x: np.ndarray, y: np.ndarray, target: objec
     rows = []
     for method, x_adv_all in methods.items():
         x_adv = np.asarray(x_adv_all, dtype=np.float32)[keep]
-        z_adv = pca.transform(x_adv.astype(np.float64))
+        z_adv = project(pca, x_adv)
         after = references.calls(x_adv, target)
         if classify is not None:
             after["f"] = np.asarray(classify(x_adv)) == target
