@@ -1,22 +1,14 @@
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from clihelp import tspg
 
 from tspg.data import make_atlas
 
 FAST = ["--classifier-epochs", "5", "--epochs", "3", "--quiet"]
-
-
-def tspg(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "tspg.cli", *map(str, args)], capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"tspg {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

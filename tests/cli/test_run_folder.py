@@ -1,20 +1,17 @@
 """Run-folder safety: early checks before training, --force, reloading with changed inputs, folder names."""
 
 import json
-import subprocess
-import sys
+from functools import partial
 
 import pandas as pd
 import pytest
+from clihelp import tspg as _tspg
 
 from tspg.data import make_atlas
 from tspg.model import target_dirname
 
+tspg = partial(_tspg, check=False)
 FAST = ["--classifier-epochs", "2", "--epochs", "1", "--quiet", "--no-figures", "--no-evaluate"]
-
-
-def tspg(*args):
-    return subprocess.run([sys.executable, "-m", "tspg.cli", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,15 @@
 import json
 import subprocess
 import sys
+from functools import partial
 
 import pytest
+from clihelp import tspg as _tspg
 
 from tspg.data import make_atlas
 
+tspg = partial(_tspg, check=False)
 FAST = ["--classifier-epochs", "2", "--epochs", "3", "--quiet", "--no-figures"]
-
-
-def tspg(*args):
-    return subprocess.run([sys.executable, "-m", "tspg.cli", *map(str, args)], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
