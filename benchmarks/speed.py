@@ -41,6 +41,7 @@ import torch
 
 # isort: on
 from tspg import TSPG, __version__
+from tspg._io import atomic_write_text
 from tspg.data import Dataset, make_atlas
 from tspg.nn import Classifier
 from tspg.train import ClassifierConfig, GeneratorConfig, _adversarial, _classifier, cpu_has_native_bf16, generate
@@ -200,6 +201,8 @@ def child_peak(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, s
                "print(json.dumps({'wall': w, 'rss': r / 1024, 'rc': p.returncode, 'out': p.stdout[-2000:], "
                "'err': p.stderr[-2000:]}))")
     proc = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=cwd)
+    if not proc.stdout.strip():
+        raise RuntimeError(f"{' '.join(cmd[:4])}... printed nothing: {proc.stderr[-2000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     if res["rc"] != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}... failed: {res['err']}")
@@ -432,8 +435,7 @@ def write_report(path: Path, quick: bool, info: dict, peaks: dict, rows: list[di
     L += ["", "## Targets (issue 6)", "", "| target | measured | |", "|---|---|---|"]
     L += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in t]
     L += ["", "What stands in the way of the targets not met is discussed in `docs/method.md` (section \"Speed\").", ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L))
+    atomic_write_text(path, "\n".join(L))
 
 
 # ------------------------------------------------------------------------------------------------ main

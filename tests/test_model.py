@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,9 +70,23 @@ def test_classifier_file_without_input_centre_loads_uncentred(small, tmp_path):
     assert np.abs(state["center"].numpy()).max() > 0.1
     del state["center"]
     save_file(state, str(path), metadata={"format": "pt"})
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["format_version"] == 2
+    manifest["format_version"] = 1
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     loaded = TSPG.load(tmp_path, progress=False)
     assert float(loaded.classifier.center.abs().max()) == 0.0
     assert not np.allclose(model.predict_proba(ds.gem).to_numpy(), loaded.predict_proba(ds.gem).to_numpy())
+
+
+def test_load_refuses_an_unknown_format_version(small, tmp_path):
+    _, model = small
+    model.save(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="format version 99 is not one this tspg"):
+        TSPG.load(tmp_path)
 
 
 def test_load_refuses_data_without_the_model_genes(small, tmp_path):

@@ -260,7 +260,8 @@ def export_phase(model: TSPG, dataset: Dataset | None, out: Path, target: str, p
         after = table[table["kind"] == "perturbed"].set_index("sample")[["tsne1", "tsne2"]]
         before = table[table["kind"] == "perturbed_before"].set_index("sample")[["tsne1", "tsne2"]]
         tsne = after.join(before.add_prefix("before_"))
-    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
+    mpath = folder / "metrics.json"
+    metrics = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     adata = tl.to_anndata(res.x_expr[model.genes], res.x_adv_expr[model.genes], res.predictions, target, tsne=tsne,
                           metrics=metrics, run={"seed": model.seed, "classes": model.classes,
                                                 "run_folder": str(out.resolve()),

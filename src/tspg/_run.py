@@ -83,7 +83,7 @@ def clear_run(out: Path) -> None:
     if not manifest.exists():
         return
     try:
-        targets = json.loads(manifest.read_text()).get("targets", {})
+        targets = json.loads(manifest.read_text(encoding="utf-8")).get("targets", {})
     except (json.JSONDecodeError, AttributeError):
         targets = {}
     for info in targets.values():
@@ -273,7 +273,7 @@ def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -
     write_table(summary, folder / "top_genes.tsv")
     write_table(tl.top_gene_summary_by_source(per_sample, pert, sources), folder / "top_genes_by_source.tsv",
                 index=False)
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     metrics.update(tl.unique_top_genes(per_sample))
     metrics["top_k"] = k
     metrics["rank_units"] = rank_units
@@ -298,7 +298,7 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
     from tspg.data import read_gmt
 
     folder = _target_folder(out, target)
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     if "consensus_up" not in metrics:
         raise InputError(f"{folder}: no top genes yet; run 'tspg genes {out}' first.")
     libraries = {Path(p).name: read_gmt(p, genes=genes) for p in gmt_paths}

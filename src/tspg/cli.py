@@ -524,7 +524,7 @@ def _run_targets(run_dir: str, targets: tuple[str, ...]) -> tuple[list[str], lis
     path = Path(run_dir) / MANIFEST
     if not path.exists():
         raise InputError(f"{run_dir}: no {MANIFEST}; this is not a tspg run folder.")
-    manifest = json.loads(path.read_text())
+    manifest = json.loads(path.read_text(encoding="utf-8"))
     known = manifest.get("targets", {})
     chosen = list(dict.fromkeys(targets)) or sorted(known)
     for t in chosen:
@@ -615,7 +615,8 @@ def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_data_options(required=False)
-@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--device", default="auto", show_default=True,
+              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
 @click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
 def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Compare each target's perturbations with baselines on the held-out samples.

@@ -37,7 +37,9 @@ from tspg.train import (
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+# 2: the classifier file holds its input centre ("center"); version 1 folders load with a zero centre.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 ROOT_FILES = ("manifest.json", "classifier.safetensors", "classifier_metrics.json", "classifier_history.tsv",
@@ -504,14 +506,16 @@ class TSPG:
             raise InputError(f"{folder}: no {MANIFEST}; this is not a tspg run folder (run 'tspg run' or "
                              "'tspg train-classifier' first).")
         try:
-            m = json.loads(path.read_text())
+            m = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: not valid JSON ({exc}).") from None
         if m.get("format") != "tspg-run":
             raise InputError(f"{path}: not a tspg run manifest.")
-        if m.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"{path}: run format version {m.get('format_version')} is not the {FORMAT_VERSION} this "
-                             f"tspg ({__version__}) reads; use the tspg version that made it.")
+        if m.get("format_version") not in READABLE_VERSIONS:
+            raise InputError(f"{path}: run format version {m.get('format_version')} is not one this tspg "
+                             f"({__version__}) reads ({', '.join(map(str, READABLE_VERSIONS))}); use the tspg version "
+                             "that made it.")
+        device = str(resolve_device(device))  # an unavailable device is the caller's error, not the folder's
         try:
             return cls._from_manifest(m, folder, device, progress)
         except (KeyError, RuntimeError, ValueError) as exc:

@@ -23,7 +23,6 @@ def test_forty_classes_are_learned():
     # Min-max scaled inputs all sit near 0.5; without centring the classifier stayed near chance on this atlas
     # (0.12 held out after 12 epochs; logistic regression 1.0).
     (xtr, ytr), (xva, yva), (xte, yte) = _scaled_atlas(40, 1000, 25)
-    torch.set_num_threads(1)
     model, history = fit_classifier(xtr, ytr, xva, yva, 40, ClassifierConfig(epochs=12, patience=0), progress=False)
     np.testing.assert_allclose(model.center.numpy(), xtr.mean(0), atol=1e-6)
     with torch.no_grad():

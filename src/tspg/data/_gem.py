@@ -48,7 +48,9 @@ def gem_format(path: str | Path) -> str:
 
 
 def _open_text(path: Path):  # noqa: ANN202
-    return gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
 
 
 def _first_line(path: Path) -> str:
@@ -256,8 +258,8 @@ def _read_npy(path: Path) -> pd.DataFrame:
         values = np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise InputError(f"{path}: not a numeric .npy array ({exc}).") from None
-    rows = [line.rstrip("\r\n") for line in open(rownames) if line.strip()]
-    cols = [line.rstrip("\r\n") for line in open(colnames) if line.strip()]
+    rows = [line.rstrip("\r\n") for line in open(rownames, encoding="utf-8") if line.strip()]
+    cols = [line.rstrip("\r\n") for line in open(colnames, encoding="utf-8") if line.strip()]
     if values.ndim != 2 or values.shape != (len(rows), len(cols)):
         raise InputError(
             f"{path}: array shape {values.shape} does not match {len(rows)} row names x {len(cols)} "

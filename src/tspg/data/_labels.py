@@ -11,7 +11,7 @@ from tspg.data._errors import InputError
 
 
 def _read_cls(path: Path, samples: Sequence[str] | None) -> pd.Series:
-    lines = [ln.rstrip("\r\n") for ln in open(path) if ln.strip()]
+    lines = [ln.rstrip("\r\n") for ln in open(path, encoding="utf-8") if ln.strip()]
     if len(lines) < 3:
         raise InputError(f"{path}: a .cls file needs 3 lines (counts, '# class names', labels); it has "
                          f"{len(lines)}.")

@@ -108,7 +108,7 @@ def _classifier(out: Path) -> str:
     path = out / "classifier_metrics.json"
     if not path.exists():
         return '<p class="note">No classifier metrics.</p>'
-    m = json.loads(path.read_text())
+    m = json.loads(path.read_text(encoding="utf-8"))
     kpi = _kpis([("held-out accuracy", f"{m['accuracy']:.3f}"), ("held-out samples", str(m["n_test"])),
                  ("best epoch", f"{m.get('best_epoch')} of {m.get('epochs_trained')}")])
     per_class = pd.DataFrame(list(m.get("per_class_accuracy", {}).items()), columns=["class", "held-out accuracy"])
@@ -179,7 +179,7 @@ def _evaluation(folder: Path) -> str:
 def _target_section(out: Path, target: str, info: dict) -> str:
     folder = out / info.get("dir", target)
     mpath = folder / "metrics.json"
-    metrics = json.loads(mpath.read_text()) if mpath.exists() else {}
+    metrics = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     acc = metrics.get("perturbation_accuracy")
     training = metrics.get("training") or info.get("training", {})
     kpi = _kpis([
@@ -227,7 +227,7 @@ def build_report(out: str | Path) -> str:
     The page.
     """
     out = Path(out)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     targets = manifest.get("targets", {})
     nav = "".join(f'<a href="#t-{_e(i.get("dir", t))}">{_e(t)}</a>' for t, i in targets.items())
     data_name = Path(manifest.get("inputs", {}).get("data", "")).name

@@ -67,7 +67,10 @@ def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0
     """
     n, g = x_train.shape
     k = max(1, min(n_components, n - 1, g))
-    return PCA(n_components=k, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
+    # scikit-learn's "auto" picks "covariance_eigh" for n >= 10 x genes (genes <= 1,000), which forms X^T X - n mu mu^T
+    # and loses precision in float32; these are "auto"'s other choices
+    solver = "full" if max(n, g) <= 500 or k >= 0.8 * min(n, g) else "randomized"
+    return PCA(n_components=k, svd_solver=solver, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
 
 
 def project(pca: PCA, x: np.ndarray) -> np.ndarray:
