@@ -38,3 +38,19 @@ def test_centre_is_part_of_the_function():
     assert not torch.allclose(before, model(x))
     assert torch.allclose(before, model(x + 0.5))
     assert "center" in model.state_dict()
+
+
+def test_stopping_at_a_near_zero_validation_loss_keeps_the_same_classifier():
+    # once the best validation loss is below MIN_DELTA nothing can replace it: stopping there must give exactly the
+    # classifier that running every epoch (patience 0) keeps
+    from tspg.train._classifier import MIN_DELTA
+
+    (xtr, ytr), (xva, yva), _ = _scaled_atlas(4, 200, 30)
+    early, h_early = fit_classifier(xtr, ytr, xva, yva, 4, ClassifierConfig(epochs=25, patience=10), progress=False)
+    full, h_full = fit_classifier(xtr, ytr, xva, yva, 4, ClassifierConfig(epochs=25, patience=0), progress=False)
+    kept = [r["epoch"] for r in h_early if r["kept"]]
+    assert len(h_full) == 25 and len(h_early) < 25
+    assert kept == [r["epoch"] for r in h_full if r["kept"]] == [len(h_early)]
+    assert h_early[-1]["val_loss"] < MIN_DELTA
+    for k, v in early.state_dict().items():
+        assert torch.equal(v, full.state_dict()[k]), k

@@ -21,7 +21,9 @@ class ClassifierConfig:
         Maximum epochs; training stops earlier when the validation loss has not improved for ``patience``
         epochs, and the weights of the best validation epoch are kept.
     patience
-        Early-stopping patience in epochs.
+        Early-stopping patience in epochs (an improvement must lower the validation loss by 1e-3). Training also
+        stops as soon as the best validation loss is below 1e-3, since no later epoch could then replace it.
+        0 runs every epoch.
     precision
         ``fp32`` or ``bf16`` (mixed precision: matrix products in bfloat16, weights in fp32). See
         :attr:`GeneratorConfig.precision`.
