@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import platform
 import sys
 import time
@@ -28,18 +29,21 @@ SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO / "src"))
 
 from tspg import TSPG, tl  # noqa: E402
-from tspg.data import Dataset, load_dataset, make_atlas  # noqa: E402
+from tspg.data import Dataset, load_dataset, make_atlas, make_paired_atlas  # noqa: E402
 from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits  # noqa: E402
 
 log = logging.getLogger("quality")
 
-METHODS = ("tspg", "identity", "mean_shift", "optimal_transport", "nearest_target")
-SHOWN = ("success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd",
-         "r2_mean_de20", "pearson_delta", "de_overlap", "de_direction", "l2", "genes_moved")
+METHODS = ("tspg", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean")
+SHOWN = ("success_f", "success_logreg", "energy_distance", "energy_distance_genes", "c2st_auc", "mmd",
+         "r2_mean_de20", "pearson_delta", "de_direction", "specificity", "l2", "genes_moved")
 # metrics compared in the per-data-set sentence, with the direction that is better
-COMPARED = {"success_logreg": "higher", "success_knn": "higher", "centroid_accuracy": "higher",
-            "energy_distance": "lower", "mmd": "lower", "r2_mean_de20": "higher", "pearson_delta": "higher",
-            "de_direction": "higher", "precision20_up": "higher", "precision20_down": "higher", "l2": "lower"}
+COMPARED = {"success_logreg": "higher", "energy_distance": "lower", "energy_distance_genes": "lower",
+            "c2st_auc": "lower", "mmd": "lower", "r2_mean_de20": "higher", "pearson_delta": "higher",
+            "de_direction": "higher", "specificity": "higher", "precision20_up": "higher",
+            "precision20_down": "higher"}
+#: The baselines the verdict compares TSPG with (identity makes no transition; tspg_0.1 is TSPG itself).
+BASELINES = ("mean_shift", "optimal_transport", "nearest_target", "target_mean")
 
 
 @dataclass
@@ -60,6 +64,13 @@ def _atlas(**kw) -> object:
     return load
 
 
+def _paired(**kw) -> object:
+    def load():
+        atlas = make_paired_atlas(**kw)
+        return Dataset(atlas.gem, atlas.labels.astype(str)), atlas.markers, atlas.true_delta
+    return load
+
+
 def _leukemia():
     d = SHARED / "leukemia"
     return load_dataset(d / "Leukemia_hgu95av2.trim.gct", d / "Leukemia.cls"), None
@@ -75,7 +86,9 @@ def cases(quick: bool) -> list[Case]:
         return [Case("atlas_quick", "4 classes x 200 genes x 40 samples, markers +1.5", "Liver",
                      _atlas(n_classes=4, n_genes=200, samples_per_class=40, seed=0)),
                 Case("atlas_quick_imbalanced", "5 classes x 300 genes, 10-80 samples per class", "Lung",
-                     _atlas(n_classes=5, n_genes=300, samples_per_class=[80, 40, 20, 10, 60], seed=1))]
+                     _atlas(n_classes=5, n_genes=300, samples_per_class=[80, 40, 20, 10, 60], seed=1)),
+                Case("atlas_quick_paired", "60 individuals in 2 states x 300 genes, individual-specific response",
+                     "Tumour", _paired(n_individuals=60, n_genes=300, seed=2))]
     out = [
         Case("atlas_demo", "6 classes x 500 genes x 150 samples, markers +1.5 (the demo atlas)", "Liver",
              _atlas(seed=0)),
@@ -90,6 +103,9 @@ def cases(quick: bool) -> list[Case]:
                                       seed=4)),
         Case("atlas_5000_genes", "10 classes x 5,000 genes x 60 samples, markers +1.5", "Liver",
              _atlas(n_classes=10, n_genes=5000, samples_per_class=60, seed=5)),
+        Case("atlas_paired", "150 individuals observed as Normal and Tumour x 500 genes; the Tumour state amplifies "
+             "each individual's own activity of 4 of 12 gene programs (x2), so each sample's true transition is "
+             "known and differs within the class", "Tumour", _paired(n_individuals=150, n_genes=500, seed=6)),
     ]
     if SHARED.is_dir():
         out += [Case("leukemia", "Golub leukemia, 48 samples x 9,020 genes (GCT/CLS), ALL -> AML", "AML", _leukemia),
@@ -105,19 +121,40 @@ def _consensus(p_expr: np.ndarray, genes: list[str], sources: np.ndarray, k: int
     return {d: tl.consensus_genes(summary, d, k) for d in ("up", "down")}
 
 
-def run_case(case: Case, seed: int, quick: bool) -> tuple[pd.DataFrame, dict]:
-    """Train, perturb, run the baselines and score everything on one data set."""
+#: Other generator settings a run can add beside the defaults (``--compare``), as GeneratorConfig overrides.
+VARIANTS = {
+    # tspg 0.1's defaults: the paper's loss terms (L1 to one target draw per sample, D on every class, random
+    # initialisation) with tspg's measured weights (kappa 5, w_td 10, w_norm 1/sqrt(genes)) and the margin rule
+    "tspg_0.1": {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0},
+}
+
+
+def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
+    """Train, perturb, run the baselines and score everything on one data set.
+
+    One classifier; one generator with the defaults (method ``tspg``) and one per variant of :data:`VARIANTS`
+    (method named after it), all on the same split and scored on the same held-out samples.
+    """
     t0 = time.perf_counter()
-    dataset, markers = case.load()
+    dataset, markers, *rest = case.load()
+    true_delta = rest[0] if rest else None
     cc = ClassifierConfig(epochs=10) if quick else ClassifierConfig()
-    gc = GeneratorConfig(**({"epochs": 5} if quick else {}), **case.generator)
-    model = TSPG(cc, gc, seed=seed, progress=False)
+    base = {**({"epochs": 5} if quick else {}), **case.generator}
+    model = TSPG(cc, GeneratorConfig(**base), seed=seed, progress=False)
     model.fit_classifier(dataset)
     t1 = time.perf_counter()
-    model.fit_generator(dataset, case.target)
+    test = model.split.index[model.split == "test"]
+    tspg_methods, summaries, gen_s = {}, {}, {}
+    for name in ("tspg", *variants):
+        t = time.perf_counter()
+        model.generator_config = GeneratorConfig(**{**base, **VARIANTS.get(name, {})})
+        model.fit_generator(dataset, case.target)
+        gen_s[name] = time.perf_counter() - t
+        tspg_methods[name] = model.perturb(dataset.gem.loc[test], case.target).x_adv_scaled
+        summaries[name] = dict(model.generator_summaries[case.target])
     t2 = time.perf_counter()
     split = model.split
-    train, test = split.index[split == "train"], split.index[split == "test"]
+    train = split.index[split == "train"]
     x_train, y_train = model._scaled(dataset.gem.loc[train]), dataset.labels.loc[train].astype(str).to_numpy()
     x_test, y_test = model._scaled(dataset.gem.loc[test]), dataset.labels.loc[test].astype(str).to_numpy()
     classes = np.asarray(model.classes, dtype=object)
@@ -127,9 +164,11 @@ def run_case(case: Case, seed: int, quick: bool) -> tuple[pd.DataFrame, dict]:
 
     refs = tl.fit_references(x_train, y_train, classes=list(model.classes), seed=seed)
     tseed = model.target_seed(case.target)
-    methods = {"tspg": model.perturb(dataset.gem.loc[test], case.target).x_adv_scaled,
-               **tl.perturb_baselines(x_train, y_train, x_test, y_test, case.target, seed=tseed)}
-    frame = tl.evaluate(refs, x_test, y_test, case.target, methods, classify=classify, seed=tseed)
+    methods = {**tspg_methods, **tl.perturb_baselines(x_train, y_train, x_test, y_test, case.target, seed=tseed)}
+    delta = None
+    if true_delta is not None:  # each held-out sample's own true transition, in scaled units
+        delta = true_delta.loc[test].to_numpy(np.float64) / model.scaler.data_range.astype(np.float64)
+    frame = tl.evaluate(refs, x_test, y_test, case.target, methods, classify=classify, seed=tseed, true_delta=delta)
     frame = frame[frame["source"] == "all"].drop(columns="source").set_index("method")
     if markers is not None:
         keep = y_test != case.target
@@ -138,12 +177,14 @@ def run_case(case: Case, seed: int, quick: bool) -> tuple[pd.DataFrame, dict]:
             top = _consensus(p_expr, model.genes, y_test[keep])
             for d in ("up", "down"):
                 planted = set(markers[case.target][d])
-                frame.loc[m, f"precision20_{d}"] = len(planted & set(top[d])) / 20
+                if planted:
+                    frame.loc[m, f"precision20_{d}"] = len(planted & set(top[d])) / 20
     clf = model.classifier_metrics(dataset)
     info = {"samples": dataset.gem.shape[0], "genes": dataset.gem.shape[1], "classes": len(model.classes),
             "classifier_accuracy": clf["accuracy"], "n_test": clf["n_test"],
-            "classifier_s": t1 - t0, "generator_s": t2 - t1, "total_s": time.perf_counter() - t0,
-            "generator": model.generator_summaries[case.target]}
+            "classifier_s": t1 - t0, "generator_s": gen_s["tspg"], "variant_s": t2 - t1 - gen_s["tspg"],
+            "total_s": time.perf_counter() - t0, "generator": summaries["tspg"], "summaries": summaries,
+            "history": model.generator_histories[case.target]}
     return frame, info
 
 
@@ -153,87 +194,191 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
 
 
-def verdict(frame: pd.DataFrame) -> str:
-    """One sentence: the metrics where TSPG is best and those where a baseline is better (ties go to TSPG)."""
+def _cell(mean: float, sd: float) -> str:
+    if pd.isna(mean):
+        return "–"
+    return _fmt(mean) + ("" if pd.isna(sd) else f" ± {_fmt(sd)}")
+
+
+def verdict(mean: pd.DataFrame, sd: pd.DataFrame) -> str:
+    """One sentence over seed means: the metrics where TSPG is best (ties within one TSPG seed-sd go to TSPG)
+    and those where a baseline is better by more than that."""
     wins, losses = [], []
     for metric, better in COMPARED.items():
-        if metric not in frame.columns or pd.isna(frame.loc["tspg", metric]):
+        if metric not in mean.columns or "tspg" not in mean.index or pd.isna(mean.loc["tspg", metric]):
             continue
-        others = frame.loc[[m for m in METHODS if m not in ("tspg", "identity") and m in frame.index], metric].dropna()
-        if metric == "l2":  # size only matters among methods that reach the target
-            continue
+        others = mean.loc[[m for m in BASELINES if m in mean.index], metric].dropna()
         if others.empty:
             continue
         best = others.idxmax() if better == "higher" else others.idxmin()
-        t, b = frame.loc["tspg", metric], others[best]
-        if (t >= b - 1e-9) if better == "higher" else (t <= b + 1e-9):
+        t, b = mean.loc["tspg", metric], others[best]
+        tol = 0.0 if pd.isna(sd.loc["tspg", metric]) else sd.loc["tspg", metric]
+        if (t >= b - tol - 1e-9) if better == "higher" else (t <= b + tol + 1e-9):
             wins.append(metric)
         else:
             losses.append(f"{metric} ({best} {_fmt(b)} vs TSPG {_fmt(t)})")
-    return ("TSPG is best or tied on " + (", ".join(wins) if wins else "no compared metric") + "; a baseline is "
-            "better on " + (", ".join(losses) if losses else "no compared metric") + ".")
+    return ("TSPG is best, or within one seed-sd of the best baseline, on " + (", ".join(wins) if wins else
+            "no compared metric") + "; **a baseline is better** on " + (", ".join(losses) if losses else
+            "no compared metric") + ".")
 
 
-def write_results(path: Path, results: list[tuple[Case, pd.DataFrame, dict]], seed: int, wall: float,
-                  quick: bool) -> None:
+def criteria(mean: pd.DataFrame, sd: pd.DataFrame, classifier_accuracy: float) -> list[tuple[str, bool]]:
+    """The realism issue's 'done when' checks on one data set (seed means; one seed-sd is TSPG's)."""
+    out = []
+    ref = [m for m in ("mean_shift", "optimal_transport") if m in mean.index]
+    for metric in ("energy_distance", "energy_distance_genes"):
+        best = mean.loc[ref, metric].min()
+        tol = sd.loc["tspg", metric] if not pd.isna(sd.loc["tspg", metric]) else 0.0
+        out.append((f"{metric} <= best of mean_shift/optimal_transport + 1 sd ({_fmt(mean.loc['tspg', metric])} vs "
+                    f"{_fmt(best)} + {_fmt(tol)})", bool(mean.loc["tspg", metric] <= best + tol + 1e-12)))
+    c2 = mean.loc["tspg", "c2st_auc"]
+    out.append((f"c2st_auc <= 0.6 ({_fmt(c2)}; mean_shift {_fmt(mean.loc['mean_shift', 'c2st_auc'])})",
+                bool(c2 <= 0.6)))
+    if classifier_accuracy >= 0.9:
+        for metric in ("success_f", "success_logreg"):
+            out.append((f"{metric} >= 0.95 ({_fmt(mean.loc['tspg', metric])})", bool(mean.loc["tspg", metric] >= 0.95)))
+    for d in ("up", "down"):
+        col = f"precision20_{d}"
+        if col in mean.columns and not pd.isna(mean.loc["tspg", col]):
+            ms = mean.loc["mean_shift", col]
+            out.append((f"{col} not below mean_shift's by > 0.05 ({_fmt(mean.loc['tspg', col])} vs {_fmt(ms)})",
+                        bool(mean.loc["tspg", col] >= ms - 0.05 - 1e-12)))
+    if "specificity" in mean.columns and not pd.isna(mean.loc["tspg", "specificity"]):
+        out.append((f"specificity above mean_shift's ({_fmt(mean.loc['tspg', 'specificity'])} vs "
+                    f"{_fmt(mean.loc['mean_shift', 'specificity'])})",
+                    bool(mean.loc["tspg", "specificity"] > mean.loc["mean_shift", "specificity"])))
+    return out
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_results(path: Path, results: dict[str, list[tuple[pd.DataFrame, dict]]], cases_: list[Case],
+                  seeds: list[int], wall: float, quick: bool, jobs: int, variants: tuple[str, ...]) -> None:
     import sklearn
     import torch
 
+    flags = (" --quick" if quick else "") + (f" --seeds {len(seeds)}" if len(seeds) != (1 if quick else 3) else "")
+    flags += "".join(f" --compare {v}" for v in variants)
     lines = ["# Quality benchmark: TSPG against baselines, with known truth", "",
-             f"Regenerate: `python benchmarks/quality.py{' --quick' if quick else ''}` "
+             f"Regenerate: `python benchmarks/quality.py{flags}` "
              f"({'quick mode: few epochs, not meaningful' if quick else 'default settings'}). "
-             f"Date {dt.date.today().isoformat()}, seed {seed}, {platform.processor() or platform.machine()}, "
-             f"{__import__('os').cpu_count()} cores; python {platform.python_version()}, torch {torch.__version__}, "
-             f"numpy {np.__version__}, scikit-learn {sklearn.__version__}; torch threads {torch.get_num_threads()}. "
-             f"Wall time {wall / 60:.1f} min.", "",
-             "Each data set: one stratified split (20% held out, 10% of the rest for validation), f and one "
-             "generator with tspg's default settings, the baselines on the same held-out samples (all but the "
-             "target class), and every metric on those samples; `real_target_train` is the floor (real target "
-             "training samples against held-out target samples, size-matched). Success counts only samples the "
-             "classifier did not already call the target. precision20: share of the consensus top-20 up (down) "
-             "perturbed genes that are the target's planted up (down) markers (synthetic data only).", ""]
-    for case, frame, info in results:
-        cols = [c for c in (*SHOWN, "precision20_up", "precision20_down") if c in frame.columns]
-        g = info["generator"]
-        lines += [f"## {case.name}", "", f"{case.description}; target **{case.target}**. {info['samples']} samples, "
-                  f"{info['genes']} genes, {info['classes']} classes; classifier held-out accuracy "
-                  f"{info['classifier_accuracy']:.3f} ({info['n_test']} samples); generator best epoch "
-                  f"{g.get('best_epoch')} of {g.get('epochs_trained')}; time: classifier {info['classifier_s']:.0f} s, "
-                  f"generator {info['generator_s']:.0f} s, all {info['total_s']:.0f} s.", "",
-                  "| method | n | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
-        for m, row in frame.iterrows():
-            lines.append(f"| {m} | {int(row['n'])} | " + " | ".join(_fmt(row[c]) for c in cols) + " |")
-        lines += ["", verdict(frame), ""]
-    path.write_text("\n".join(lines) + "\n")
+             f"Date {dt.date.today().isoformat()}, seeds {', '.join(map(str, seeds))}; CPU {_cpu()}, "
+             f"{os.cpu_count()} cores, {jobs} worker process(es) of 1 torch thread each; python "
+             f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, scikit-learn "
+             f"{sklearn.__version__}. Wall time {wall / 60:.1f} min.", "",
+             "Each data set and seed: one stratified split (20% held out, 10% of the rest for validation), f, and "
+             "one generator with tspg's default settings (`tspg`)"
+             + (f" and one per compared setting ({', '.join(f'`{v}`' for v in variants)}: "
+                "tspg 0.1's defaults, the paper's loss terms with tspg's weights)" if variants else "")
+             + "; the baselines on the same held-out samples (all but the target class), and every metric on "
+             "those samples. Cells are the mean ± sd over seeds (the seed changes the split, f and G). "
+             "`real_target_train` is the floor (real target training samples against held-out target samples, "
+             "size-matched); `target_mean` puts every sample on the target's training mean (pure collapse). "
+             "Success counts only samples the classifier did not already call the target. energy_distance and "
+             "mmd are in the PCA space of the training part (50 components), energy_distance_genes in the scaled "
+             "gene space; c2st_auc is the cross-validated AUC of a logistic regression (coordinates and their "
+             "squares) telling perturbed from real held-out target samples in the PCA space (0.5: "
+             "indistinguishable). precision20: share of the consensus top-20 up (down) perturbed genes that are "
+             "the target's planted markers (synthetic data). specificity: R^2 of each sample's perturbation "
+             "against its own known transition beyond the mean transition (paired atlas only).", ""]
+    summary = []
+    for case in cases_:
+        runs = results.get(case.name)
+        if not runs:
+            continue
+        frames = [f for f, _ in runs]
+        allf = pd.concat(frames, keys=range(len(frames)), names=["run", "method"])
+        mean = allf.groupby(level="method", sort=False).mean()
+        sd = allf.groupby(level="method", sort=False).std(ddof=1) if len(frames) > 1 else mean * np.nan
+        order = [m for m in (*METHODS, "real_target_train") if m in mean.index]
+        mean, sd = mean.loc[order], sd.reindex(order)
+        cols = [c for c in (*SHOWN, "precision20_up", "precision20_down") if c in mean.columns
+                and mean[c].notna().any()]
+        info = [i for _, i in runs]
+        acc = float(np.mean([i["classifier_accuracy"] for i in info]))
+        best_epochs = ", ".join(str(i["generator"].get("best_epoch")) for i in info)
+        lines += [f"## {case.name}", "", f"{case.description}; target **{case.target}**. {info[0]['samples']} "
+                  f"samples, {info[0]['genes']} genes, {info[0]['classes']} classes; {len(runs)} seed(s); classifier "
+                  f"held-out accuracy {acc:.3f} (mean); tspg's best epoch per seed {best_epochs} (of "
+                  f"{info[0]['generator'].get('epochs_trained')}); mean time: classifier "
+                  f"{np.mean([i['classifier_s'] for i in info]):.0f} s, generator "
+                  f"{np.mean([i['generator_s'] for i in info]):.0f} s, all "
+                  f"{np.mean([i['total_s'] for i in info]):.0f} s.",
+                  "", "| method | n | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+        for m in order:
+            lines.append(f"| {m} | {mean.loc[m, 'n']:.0f} | " + " | ".join(_cell(mean.loc[m, c], sd.loc[m, c])
+                                                                       for c in cols) + " |")
+        lines += ["", verdict(mean, sd), ""]
+        checks = criteria(mean, sd, acc)
+        lines += ["Done-when checks: " + "; ".join(f"{'met' if ok else '**not met**'}: {text}" for text, ok in checks)
+                  + ".", ""]
+        summary.append((case.name, checks))
+    if summary:
+        lines += ["## Summary of the done-when checks", "", "| data set | met | not met |", "|---|---|---|"]
+        for name, checks in summary:
+            lines.append(f"| {name} | {sum(ok for _, ok in checks)} of {len(checks)} | "
+                         + ("; ".join(t.split(' (')[0] for t, ok in checks if not ok) or "–") + " |")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _job(name: str, seed: int, quick: bool, variants: tuple[str, ...]) -> tuple[str, int, pd.DataFrame, dict]:
+    import torch
+
+    torch.set_num_threads(1)
+    logging.getLogger("tspg").setLevel(logging.WARNING)
+    case = next(c for c in cases(quick) if c.name == name)
+    frame, info = run_case(case, seed, quick, variants)
+    info.pop("history", None)
+    info["seed"] = seed
+    return name, seed, frame, info
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small data and few epochs (a smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="seeds 0..N-1 per data set (default 3; 1 with --quick)")
     parser.add_argument("--only", nargs="*", help="run only these data sets (by name)")
+    parser.add_argument("--compare", action="append", default=[], choices=sorted(VARIANTS),
+                        help="also train a generator with these settings on each split (e.g. tspg_0.1)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="worker processes, each with 1 torch thread (default: 2, or 1 on a 1-core machine)")
     parser.add_argument("--out", type=Path, help="results file (default: benchmarks/results/quality[_quick].md)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: quality does not depend on it, and one thread is not slowed "
-                             "down 10x or more by other work on the machine as several are)")
     args = parser.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("tspg").setLevel(logging.WARNING)
     out = args.out or REPO / "benchmarks" / "results" / ("quality_quick.md" if args.quick else "quality.md")
+    seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+    variants = tuple(dict.fromkeys(args.compare))
+    chosen = [c for c in cases(args.quick) if not args.only or c.name in args.only]
+    # the longest data sets first, so that the workers finish together
+    jobs = [(c.name, s) for s in seeds for c in chosen]
     start = time.perf_counter()
-    results = []
-    for case in cases(args.quick):
-        if args.only and case.name not in args.only:
-            continue
-        frame, info = run_case(case, args.seed, args.quick)
-        log.info("%s: %.0f s; tspg success f %.3f, logreg %.3f; energy %.3g (floor %.3g)", case.name,
-                 info["total_s"], frame.loc["tspg", "success_f"], frame.loc["tspg", "success_logreg"],
-                 frame.loc["tspg", "energy_distance"], frame.loc["real_target_train", "energy_distance"])
-        results.append((case, frame, info))
-        write_results(out, results, args.seed, time.perf_counter() - start, args.quick)
+    results: dict[str, list] = {}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_job, name, seed, args.quick, variants) for name, seed in jobs]
+        for fut in as_completed(futures):
+            name, seed, frame, info = fut.result()
+            results.setdefault(name, []).append((frame, info))
+            results[name].sort(key=lambda r: r[1]["seed"])
+            log.info("%s seed %d: %.0f s; tspg success f %.3f; energy %.3g (mean shift %.3g), genes %.3g (%.3g); "
+                     "c2st %.3f", name, seed, info["total_s"], frame.loc["tspg", "success_f"],
+                     frame.loc["tspg", "energy_distance"], frame.loc["mean_shift", "energy_distance"],
+                     frame.loc["tspg", "energy_distance_genes"], frame.loc["mean_shift", "energy_distance_genes"],
+                     frame.loc["tspg", "c2st_auc"])
+            write_results(out, results, chosen, seeds, time.perf_counter() - start, args.quick, args.jobs, variants)
     log.info("wrote %s (%.1f min)", out, (time.perf_counter() - start) / 60)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from tspg._options import CHECKPOINT_RULES, DISC_REAL, PAPER_LOSS, TD_LOSSES
+
 log = logging.getLogger("tspg")
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -88,6 +90,26 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--w-adv", type=float, default=None, help="Weight of L_adv."),
         click.option("--w-norm", type=float, default=None, help="Weight of L_norm."),
         click.option("--w-td", type=float, default=None, help="Weight of L_td."),
+        click.option("--w-ind", type=float, default=None,
+                     help="Weight of L_ind (default 1): each sample's squared distance to the mean perturbation of "
+                          "the batch's samples that f calls its class; 0 turns it off."),
+        click.option("--td-loss", type=click.Choice(list(TD_LOSSES)), default=None,
+                     help="Target-distribution term L_td: energy (default: energy distance between the batch of "
+                          "perturbed samples and a batch of real target samples), mmd, sinkhorn, or draw (the "
+                          "paper's L1 distance to one random draw of N(mu_t, Sigma_t) per sample)."),
+        click.option("--disc-real", type=click.Choice(list(DISC_REAL)), default=None,
+                     help="Real samples of the discriminator: target (default: the target class's training "
+                          "samples) or all (every class, as in the paper)."),
+        click.option("--checkpoint", "checkpoint_rule", type=click.Choice(list(CHECKPOINT_RULES)), default=None,
+                     help="Which epoch's generator is kept: realism (default: validation accuracy, then the energy "
+                          "distance of the perturbed validation samples to the target class) or margin (tspg 0.1: "
+                          "accuracy, margin, distance to the target mean)."),
+        click.option("--g-init", type=click.Choice(["zero", "random"]), default=None,
+                     help="Generator output layer at start: zero (default: G starts as the identity map) or random "
+                          "(the paper's)."),
+        click.option("--paper-loss", is_flag=True,
+                     help="The paper's generator loss: --td-loss draw --disc-real all --g-init random, every weight "
+                          "1 and kappa 0 (with tspg 0.1's --checkpoint margin); other options apply on top."),
         click.option("--stop-at-accuracy", type=click.FloatRange(0.0, 1.0), default=None,
                      help="Stop a generator early once its validation perturbation accuracy has been at least this "
                           "for 10 epochs in a row (--epochs stays the maximum). Default: run every epoch."),
@@ -134,17 +156,23 @@ def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
     if kw.get("precision") is not None:
         cc.precision = kw["precision"]
     gc = GeneratorConfig(**vars(base)) if base is not None else GeneratorConfig()
-    for opt in ("kappa", "w_gan", "w_adv", "w_norm", "w_td"):
+    for opt in ("kappa", "w_gan", "w_adv", "w_norm", "w_td", "w_ind"):
         value = kw.get(opt)
         if value is not None and (not math.isfinite(value) or value < 0):
             from tspg.data import InputError
 
             raise InputError(f"--{opt.replace('_', '-')} must be a finite number >= 0, not {value}.")
+    if kw.get("paper_loss"):
+        gc = GeneratorConfig(**{**vars(gc), **PAPER_LOSS})
     for opt, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("target_cov", "target_cov"),
                       ("kappa", "kappa"), ("w_gan", "w_gan"), ("w_adv", "w_adv"), ("w_norm", "w_norm"),
-                      ("w_td", "w_td"), ("precision", "precision"), ("stop_at_accuracy", "stop_accuracy")):
+                      ("w_td", "w_td"), ("w_ind", "w_ind"), ("precision", "precision"),
+                      ("stop_at_accuracy", "stop_accuracy"),
+                      ("td_loss", "td_loss"), ("disc_real", "disc_real"), ("checkpoint_rule", "checkpoint")):
         if kw.get(opt) is not None:
             setattr(gc, attr, kw[opt])
+    if kw.get("g_init") is not None:
+        gc.zero_init = kw["g_init"] == "zero"
     from tspg.data import InputError
 
     if cc.epochs < 1 or gc.epochs < 1:
@@ -269,13 +297,11 @@ def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
     click.echo("\n".join(lines))
 
 
-def _headline_text(h: dict[str, float]) -> str:
+def _headline_text(h: dict) -> str:
     """One line of an evaluation's headline figures."""
-    nan = float("nan")
-    return (f"called the target by f {h.get('success_f', nan):.3f}, by independent logistic regression "
-            f"{h.get('success_logreg', nan):.3f} and kNN {h.get('success_knn', nan):.3f}; energy distance to real "
-            f"target samples {h.get('energy_distance', nan):.3g} (floor, real vs real: "
-            f"{h.get('energy_distance_floor', nan):.3g})")
+    from tspg._evaluation import headline_text
+
+    return headline_text(h)
 
 
 class _App(click.Group):

@@ -320,10 +320,11 @@ class TSPG:
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
-        best = max(hist, key=checkpoint_score)
+        best = max(hist, key=lambda r: checkpoint_score(r, self.generator_config.checkpoint))
         self.generator_summaries[target] = {
             "epochs_trained": len(hist), "best_epoch": best["epoch"],
             "val_perturbation_accuracy": round(best["val_accuracy"], 6), "val_margin": round(best["val_margin"], 6),
+            "val_energy": round(best["val_energy"], 6),
         }
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self

@@ -16,7 +16,7 @@ from tspg.data._errors import InputError
 from tspg.data._gem import GEM_FORMATS, gem_format, read_gem, read_h5ad_matrix
 from tspg.data._genesets import read_gmt, select_gene_sets
 from tspg.data._labels import labels_from_obs, read_labels
-from tspg.data._synthetic import SyntheticAtlas, make_atlas
+from tspg.data._synthetic import SyntheticAtlas, make_atlas, make_paired_atlas
 
 __all__ = [
     "GEM_FORMATS",
@@ -33,6 +33,7 @@ __all__ = [
     "labels_from_obs",
     "load_dataset",
     "make_atlas",
+    "make_paired_atlas",
     "prepare",
     "read_gem",
     "read_gmt",

@@ -29,12 +29,20 @@ class SyntheticAtlas:
         down marker sets (``<CLASS>_UP`` / ``<CLASS>_DOWN``, class names upper-cased, non-alphanumerics as ``_``).
     markers
         Per class: ``{"up": [...], "down": [...]}``.
+    individuals
+        For paired atlases (:func:`make_paired_atlas`): the individual each sample comes from; else None.
+    true_delta
+        For paired atlases: per sample (rows, same order as ``gem``), its own noise-free transition to the other
+        state in expression units (the individual's expected profile in the other state minus the expected
+        profile in its own); else None.
     """
 
     gem: pd.DataFrame
     labels: pd.Series
     gene_sets: dict[str, list[str]]
     markers: dict[str, dict[str, list[str]]]
+    individuals: pd.Series | None = None
+    true_delta: pd.DataFrame | None = None
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write ``gem.tsv``, ``labels.tsv`` and ``gene_sets.gmt`` into ``folder``; return their paths."""
@@ -141,3 +149,103 @@ def make_atlas(
         gene_sets[f"{set_name(cls)}_UP"] = m["up"]
         gene_sets[f"{set_name(cls)}_DOWN"] = m["down"]
     return SyntheticAtlas(gem=gem, labels=labels, gene_sets=gene_sets, markers=markers)
+
+
+def make_paired_atlas(
+    n_individuals: int = 150,
+    n_genes: int = 500,
+    states: tuple[str, str] = ("Normal", "Tumour"),
+    n_markers: int = 20,
+    marker_strength: float = 1.5,
+    n_programs: int = 12,
+    program_size: int = 20,
+    n_response_programs: int = 4,
+    response_gain: float = 1.0,
+    noise: float = 0.5,
+    seed: int = 0,
+) -> SyntheticAtlas:
+    """Individuals observed in two states, with an individual-specific part of each one's transition.
+
+    Every individual has a latent activity per co-expressed gene program (shared by its two samples). The second
+    state switches its own marker genes up and down (the class-mean part of the transition) and multiplies the
+    individual's activity of ``n_response_programs`` programs by ``1 + response_gain`` (the individual-specific
+    part: an individual with high activity of a response program changes more, one with activity below average
+    changes the other way). So each sample's own true transition is known, differs between samples of one class,
+    and can be read off its own expression (the program genes); a class-mean shift, which moves every sample of
+    a class alike, captures only its average. Noise is drawn independently for each sample.
+
+    Parameters
+    ----------
+    n_individuals
+        Individuals; each gives one sample in each state.
+    n_genes
+        Genes; needs ``2 * n_markers <= n_genes``.
+    states
+        The two class names (first: without markers).
+    n_markers, marker_strength
+        Up and down markers of the second state and their shift (expression units).
+    n_programs, program_size
+        Co-expressed gene programs (disjoint from the markers).
+    n_response_programs
+        Programs whose activity the second state amplifies (the first of them).
+    response_gain
+        Extra gain of those programs in the second state.
+    noise
+        SD of the per-gene noise of each sample.
+    seed
+        The random seed; the same arguments give the same atlas.
+
+    Returns
+    -------
+    A :class:`SyntheticAtlas` with ``individuals`` and ``true_delta`` set; ``markers`` has the second state's
+    markers (and empty lists for the first), ``gene_sets`` the programs (``RESPONSE_NN`` for the amplified ones).
+
+    Examples
+    --------
+    >>> atlas = make_paired_atlas(n_individuals=10, n_genes=300, seed=1)
+    >>> atlas.gem.shape, sorted(atlas.labels.unique())
+    ((20, 300), ['Normal', 'Tumour'])
+    """
+    if 2 * n_markers + n_programs * program_size > n_genes:
+        raise ValueError(f"{n_genes} genes are too few for 2 x {n_markers} markers and {n_programs} programs of "
+                         f"{program_size}")
+    if not 0 <= n_response_programs <= n_programs:
+        raise ValueError("n_response_programs must be between 0 and n_programs")
+    rng = np.random.default_rng(seed)
+    genes = [f"SYN{i + 1:05d}" for i in range(n_genes)]
+    order = rng.permutation(n_genes)
+    up, down = order[:n_markers], order[n_markers:2 * n_markers]
+    rest = order[2 * n_markers:]
+    baseline = rng.uniform(2.0, 8.0, n_genes)
+    activity = rng.normal(0.0, 0.7, (n_individuals, n_programs))
+    expected = {s: np.tile(baseline, (n_individuals, 1)) for s in states}
+    gene_sets: dict[str, list[str]] = {}
+    for p in range(n_programs):
+        members = rest[p * program_size:(p + 1) * program_size]
+        loadings = rng.uniform(0.4, 1.0, program_size)
+        effect = activity[:, p:p + 1] * loadings[None, :]
+        response = p < n_response_programs
+        expected[states[0]][:, members] += effect
+        expected[states[1]][:, members] += effect * (1.0 + response_gain if response else 1.0)
+        gene_sets[f"{'RESPONSE' if response else 'PROGRAM'}_{p + 1:02d}"] = [genes[i] for i in sorted(members)]
+    expected[states[1]][:, up] += marker_strength
+    expected[states[1]][:, down] -= marker_strength
+    for s in states:
+        np.clip(expected[s], 0.0, None, out=expected[s])
+    x = np.concatenate([expected[s] + rng.normal(0.0, noise, (n_individuals, n_genes)) for s in states])
+    np.clip(x, 0.0, None, out=x)
+    delta = np.concatenate([expected[states[1]] - expected[states[0]], expected[states[0]] - expected[states[1]]])
+    ind = np.tile(np.arange(n_individuals), 2)
+    lab = np.repeat(np.arange(2), n_individuals)
+    perm = rng.permutation(len(x))
+    samples = [f"I{ind[i] + 1:04d}_{'AB'[lab[i]]}" for i in perm]
+    gem = pd.DataFrame(x[perm].astype(np.float32), index=samples, columns=genes)
+    labels = pd.Series([states[lab[i]] for i in perm], index=gem.index, name="label")
+    individuals = pd.Series([f"I{ind[i] + 1:04d}" for i in perm], index=gem.index, name="individual")
+    true_delta = pd.DataFrame(delta[perm].astype(np.float32), index=gem.index, columns=genes)
+    markers = {states[0]: {"up": [], "down": []},
+               states[1]: {"up": [genes[i] for i in sorted(up)], "down": [genes[i] for i in sorted(down)]}}
+    gene_sets[f"{set_name(states[1])}_UP"] = markers[states[1]]["up"]
+    gene_sets[f"{set_name(states[1])}_DOWN"] = markers[states[1]]["down"]
+    return SyntheticAtlas(gem=gem, labels=labels, gene_sets=gene_sets, markers=markers, individuals=individuals,
+                          true_delta=true_delta)

@@ -78,6 +78,10 @@ class Generator(nn.Module):
         Input and output size.
     down, n_residual, up
         Layer sizes (the paper's by default).
+    zero_init
+        Start the output layer at zero weights and bias, so that the untrained G is the identity map
+        (``G(x) = 0``) instead of a random perturbation of every gene; gradients still reach every layer from
+        the first step on (the output layer's weights get them at once, the others once those are non-zero).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Generator(nn.Module):
         down: tuple[int, ...] = (512, 256, 128),
         n_residual: int = 3,
         up: tuple[int, ...] = (256, 512),
+        zero_init: bool = False,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -97,7 +102,11 @@ class Generator(nn.Module):
         for h in up:
             layers.append(_dense_bn(n_in, h, nn.ReLU()))
             n_in = h
-        layers += [nn.Linear(n_in, n_genes), nn.Tanh()]
+        out = nn.Linear(n_in, n_genes)
+        if zero_init:
+            nn.init.zeros_(out.weight)
+            nn.init.zeros_(out.bias)
+        layers += [out, nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

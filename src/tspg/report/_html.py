@@ -160,10 +160,13 @@ def _evaluation(folder: Path) -> str:
     table = _read_tsv(folder / "evaluation.tsv")
     if table is None:
         return ""
-    from tspg.tl._evaluate import HEADLINE_METRICS
+    from tspg.tl._evaluate import HEADLINE_METRICS, behind_sentence
     from tspg.tl._metrics import METRICS
 
+    verdict = ""
     if "source" in table.columns:
+        text = _e(behind_sentence(table)).replace("**", "<strong>", 1).replace("**", "</strong>", 1)
+        verdict = f'<p class="note">{text}</p>'
         table = table[table["source"] == "all"].drop(columns="source")
     cols = ["method", "n", *[c for c in HEADLINE_METRICS if c in table.columns]]
     legend = "".join(f"<li><code>{_e(c)}</code>: {_e(METRICS[c].description)}"
@@ -173,7 +176,7 @@ def _evaluation(folder: Path) -> str:
             "<p>Every method perturbs the same held-out samples (not of the target class); "
             "<code>real_target_train</code> is the floor: real target training samples against held-out target "
             "samples. Independent classifiers (logistic regression, kNN) never saw the generator.</p>"
-            + _table(table[cols]) + f"<details><summary>Metrics</summary><ul>{legend}</ul></details>")
+            + _table(table[cols]) + verdict + f"<details><summary>Metrics</summary><ul>{legend}</ul></details>")
 
 
 def _target_section(out: Path, target: str, info: dict) -> str:

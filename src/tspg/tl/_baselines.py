@@ -1,4 +1,4 @@
-"""Simple answers TSPG has to beat: identity, class mean shift, Gaussian optimal transport, nearest target sample.
+"""Simple answers TSPG has to beat: identity, mean shift, Gaussian optimal transport, nearest target, target mean.
 
 Every baseline works like TSPG: in scaled units ([0, 1] on the training part), on the samples to perturb, with the
 same clip as the generator (:func:`clip_perturbed`), so every metric compares like with like.
@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from sklearn.decomposition import PCA
 
-BaselineName = Literal["identity", "mean_shift", "optimal_transport", "nearest_target"]
+BaselineName = Literal["identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean"]
 
 #: Principal components of the optimal-transport baseline (fewer when the training part is smaller).
 N_COMPONENTS = 50
@@ -162,6 +162,18 @@ def nearest_target(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sour
     return clip_perturbed(x, pool[idx])
 
 
+def target_mean(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources: np.ndarray, target: object,
+                seed: int = 0) -> np.ndarray:
+    """Pure collapse: every sample replaced by the target class's training mean (clipped as TSPG clips).
+
+    The floor a collapsed generator sits on: it is called the target and matches the target mean exactly, but has
+    none of the target's spread, so distribution distances and the two-sample test expose it.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    mu = x_train[_class_rows(y_train, target)].mean(0).astype(np.float32)
+    return clip_perturbed(x, np.broadcast_to(mu, x.shape))
+
+
 Baseline = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, object, int], np.ndarray]
 
 BASELINES: dict[str, Baseline] = {
@@ -169,6 +181,7 @@ BASELINES: dict[str, Baseline] = {
     "mean_shift": mean_shift,
     "optimal_transport": optimal_transport,
     "nearest_target": nearest_target,
+    "target_mean": target_mean,
 }
 
 
@@ -179,7 +192,8 @@ def perturb_baseline(name: BaselineName, x_train: np.ndarray, y_train: np.ndarra
     Parameters
     ----------
     name
-        One of :data:`BASELINES`: ``identity``, ``mean_shift``, ``optimal_transport``, ``nearest_target``.
+        One of :data:`BASELINES`: ``identity``, ``mean_shift``, ``optimal_transport``, ``nearest_target``,
+        ``target_mean``.
     x_train, y_train
         Training samples x genes (scaled units) and their classes (any label type, e.g. names or indices).
     x

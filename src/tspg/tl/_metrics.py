@@ -16,7 +16,8 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 MetricName = Literal[
-    "success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd", "r2_mean_all",
+    "success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd",
+    "energy_distance_genes", "mmd_genes", "c2st_auc", "specificity", "r2_mean_all",
     "r2_mean_de20", "r2_mean_de100", "pearson_delta", "de_overlap", "de_direction", "l1", "l2", "genes_moved",
 ]
 
@@ -137,6 +138,13 @@ class MetricInput:
         Held-out real target samples x genes.
     bandwidths
         RBF bandwidths of the MMD, in PCA units.
+    bandwidths_genes
+        RBF bandwidths of the MMD in the scaled gene space.
+    true_delta
+        Per sample, its own true transition to the target (``x_true_target - x``, scaled units), where known
+        (synthetic paired atlases); ``specificity`` needs it.
+    seed
+        Seed of the folds of ``c2st_auc``.
     de_t
         Per gene, Welch's t of target vs the group's source class(es) on training data (positive: up in target).
     expected_delta
@@ -152,6 +160,9 @@ class MetricInput:
     z_target: np.ndarray | None = None
     x_target: np.ndarray | None = None
     bandwidths: Sequence[float] = (1.0,)
+    bandwidths_genes: Sequence[float] = (1.0,)
+    true_delta: np.ndarray | None = None
+    seed: int = 0
     de_t: np.ndarray | None = None
     expected_delta: np.ndarray | None = None
     calls: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(default_factory=dict)
@@ -193,6 +204,87 @@ def _mmd(inp: MetricInput) -> float:
     if inp.z_adv is None or inp.z_target is None:
         return NAN
     return mmd(inp.z_adv, inp.z_target, inp.bandwidths)
+
+
+def _energy_genes(inp: MetricInput) -> float:
+    if inp.x_target is None:
+        return NAN
+    return energy_distance(np.asarray(inp.x_adv, np.float64), np.asarray(inp.x_target, np.float64))
+
+
+def _mmd_genes(inp: MetricInput) -> float:
+    if inp.x_target is None:
+        return NAN
+    return mmd(np.asarray(inp.x_adv, np.float64), np.asarray(inp.x_target, np.float64), inp.bandwidths_genes)
+
+
+def c2st_auc(a: np.ndarray, b: np.ndarray, seed: int = 0, max_folds: int = 5) -> float:
+    """Classifier two-sample test: cross-validated ROC AUC of a logistic regression telling ``a`` from ``b``.
+
+    The features are each coordinate and its square (standardised inside each fold): a linear model on the
+    coordinates alone sees only differences of means and cannot tell a collapsed set (every sample at the
+    target mean) from the real one; the squares let it see differences of spread too. The AUC is computed once
+    on the pooled out-of-fold scores
+    (stratified folds, as many as the smaller set allows, at most ``max_folds``). 0.5: the two sets cannot be
+    told apart; 1: perfectly separable; values below 0.5 happen by chance on small sets.
+
+    Parameters
+    ----------
+    a, b
+        Two sets of samples x features (e.g. perturbed and real target samples in PCA coordinates).
+    seed
+        Seed of the folds.
+    max_folds
+        Upper bound on the folds.
+
+    Returns
+    -------
+    The AUC (NaN when either set has fewer than 2 samples).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> round(c2st_auc(rng.normal(0, 1, (40, 3)), rng.normal(5, 1, (40, 3))), 2)
+    1.0
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    folds = min(max_folds, len(a), len(b))
+    if folds < 2:
+        return NAN
+    x = np.concatenate([a, b])
+    x = np.concatenate([x, (x - x.mean(0)) ** 2], axis=1)
+    y = np.r_[np.ones(len(a), int), np.zeros(len(b), int)]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_val_predict(clf, x, y, cv=cv, method="decision_function")
+    return float(roc_auc_score(y, scores))
+
+
+def _c2st(inp: MetricInput) -> float:
+    if inp.z_adv is None or inp.z_target is None:
+        return NAN
+    return c2st_auc(inp.z_adv, inp.z_target, seed=inp.seed)
+
+
+def _specificity(inp: MetricInput) -> float:
+    """R^2 of each sample's own true transition beyond its source class's mean transition."""
+    p = inp.perturbation
+    if p is None or inp.true_delta is None or len(p) < 2:
+        return NAN
+    t = np.asarray(inp.true_delta, np.float64)
+    if not np.isfinite(t).all():
+        return NAN
+    spread = ((t - t.mean(0)) ** 2).sum()
+    return float(1.0 - ((p - t) ** 2).sum() / spread) if spread > 0 else NAN
 
 
 def _top_by_abs(t: np.ndarray, k: int) -> np.ndarray:
@@ -302,6 +394,16 @@ METRICS: dict[str, Metric] = {
                                 "higher"),
     "energy_distance": Metric(_energy, "energy distance to held-out real target samples (PCA space)", "lower"),
     "mmd": Metric(_mmd, "MMD^2 (RBF, 3 bandwidths) to held-out real target samples (PCA space)", "lower"),
+    "energy_distance_genes": Metric(_energy_genes, "energy distance to held-out real target samples (scaled gene "
+                                    "space)", "lower"),
+    "mmd_genes": Metric(_mmd_genes, "MMD^2 (RBF, 3 bandwidths) to held-out real target samples (scaled gene space)",
+                        "lower"),
+    "c2st_auc": Metric(_c2st, "classifier two-sample test: cross-validated ROC AUC of a logistic regression "
+                       "telling perturbed from held-out real target samples (PCA space; 0.5 = indistinguishable)",
+                       "lower"),
+    "specificity": Metric(_specificity, "R^2 of each sample's perturbation against its own known true transition, "
+                          "relative to the source group's mean true transition (0 = no better than one shift for "
+                          "all; paired synthetic atlases only)", "higher"),
     "r2_mean_all": Metric(_r2(None), "R^2 of mean expression vs held-out real target, all genes", "higher"),
     "r2_mean_de20": Metric(_r2(20), "R^2 of mean expression vs held-out real target, top 20 DE genes", "higher"),
     "r2_mean_de100": Metric(_r2(100), "R^2 of mean expression vs held-out real target, top 100 DE genes",

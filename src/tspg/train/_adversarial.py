@@ -13,10 +13,16 @@ from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, resolved_w_norm
 from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
 from tspg.train._losses import (
+    MMD_BANDWIDTH_SCALES,
     adversarial_loss,
+    energy_loss,
     gan_discriminator_loss,
     gan_generator_loss,
+    individual_loss,
+    median_bandwidth,
+    mmd_loss,
     norm_loss,
+    sinkhorn_loss,
     target_distance_loss,
 )
 from tspg.train._progress import epoch_bar
@@ -69,16 +75,27 @@ def perturbation_accuracy(classifier: Classifier, x: np.ndarray, x_adv: np.ndarr
     return acc, acc_all, int(fresh.sum())
 
 
-def checkpoint_score(row: dict) -> tuple[float, float, float]:
+#: In the ``realism`` checkpoint rule, validation perturbation accuracies at or above this count as equal, so
+#: that realism, not a last hundredth of accuracy, decides among the epochs that reach it.
+ACCURACY_ENOUGH = 0.95
+
+
+def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     """Rank of an epoch's generator on the validation part (higher is better).
 
-    First the share of validation samples f calls the target (to 2 decimals); then their mean margin
-    ``min(z_t - max_{i!=t} z_i, kappa)`` in whole logit units (a generator whose samples are fooled with margin
-    generalises better than one that barely crosses the boundary, but a hundredth of a logit must not outweigh
-    realism); then the mean absolute distance to the target class's training mean (closer is more realistic; the
-    mean rather than random target draws, so that the score does not move with the draw).
+    ``realism`` (the default rule): first the share of validation samples f calls the target, to 2 decimals
+    and capped at :data:`ACCURACY_ENOUGH`; then the energy distance of the perturbed validation samples to the
+    target class's training samples in the scaled gene space (``val_energy``, lower is better). A distribution
+    distance rewards landing in the target distribution with its spread, where a distance to the target mean
+    rewards collapse onto the mean.
+
+    ``margin`` (tspg 0.1's rule): the share called the target (2 decimals, uncapped), then the mean margin
+    ``min(z_t - max_{i!=t} z_i, kappa)`` in whole logits, then the mean absolute distance to the target class's
+    training mean.
     """
-    return (round(row["val_accuracy"], 2), float(round(row["val_margin"])), -row["val_dist"])
+    if rule == "margin":
+        return (round(row["val_accuracy"], 2), float(round(row["val_margin"])), -row["val_dist"])
+    return (min(round(row["val_accuracy"], 2), ACCURACY_ENOUGH), -row["val_energy"])
 
 
 def fit_generator(
@@ -153,7 +170,7 @@ class _Plan:
         self.config, self.target, self.device = config, target, device
         self.w_norm = resolved_w_norm(config, n_genes)
         self.classifier = classifier
-        self.generator = Generator(n_genes).to(device)
+        self.generator = Generator(n_genes, zero_init=config.zero_init).to(device)
         self.discriminator = Discriminator(n_genes).to(device)
         self.d_params = list(self.discriminator.parameters())
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, fused=True)
@@ -162,25 +179,63 @@ class _Plan:
                                      shrinkage=config.target_shrinkage, device=device)
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.precision = check_precision(config.precision)
+        self.y_target = torch.as_tensor(x_target, dtype=torch.float32, device=device)
+        self.center = self.sampler.mu
+        self.bandwidths = torch.empty(0, device=device)
+        if config.td_loss == "mmd":
+            self.bandwidths = median_bandwidth(self.y_target, self.center) * torch.tensor(
+                MMD_BANDWIDTH_SCALES, device=device)
+        self.n_classes = int(classifier.net[-1].out_features)
+        self.input_noise = None
+        if config.input_noise > 0:
+            self.input_noise = config.input_noise * torch.as_tensor(x_target, dtype=torch.float32,
+                                                                    device=device).std(0).clamp_min(1e-6)
+        self.sinkhorn_reg = 0.0
+        if config.td_loss == "sinkhorn":
+            self.sinkhorn_reg = config.sinkhorn_reg * float(median_bandwidth(self.y_target, self.center)) ** 2
 
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        """One discriminator and one generator update on the mini-batch ``x``.
+    def target_batch(self, n: int) -> torch.Tensor:
+        """``n`` real target training samples without replacement (all of them when there are fewer)."""
+        if n >= len(self.y_target):
+            return self.y_target
+        idx = torch.randperm(len(self.y_target), generator=self.dev_gen, device=self.device)[:n]
+        return self.y_target[idx]
+
+    def td_term(self, x_adv: torch.Tensor) -> torch.Tensor:
+        """The target-distribution term of G's loss, as ``config.td_loss`` names it."""
+        kind = self.config.td_loss
+        if kind == "draw":
+            return target_distance_loss(x_adv, self.sampler.sample(len(x_adv), generator=self.dev_gen))
+        y = self.target_batch(len(x_adv))
+        if kind == "energy":
+            return energy_loss(x_adv, y, self.center)
+        if kind == "mmd":
+            return mmd_loss(x_adv, y, self.bandwidths, self.center)
+        return sinkhorn_loss(x_adv, y, self.sinkhorn_reg, self.center)
+
+    def step(self, x: torch.Tensor, calls: torch.Tensor | None = None) -> torch.Tensor:
+        """One discriminator and one generator update on the mini-batch ``x`` (``calls``: f's class of each row).
 
         Returns
         -------
         The step's ``d_loss, g_loss, gan, adv, norm, td`` as one detached tensor on the device.
         """
         cfg = self.config
+        real = x if cfg.disc_real == "all" else self.target_batch(len(x))
         with autocast(self.device, self.precision):
-            x_adv, g = perturb(self.generator, x)  # x_adv is fp32 (x is), g may be bf16
-            d_real, d_fake = self.discriminator(x), self.discriminator(x_adv.detach())
+            if self.input_noise is None:
+                x_adv, g = perturb(self.generator, x)  # x_adv is fp32 (x is), g may be bf16
+            else:
+                noisy = x + torch.randn(x.shape, generator=self.dev_gen, device=x.device) * self.input_noise
+                g = self.generator(noisy)
+                x_adv = torch.clamp(x + g, 0.0, 1.0)
+            d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
 
-        r = self.sampler.sample(len(x), generator=self.dev_gen)
         for p in self.d_params:
             p.requires_grad_(False)
         try:
@@ -189,8 +244,10 @@ class _Plan:
             l_gan = gan_generator_loss(d_adv.float())
             l_adv = adversarial_loss(logits.float(), self.target, cfg.kappa)
             l_norm = norm_loss(g)
-            l_td = target_distance_loss(x_adv, r)
+            l_td = self.td_term(x_adv)
             g_loss = cfg.w_gan * l_gan + cfg.w_adv * l_adv + self.w_norm * l_norm + cfg.w_td * l_td
+            if cfg.w_ind > 0 and calls is not None:
+                g_loss = g_loss + cfg.w_ind * individual_loss(g, calls, self.n_classes)
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
@@ -213,6 +270,8 @@ def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, ta
     plan = _Plan(classifier, x_target, target, n_genes, config, seed, device)
     generator, sampler = plan.generator, plan.sampler
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)
+    calls = predict_logits(classifier, x_train, device=device).argmax(1).to(device)
     if len(x_val) == 0:
         log.warning("no validation samples: scoring checkpoints on the training part")
         x_val = x_train
@@ -235,9 +294,9 @@ def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, ta
             if pos + batch > len(order):
                 order = torch.randperm(len(xt), generator=gen).to(device)
                 pos = 0
-            x = xt[order[pos:pos + batch]]
+            idx = order[pos:pos + batch]
             pos += batch
-            sums += plan.step(x).double()
+            sums += plan.step(xt[idx], calls[idx]).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
         generator.eval()
@@ -247,9 +306,10 @@ def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, ta
             v_hit = (v_logits.argmax(1) == target).float().mean()
             v_margin = -adversarial_loss(v_logits, target, config.kappa)
             v_dist = (v_adv - sampler.mu).abs().mean()
-            v_row = torch.stack([v_hit, v_margin, v_dist]).tolist()
-        row["val_accuracy"], row["val_margin"], row["val_dist"] = v_row
-        score = checkpoint_score(row)
+            v_energy = energy_loss(v_adv, plan.y_target, plan.center, unbiased=False)
+            v_row = torch.stack([v_hit, v_margin, v_dist, v_energy]).tolist()
+        row["val_accuracy"], row["val_margin"], row["val_dist"], row["val_energy"] = v_row
+        score = checkpoint_score(row, config.checkpoint)
         if best_score is None or score > best_score:
             best_score, best_epoch, stale = score, epoch, 0
             best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}

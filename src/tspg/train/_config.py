@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from tspg._options import CHECKPOINT_RULES, DISC_REAL, PAPER_LOSS, TD_LOSSES  # noqa: F401 (re-exported)
+
 
 @dataclass
 class ClassifierConfig:
@@ -83,6 +85,33 @@ class GeneratorConfig:
         ``fp32`` (the default) or ``bf16``: forward passes under torch autocast in bfloat16 (weights, optimiser
         state, losses and the validation/inference passes stay fp32). Only faster on CPUs with AVX512-BF16 or AMX
         and on GPUs; elsewhere bf16 is emulated and slower.
+    td_loss
+        The target-distribution term L_td (:data:`TD_LOSSES`): ``energy`` (the default), ``mmd`` or
+        ``sinkhorn`` compare the batch of ``x_adv`` with a batch of real target training samples as two
+        distributions; ``draw`` is the paper's mean L1 distance of each ``x_adv`` to its own random draw of
+        N(mu_t, Sigma_t), whose minimiser is the per-gene median of the target (every sample pulled to the
+        centre). See ``docs/method.md``.
+    disc_real
+        The discriminator's real samples: ``target`` (the default; a batch of the target's training samples, so D
+        tells perturbed samples from real target samples) or ``all`` (the mini-batch of every class, as in the
+        paper: D then only asks "is this any real sample").
+    checkpoint
+        Which epoch is kept (:func:`tspg.train.checkpoint_score`): ``realism`` (the default) or ``margin``
+        (tspg 0.1's rule).
+    zero_init
+        Start G's output layer at zero, so that G starts as the identity map (the default); False: the
+        paper's random initialisation, which starts every gene at a random perturbation.
+    sinkhorn_reg
+        For ``td_loss="sinkhorn"``: the entropic regularisation, as a multiple of the squared median pairwise
+        distance of the target's training samples.
+    input_noise
+        G sees ``x + e`` with ``e ~ N(0, (input_noise * sd_t)^2)`` per gene (``sd_t``: the target class's training
+        SD) while the perturbation is added to ``x`` itself; 0 (the default) is off. Tried against the generator
+        fitting its training samples one by one; ``w_ind`` did better (``docs/method.md``).
+    w_ind
+        Weight of ``L_ind`` (:func:`tspg.train._losses.individual_loss`): each sample's squared distance to the
+        mean perturbation of the samples of its mini-batch that f calls the same class. Default 1; 0 is the
+        paper's loss.
     """
 
     lr_generator: float = 2e-4
@@ -102,6 +131,21 @@ class GeneratorConfig:
     stop_accuracy: float | None = None
     stop_accuracy_epochs: int = 10
     precision: str = "fp32"
+    td_loss: str = "energy"
+    disc_real: str = "target"
+    checkpoint: str = "realism"
+    zero_init: bool = True
+    sinkhorn_reg: float = 0.05
+    input_noise: float = 0.0
+    w_ind: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"GeneratorConfig.{name} must be one of {', '.join(allowed)}, not "
+                                 f"{getattr(self, name)!r}")
+        if not self.sinkhorn_reg > 0:
+            raise ValueError(f"GeneratorConfig.sinkhorn_reg must be > 0, not {self.sinkhorn_reg}")
 
 
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:

@@ -1,0 +1,93 @@
+"""Realism metrics of the evaluation: gene-space distances, the two-sample test, specificity, the collapse baseline."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tspg import tl
+from tspg.data import make_paired_atlas
+from tspg.tl._evaluate import behind_baselines, behind_sentence, best_baseline
+from tspg.tl._metrics import METRICS, MetricInput, c2st_auc
+
+
+def test_c2st_is_half_for_one_distribution_and_one_for_two():
+    rng = np.random.default_rng(0)
+    same = [c2st_auc(rng.normal(0, 1, (60, 5)), rng.normal(0, 1, (60, 5)), seed=s) for s in range(5)]
+    assert 0.35 < np.mean(same) < 0.65
+    assert c2st_auc(rng.normal(0, 1, (60, 5)), rng.normal(1.5, 1, (60, 5))) > 0.95
+    assert np.isnan(c2st_auc(np.zeros((1, 3)), np.ones((5, 3))))
+
+
+def test_c2st_sees_collapse_onto_the_mean():
+    # a linear model on the coordinates cannot tell a point mass at the mean from the distribution; the squares can
+    rng = np.random.default_rng(1)
+    real = rng.normal(0, 1, (80, 6))
+    collapsed = np.zeros((80, 6)) + rng.normal(0, 0.01, (80, 6))
+    assert c2st_auc(collapsed, real) > 0.9
+
+
+def test_specificity_is_zero_for_one_shift_and_one_for_the_truth():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0.5, 0.1, (40, 12))
+    delta = rng.normal(0.2, 0.05, (40, 12))
+    spec = METRICS["specificity"]
+    assert spec(MetricInput(x_adv=x + delta, x=x, true_delta=delta)) == pytest.approx(1.0)
+    assert spec(MetricInput(x_adv=x + delta.mean(0), x=x, true_delta=delta)) == pytest.approx(0.0, abs=1e-9)
+    assert spec(MetricInput(x_adv=x, x=x, true_delta=delta)) < 0
+    assert np.isnan(spec(MetricInput(x_adv=x, x=x)))
+
+
+def test_target_mean_baseline_collapses_and_is_exposed_by_every_distribution_metric():
+    rng = np.random.default_rng(3)
+    y = np.repeat(["a", "b"], 60)
+    x = np.clip(rng.normal(0.5, 0.1, (120, 30)) + 0.2 * (y == "b")[:, None], 0, 1).astype("float32")
+    tr, te = np.arange(120) % 3 != 0, np.arange(120) % 3 == 0
+    refs = tl.fit_references(x[tr], y[tr], seed=0)
+    methods = tl.perturb_baselines(x[tr], y[tr], x[te], y[te], "b", names=["mean_shift", "target_mean"])
+    src = te & (y == "a")
+    assert np.allclose(methods["target_mean"][y[te] == "a"], x[tr][y[tr] == "b"].mean(0), atol=1e-6)
+    frame = tl.evaluate(refs, x[te], y[te], "b", methods, seed=0).set_index(["method", "source"])
+    ms, tm = frame.loc[("mean_shift", "all")], frame.loc[("target_mean", "all")]
+    assert src.sum() == ms["n"]
+    for metric in ("energy_distance", "energy_distance_genes", "mmd_genes", "c2st_auc"):
+        assert tm[metric] > ms[metric], metric
+    assert tm["c2st_auc"] > 0.9 and ms["c2st_auc"] < 0.75
+    floor = frame.loc[("real_target_train", "all")]
+    assert np.isfinite(floor["energy_distance_genes"]) and np.isnan(floor["c2st_auc"])
+
+
+def _frame(rows):
+    return pd.DataFrame([{"method": m, "source": "all", "n": 5, **v} for m, v in rows.items()])
+
+
+def test_behind_baselines_names_each_metric_a_baseline_does_better():
+    frame = _frame({"tspg": {"energy_distance": 0.3, "c2st_auc": 0.55, "success_f": 1.0},
+                    "mean_shift": {"energy_distance": 0.2, "c2st_auc": 0.7, "success_f": 0.9},
+                    "optimal_transport": {"energy_distance": 0.25, "c2st_auc": 0.5, "success_f": 1.0},
+                    "identity": {"energy_distance": 0.01, "c2st_auc": 0.1, "success_f": 0.0}})
+    assert best_baseline(frame, "energy_distance") == ("mean_shift", 0.2)  # identity makes no transition
+    behind = behind_baselines(frame, metrics=["energy_distance", "c2st_auc", "success_f"])
+    assert [(b["metric"], b["baseline"]) for b in behind] == [("energy_distance", "mean_shift"),
+                                                              ("c2st_auc", "optimal_transport")]
+    text = behind_sentence(frame)
+    assert "behind" in text and "energy_distance (mean_shift 0.200 vs TSPG 0.300)" in text
+    ahead = _frame({"tspg": {"energy_distance": 0.1}, "mean_shift": {"energy_distance": 0.2}})
+    assert "best or tied" in behind_sentence(ahead)
+
+
+def test_paired_atlas_knows_each_samples_own_transition():
+    atlas = make_paired_atlas(n_individuals=40, n_genes=300, seed=4, noise=0.01)
+    ind, lab, d = atlas.individuals, atlas.labels, atlas.true_delta
+    a = lab[lab == "Normal"].index
+    b = pd.Index([i.replace("_A", "_B") for i in a])
+    # with almost no noise, the other state's sample is this sample plus its own true transition
+    moved = atlas.gem.loc[a].to_numpy() + d.loc[a].to_numpy()
+    assert np.abs(moved - atlas.gem.loc[b].to_numpy()).max() < 0.1
+    assert (ind.loc[a].to_numpy() == ind.loc[b].to_numpy()).all()
+    # the transition differs between samples of one class on the response programs, not elsewhere
+    response = sorted({g for k, v in atlas.gene_sets.items() if k.startswith("RESPONSE") for g in v})
+    other = sorted({g for k, v in atlas.gene_sets.items() if k.startswith("PROGRAM") for g in v})
+    assert d.loc[a, response].std().mean() > 0.2
+    assert d.loc[a, other].std().max() < 1e-5
+    assert np.allclose(d.loc[b].to_numpy(), -d.loc[a].to_numpy().reshape(-1, 300)[[list(a).index(
+        i.replace("_B", "_A")) for i in b]], atol=1e-5)

@@ -1,0 +1,76 @@
+"""The distribution-level target terms: unbiased, zero in expectation for the target distribution, finite gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from tspg.tl import energy_distance
+from tspg.train._losses import energy_loss, median_bandwidth, mmd_loss, sinkhorn_loss, target_distance_loss
+
+
+def _batches(shift: float = 0.0, n: int = 64, g: int = 20, seed: int = 0, scale: float = 1.0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, g, generator=gen) * scale + shift, torch.randn(n, g, generator=gen)
+
+
+def test_energy_v_statistic_matches_the_evaluation_metric():
+    x, y = _batches(0.3)
+    v = energy_loss(x, y, unbiased=False).item()
+    assert v == pytest.approx(energy_distance(x.double().numpy(), y.double().numpy()), rel=1e-4)
+
+
+def test_energy_is_unbiased_where_the_v_statistic_rewards_collapse():
+    # same distribution: the U-statistic averages to ~0, the V-statistic is biased upwards (its zero diagonal)
+    u = [energy_loss(*_batches(seed=s)).item() for s in range(20)]
+    v = [energy_loss(*_batches(seed=s), unbiased=False).item() for s in range(20)]
+    assert abs(np.mean(u)) < 0.05 < np.mean(v)
+    # a collapsed batch (every sample at the target mean) is far from the target under both
+    x, y = _batches()
+    assert energy_loss(torch.zeros_like(x), y).item() > 1.0
+
+
+def test_draw_loss_prefers_collapse_and_energy_does_not():
+    # the paper's L1 to independent draws is lower for every sample at the centre than for real target samples
+    gen = torch.Generator().manual_seed(1)
+    y, draw = torch.randn(256, 30, generator=gen), torch.randn(256, 30, generator=gen)
+    assert target_distance_loss(torch.zeros_like(y), draw) < target_distance_loss(y, draw)
+    fresh = torch.randn(256, 30, generator=gen)
+    assert energy_loss(torch.zeros_like(y), fresh) > energy_loss(y, fresh) + 1.0
+
+
+def test_energy_grows_with_shift_and_spread_and_centering_changes_nothing():
+    vals = [energy_loss(*_batches(s)).item() for s in (0.0, 0.5, 1.0)]
+    assert vals[0] < vals[1] < vals[2]
+    assert energy_loss(*_batches(scale=2.0)).item() > 0.5
+    x, y = _batches(0.5)
+    c = torch.full((20,), 100.0)
+    assert energy_loss(x + c, y + c, center=c).item() == pytest.approx(energy_loss(x, y).item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["energy", "mmd", "sinkhorn"])
+def test_gradients_are_finite_with_duplicate_points(kind):
+    x, y = _batches(0.5, n=16, g=8)
+    x = torch.cat([x[:8], x[:8]]).requires_grad_(True)  # every point twice: distance 0 inside the batch
+    y = torch.cat([y, x[:4].detach()])  # and a real point equal to a perturbed one
+    if kind == "energy":
+        loss = energy_loss(x, y)
+    elif kind == "mmd":
+        loss = mmd_loss(x, y, median_bandwidth(y) * torch.tensor([0.5, 1.0, 2.0]))
+    else:
+        loss = sinkhorn_loss(x, y, reg=float(median_bandwidth(y)) ** 2 * 0.05)
+    loss.backward()
+    assert loss.shape == () and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_mmd_and_sinkhorn_grow_with_shift():
+    bw = torch.tensor([2.0, 4.0, 8.0])
+    m = [mmd_loss(*_batches(s), bw).item() for s in (0.0, 0.5, 1.0)]
+    assert abs(m[0]) < 0.01 < m[1] < m[2]
+    s = [sinkhorn_loss(*_batches(v), reg=2.0).item() for v in (0.0, 0.5, 1.0)]
+    assert s[0] < s[1] < s[2]
+
+
+def test_median_bandwidth():
+    y = torch.tensor([[0.0], [1.0], [3.0]])
+    assert median_bandwidth(y).item() == pytest.approx(2.0)  # distances 1, 3, 2
+    assert median_bandwidth(torch.zeros(4, 3)).item() == 1.0
