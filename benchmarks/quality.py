@@ -104,7 +104,7 @@ def cases(quick: bool) -> list[Case]:
         Case("atlas_5000_genes", "10 classes x 5,000 genes x 60 samples, markers +1.5", "Liver",
              _atlas(n_classes=10, n_genes=5000, samples_per_class=60, seed=5)),
         Case("atlas_paired", "150 individuals observed as Normal and Tumour x 500 genes; the Tumour state amplifies "
-             "each individual's own activity of 4 of 12 gene programs (x2), so each sample's true transition is "
+             "each individual's own activity of 8 of 12 gene programs (x3), so each sample's true transition is "
              "known and differs within the class", "Tumour", _paired(n_individuals=150, n_genes=500, seed=6)),
     ]
     if SHARED.is_dir():
@@ -125,7 +125,8 @@ def _consensus(p_expr: np.ndarray, genes: list[str], sources: np.ndarray, k: int
 VARIANTS = {
     # tspg 0.1's defaults: the paper's loss terms (L1 to one target draw per sample, D on every class, random
     # initialisation) with tspg's measured weights (kappa 5, w_td 10, w_norm 1/sqrt(genes)) and the margin rule
-    "tspg_0.1": {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0},
+    "tspg_0.1": {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0,
+                 "td_smoothing": 0.0},
 }
 
 

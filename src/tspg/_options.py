@@ -11,4 +11,5 @@ CHECKPOINT_RULES: tuple[str, ...] = ("realism", "margin")
 #: fields: the CLI's ``--paper-loss`` (no ``L_ind``). The paper names no checkpoint rule; tspg 0.1's ``margin`` rule
 #: is used.
 PAPER_LOSS: dict = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False,
-                    "w_gan": 1.0, "w_adv": 1.0, "w_norm": 1.0, "w_td": 1.0, "w_ind": 0.0, "kappa": 0.0}
+                    "w_gan": 1.0, "w_adv": 1.0, "w_norm": 1.0, "w_td": 1.0, "w_ind": 0.0, "kappa": 0.0,
+                    "td_smoothing": 0.0}

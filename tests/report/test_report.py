@@ -146,7 +146,8 @@ def test_run_evaluates_tspg_against_baselines_on_held_out_samples(run):
     assert "## Liver" in md and "## Lung" in md and "real_target_train" in md
     for t in ("Liver", "Lung"):
         ev = pd.read_csv(out / t / "evaluation.tsv", sep="\t")
-        assert {"tspg", "identity", "mean_shift", "optimal_transport", "nearest_target", "real_target_train"} == set(
+        assert {"tspg", "identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean",
+                "real_target_train"} == set(
             ev["method"])
         rows = ev[ev["source"] == "all"].set_index("method")
         assert rows.loc["identity", "success_logreg"] == 0 and rows.loc["identity", "l2"] == 0

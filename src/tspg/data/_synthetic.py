@@ -159,8 +159,8 @@ def make_paired_atlas(
     marker_strength: float = 1.5,
     n_programs: int = 12,
     program_size: int = 20,
-    n_response_programs: int = 4,
-    response_gain: float = 1.0,
+    n_response_programs: int = 8,
+    response_gain: float = 2.0,
     noise: float = 0.5,
     seed: int = 0,
 ) -> SyntheticAtlas:
@@ -189,7 +189,10 @@ def make_paired_atlas(
     n_response_programs
         Programs whose activity the second state amplifies (the first of them).
     response_gain
-        Extra gain of those programs in the second state.
+        Extra gain of those programs in the second state. The defaults (8 programs, gain 2) make the individual
+        part large next to the error of class means estimated from ~100 samples: on the benchmark's paired
+        atlas the specificity of a class-mean shift is -0.11 and that of the Gaussian optimal-transport map
+        0.54 (1 is each sample's own truth), where 4 programs with gain 1 gave -0.38 and -0.08.
     noise
         SD of the per-gene noise of each sample.
     seed

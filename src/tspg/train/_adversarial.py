@@ -18,6 +18,7 @@ from tspg.train._losses import (
     energy_loss,
     gan_discriminator_loss,
     gan_generator_loss,
+    group_mean_loss,
     individual_loss,
     median_bandwidth,
     mmd_loss,
@@ -181,6 +182,7 @@ class _Plan:
         self.precision = check_precision(config.precision)
         self.y_target = torch.as_tensor(x_target, dtype=torch.float32, device=device)
         self.center = self.sampler.mu
+        self.target_sd = self.y_target.std(0) if len(self.y_target) > 1 else torch.zeros_like(self.center)
         self.bandwidths = torch.empty(0, device=device)
         if config.td_loss == "mmd":
             self.bandwidths = median_bandwidth(self.y_target, self.center) * torch.tensor(
@@ -195,11 +197,20 @@ class _Plan:
             self.sinkhorn_reg = config.sinkhorn_reg * float(median_bandwidth(self.y_target, self.center)) ** 2
 
     def target_batch(self, n: int) -> torch.Tensor:
-        """``n`` real target training samples without replacement (all of them when there are fewer)."""
-        if n >= len(self.y_target):
-            return self.y_target
-        idx = torch.randperm(len(self.y_target), generator=self.dev_gen, device=self.device)[:n]
-        return self.y_target[idx]
+        """``n`` real target training samples without replacement (all of them when there are fewer).
+
+        With ``config.td_smoothing`` h > 0 each is replaced by a smoothed-bootstrap draw ``mu + sqrt(1 - h^2)
+        (y - mu) + h sd e`` (``e`` standard normal, ``sd`` the per-gene SD): the same mean and per-gene variance,
+        but a fresh point at every step, so G cannot fit its samples onto a few fixed target samples.
+        """
+        y = self.y_target
+        if n < len(y):
+            y = y[torch.randperm(len(y), generator=self.dev_gen, device=self.device)[:n]]
+        h = self.config.td_smoothing
+        if h > 0:
+            e = torch.randn(y.shape, generator=self.dev_gen, device=self.device)
+            y = torch.clamp(self.center + (1.0 - h * h) ** 0.5 * (y - self.center) + h * self.target_sd * e, 0.0, 1.0)
+        return y
 
     def td_term(self, x_adv: torch.Tensor) -> torch.Tensor:
         """The target-distribution term of G's loss, as ``config.td_loss`` names it."""
@@ -248,6 +259,8 @@ class _Plan:
             g_loss = cfg.w_gan * l_gan + cfg.w_adv * l_adv + self.w_norm * l_norm + cfg.w_td * l_td
             if cfg.w_ind > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls, self.n_classes)
+            if cfg.w_mean > 0 and calls is not None:
+                g_loss = g_loss + cfg.w_mean * group_mean_loss(x_adv, self.center, calls, self.n_classes)
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()

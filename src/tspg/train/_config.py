@@ -108,6 +108,11 @@ class GeneratorConfig:
         G sees ``x + e`` with ``e ~ N(0, (input_noise * sd_t)^2)`` per gene (``sd_t``: the target class's training
         SD) while the perturbation is added to ``x`` itself; 0 (the default) is off. Tried against the generator
         fitting its training samples one by one; ``w_ind`` did better (``docs/method.md``).
+    td_smoothing
+        Smoothing h of the real target batches of the distribution terms and of D (default 0.5; 0: the samples as
+        they are): each is replaced by ``mu + sqrt(1 - h^2) (y - mu) + h sd e`` with fresh standard normal ``e``,
+        which keeps the mean and per-gene variance but gives a new point at every step, so that G cannot fit its
+        samples onto a few fixed target training samples. Measured in ``docs/method.md``.
     w_ind
         Weight of ``L_ind`` (:func:`tspg.train._losses.individual_loss`): each sample's squared distance to the
         mean perturbation of the samples of its mini-batch that f calls the same class. Default 1; 0 is the
@@ -138,12 +143,16 @@ class GeneratorConfig:
     sinkhorn_reg: float = 0.05
     input_noise: float = 0.0
     w_ind: float = 1.0
+    w_mean: float = 0.0
+    td_smoothing: float = 0.5
 
     def __post_init__(self) -> None:
         for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"GeneratorConfig.{name} must be one of {', '.join(allowed)}, not "
                                  f"{getattr(self, name)!r}")
+        if not 0.0 <= self.td_smoothing < 1.0:
+            raise ValueError(f"GeneratorConfig.td_smoothing must be in [0, 1), not {self.td_smoothing}")
         if not self.sinkhorn_reg > 0:
             raise ValueError(f"GeneratorConfig.sinkhorn_reg must be > 0, not {self.sinkhorn_reg}")
 
