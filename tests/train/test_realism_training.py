@@ -92,3 +92,12 @@ def test_config_rejects_unknown_loss_names():
     for field in ("td_loss", "disc_real", "checkpoint"):
         with pytest.raises(ValueError, match=field):
             GeneratorConfig(**{field: "nonsense"})
+
+
+def test_group_mean_loss_weights_each_group_by_its_size():
+    from tspg.train._losses import group_mean_loss
+
+    groups = torch.tensor([0, 0, 1])
+    x_adv = torch.tensor([[1.0, 0.0], [3.0, 0.0], [5.0, 5.0]])
+    # group 0's mean (2, 0) is 4 from the target mean 0, twice; group 1's (5, 5) is 50, once
+    assert group_mean_loss(x_adv, torch.zeros(2), groups, 3).item() == pytest.approx((2 * 4 + 50) / 3)

@@ -171,10 +171,16 @@ def individual_loss(perturbation: torch.Tensor, groups: torch.Tensor, n_groups: 
         Number of groups.
     """
     p = perturbation.float()
-    onehot = torch.nn.functional.one_hot(groups, n_groups).to(p.dtype)
-    counts = onehot.sum(0).clamp_min(1.0)
-    means = (onehot.T @ p) / counts[:, None]
+    onehot, _, means = _group_means(p, groups, n_groups)
     return ((p - onehot @ means) ** 2).sum(1).mean()
+
+
+def _group_means(v: torch.Tensor, groups: torch.Tensor,
+                 n_groups: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One-hot group matrix (rows x groups), group sizes and per-group mean rows of ``v`` (0 for empty groups)."""
+    onehot = torch.nn.functional.one_hot(groups, n_groups).to(v.dtype)
+    counts = onehot.sum(0)
+    return onehot, counts, (onehot.T @ v) / counts.clamp_min(1.0)[:, None]
 
 
 def group_mean_loss(x_adv: torch.Tensor, target_mean: torch.Tensor, groups: torch.Tensor,
@@ -197,7 +203,5 @@ def group_mean_loss(x_adv: torch.Tensor, target_mean: torch.Tensor, groups: torc
         As :func:`individual_loss`.
     """
     x = x_adv.float()
-    onehot = torch.nn.functional.one_hot(groups, n_groups).to(x.dtype)
-    counts = onehot.sum(0)
-    means = (onehot.T @ x) / counts.clamp_min(1.0)[:, None]
+    _, counts, means = _group_means(x, groups, n_groups)
     return (((means - target_mean) ** 2).sum(1) * counts).sum() / len(x)
