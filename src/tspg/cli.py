@@ -283,6 +283,8 @@ def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
 
 def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
                    evaluation: dict[str, dict] | None = None) -> None:
+    from tspg._evaluation import headline_text
+
     lines = []
     if clf is not None:
         lines.append(f"classifier held-out accuracy: {clf['accuracy']:.3f} ({clf['n_test']} samples)")
@@ -292,16 +294,9 @@ def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
                      f"({m['n_not_already_target']} of {m['n_perturbed']} samples not already the target)")
         h = (evaluation or {}).get(t)
         if h:
-            lines.append(f"  held-out: {_headline_text(h)}")
+            lines.append(f"  held-out: {headline_text(h)}")
     lines.append(f"outputs: {out}")
     click.echo("\n".join(lines))
-
-
-def _headline_text(h: dict) -> str:
-    """One line of an evaluation's headline figures."""
-    from tspg._evaluation import headline_text
-
-    return headline_text(h)
 
 
 class _App(click.Group):
@@ -653,14 +648,14 @@ def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa:
     <target>/evaluation.tsv and evaluation.md, and refreshes report.html.
     """
     _setup_logging(kw["quiet"])
-    from tspg._evaluation import evaluate_phase
+    from tspg._evaluation import evaluate_phase, headline_text
 
     _, chosen = _run_targets(run_dir, targets)
     model, dataset, _ = _reload(run_dir, kw)
     heads = evaluate_phase(model, dataset, Path(run_dir), chosen)
     _refresh_report(Path(run_dir))
     for t, h in heads.items():
-        click.echo(f"{t}: {_headline_text(h)}")
+        click.echo(f"{t}: {headline_text(h)}")
     click.echo(f"evaluation: {Path(run_dir) / 'evaluation.md'}")
 
 

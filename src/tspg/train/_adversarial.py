@@ -188,10 +188,6 @@ class _Plan:
             self.bandwidths = median_bandwidth(self.y_target, self.center) * torch.tensor(
                 MMD_BANDWIDTH_SCALES, device=device)
         self.n_classes = int(classifier.net[-1].out_features)
-        self.input_noise = None
-        if config.input_noise > 0:
-            self.input_noise = config.input_noise * torch.as_tensor(x_target, dtype=torch.float32,
-                                                                    device=device).std(0).clamp_min(1e-6)
         self.sinkhorn_reg = 0.0
         if config.td_loss == "sinkhorn":
             self.sinkhorn_reg = config.sinkhorn_reg * float(median_bandwidth(self.y_target, self.center)) ** 2
@@ -234,12 +230,7 @@ class _Plan:
         cfg = self.config
         real = x if cfg.disc_real == "all" else self.target_batch(len(x))
         with autocast(self.device, self.precision):
-            if self.input_noise is None:
-                x_adv, g = perturb(self.generator, x)  # x_adv is fp32 (x is), g may be bf16
-            else:
-                noisy = x + torch.randn(x.shape, generator=self.dev_gen, device=x.device) * self.input_noise
-                g = self.generator(noisy)
-                x_adv = torch.clamp(x + g, 0.0, 1.0)
+            x_adv, g = perturb(self.generator, x)  # x_adv is fp32 (x is), g may be bf16
             d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
@@ -284,7 +275,9 @@ def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, ta
     generator, sampler = plan.generator, plan.sampler
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)
-    calls = predict_logits(classifier, x_train, device=device).argmax(1).to(device)
+    calls = None
+    if config.w_ind > 0 or config.w_mean > 0:
+        calls = predict_logits(classifier, x_train, device=device).argmax(1).to(device)
     if len(x_val) == 0:
         log.warning("no validation samples: scoring checkpoints on the training part")
         x_val = x_train
@@ -309,7 +302,7 @@ def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, ta
                 pos = 0
             idx = order[pos:pos + batch]
             pos += batch
-            sums += plan.step(xt[idx], calls[idx]).double()
+            sums += plan.step(xt[idx], None if calls is None else calls[idx]).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
         generator.eval()

@@ -104,15 +104,15 @@ class GeneratorConfig:
     sinkhorn_reg
         For ``td_loss="sinkhorn"``: the entropic regularisation, as a multiple of the squared median pairwise
         distance of the target's training samples.
-    input_noise
-        G sees ``x + e`` with ``e ~ N(0, (input_noise * sd_t)^2)`` per gene (``sd_t``: the target class's training
-        SD) while the perturbation is added to ``x`` itself; 0 (the default) is off. Tried against the generator
-        fitting its training samples one by one; ``w_ind`` did better (``docs/method.md``).
     td_smoothing
         Smoothing h of the real target batches of the distribution terms and of D (default 0.5; 0: the samples as
         they are): each is replaced by ``mu + sqrt(1 - h^2) (y - mu) + h sd e`` with fresh standard normal ``e``,
         which keeps the mean and per-gene variance but gives a new point at every step, so that G cannot fit its
         samples onto a few fixed target training samples. Measured in ``docs/method.md``.
+    w_mean
+        Weight of ``sum_c (n_c / B) |mean_c(x_adv) - mu_t|^2`` over the groups f calls the batch's samples
+        (:func:`tspg.train._losses.group_mean_loss`); 0, the default: off (at 9,020 genes it swamped ``L_adv``,
+        see ``docs/method.md``).
     w_ind
         Weight of ``L_ind`` (:func:`tspg.train._losses.individual_loss`): each sample's squared distance to the
         mean perturbation of the samples of its mini-batch that f calls the same class. Default 1; 0 is the
@@ -141,7 +141,6 @@ class GeneratorConfig:
     checkpoint: str = "realism"
     zero_init: bool = True
     sinkhorn_reg: float = 0.05
-    input_noise: float = 0.0
     w_ind: float = 1.0
     w_mean: float = 0.0
     td_smoothing: float = 0.5
