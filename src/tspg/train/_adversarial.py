@@ -114,8 +114,9 @@ def fit_generator(
     """Train a generator that perturbs any sample towards class ``target`` (TSPG, paper section 2.2).
 
     Each step draws a mini-batch x, computes ``G(x)`` once and ``x_adv = clip(x + G(x), 0, 1)``, updates D on
-    (x, x_adv) with the least-squares GAN loss, then updates G on
-    ``w_gan L_GAN + w_adv L_adv + w_norm L_norm + w_td L_td``. After each epoch the generator is scored on the
+    (real, x_adv) with the least-squares GAN loss (real: a batch of target samples, or x with
+    ``disc_real="all"``), then updates G on ``w_gan L_GAN + w_adv L_adv + w_norm L_norm + w_td L_td`` plus
+    ``w_ind L_ind`` (and ``w_mean`` times the group-mean term when set). After each epoch the generator is scored on the
     validation part (see :func:`checkpoint_score`); the best-scoring weights are kept and training stops after
     ``patience`` epochs without improvement.
 
@@ -159,7 +160,7 @@ def fit_generator(
 class _Plan:
     """The networks, optimisers and target sampler of one generator fit, and its mini-batch step.
 
-    One step computes ``G(x)`` once, updates D on ``(x, x_adv)``, then G on its four losses through the updated D.
+    One step computes ``G(x)`` once, updates D on ``(real, x_adv)``, then G on its losses through the updated D.
     D's weights need no gradient during G's update (only ``x_adv``'s does), so they are frozen for it: this skips
     the weight-gradient products of D, 6% of a step's arithmetic, and changes no number. The losses stay on
     the device (no host synchronisation per step); the caller sums them once per epoch.
