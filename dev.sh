@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv (once) and run the demo or the test suite.
 #   bash dev.sh demo   set up, then run TSPG on the built-in synthetic atlas (outputs in tspg-demo/)
-#   bash dev.sh test   set up with the test tools, then run the whole test suite
+#   bash dev.sh test   set up with the test tools, then run the whole test suite (slow tests included) in a random
+#                      order; it prints the order's seed, and TSPG_TEST_SEED=N bash dev.sh test repeats that order
+# The fast part alone (the slow real-data and end-to-end tests left out, as pyproject's addopts say):
+#   .venv/bin/python -m pytest -q       (add -p no:randomly for the file order, --randomly-seed=N for one order)
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-demo}"
@@ -23,7 +26,10 @@ case "$what" in
   test)
     "$VPY" -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/ruff check src tests benchmarks
-    .venv/bin/python -m pytest -q
+    seed="${TSPG_TEST_SEED:-$(( $(date +%s) % 100000 ))}"
+    echo "dev.sh: whole suite in random order, seed $seed (TSPG_TEST_SEED=$seed bash dev.sh test repeats it)"
+    # -m "slow or not slow" overrides pyproject's -m "not slow": every test runs
+    .venv/bin/python -m pytest -q -m "slow or not slow" -p randomly --randomly-seed="$seed"
     ;;
   *)
     echo "usage: bash dev.sh demo|test" >&2

@@ -80,7 +80,7 @@ def main() -> None:
         clf = model.classifier_metrics(ds)
         t_clf = time.perf_counter() - t0
         test = model.split[model.split == "test"].index
-        x_test = model._scaled(ds.gem.loc[test])
+        x_test = model.scale(ds.gem.loc[test])
         mu_t = model.scaler.transform(ds.gem.loc[model.split[(model.split == "train") & (ds.labels == target)].index]
                                       .to_numpy(np.float32)).mean(0)
         lines += [f"## {name}, target {target}", "",

@@ -156,8 +156,8 @@ def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ())
     t2 = time.perf_counter()
     split = model.split
     train = split.index[split == "train"]
-    x_train, y_train = model._scaled(dataset.gem.loc[train]), dataset.labels.loc[train].astype(str).to_numpy()
-    x_test, y_test = model._scaled(dataset.gem.loc[test]), dataset.labels.loc[test].astype(str).to_numpy()
+    x_train, y_train = model.scale(dataset.gem.loc[train]), dataset.labels.loc[train].astype(str).to_numpy()
+    x_test, y_test = model.scale(dataset.gem.loc[test]), dataset.labels.loc[test].astype(str).to_numpy()
     classes = np.asarray(model.classes, dtype=object)
 
     def classify(v):

@@ -184,8 +184,9 @@ def step_ms(x: np.ndarray, y: np.ndarray, configs: list[tuple[str, str]], n_step
     for p in clf.parameters():
         p.requires_grad_(False)
     tr = np.arange(len(x)) % 10 < 7
-    plans = {c: _adversarial._Plan(clf, x[tr & (y == 0)], 0, x.shape[1],
-                                   GeneratorConfig(target_cov=c[0], precision=c[1]), 0, torch.device("cpu"))
+    cfgs = {c: GeneratorConfig(target_cov=c[0], precision=c[1]) for c in configs}
+    plans = {c: _adversarial.AdversarialPlan(clf, *_adversarial.new_adversary(x.shape[1], cfgs[c], 0),
+                                             x[tr & (y == 0)], 0, cfgs[c], 0, torch.device("cpu"))
              for c in configs}
     xt = torch.as_tensor(x[tr])
     gen = torch.Generator().manual_seed(0)

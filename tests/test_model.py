@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from tspg import TSPG
 from tspg.data import Dataset, InputError, make_atlas
 from tspg.model import Perturbation, target_dirname
-from tspg.train import ClassifierConfig, GeneratorConfig
+from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,46 @@ def test_perturbation_units_and_accuracy_definition(small):
     # scaled perturbation in [-1, 1]; x_adv in [0, 1]
     assert res.perturbation_scaled.abs().to_numpy().max() <= 1.0
     assert 0.0 <= res.x_adv_scaled.min() and res.x_adv_scaled.max() <= 1.0
+
+    # perturbation accuracy: the share of the samples f did NOT already call the target that f calls the target
+    # after the perturbation. 10 samples, f's calls taken here from the classifier itself: 3 Liver samples f calls
+    # Liver, and 4 Heart + 3 Lung samples that f calls their own class and, perturbed, Liver; then one Heart and one
+    # Lung sample are left unperturbed (x_adv = x), so f still calls them their own class.
+    classes = np.asarray(model.classes, dtype=object)
+    everyone = model.perturb(ds.gem, "Liver", labels=ds.labels)
+    before = pd.Series(model.predict_proba(ds.gem).idxmax(axis=1).to_numpy(), index=everyone.samples)
+    after = pd.Series(classes[predict_logits(model.classifier, everyone.x_adv_scaled).argmax(1).numpy()],
+                      index=everyone.samples)
+    labels = ds.labels.reindex(everyone.samples)
+
+    def first(cls: str, n: int, moved: bool) -> list[str]:
+        ok = (labels == cls) & (before == cls) & ((after == "Liver") if moved else True)
+        return list(ok.index[ok][:n])
+
+    heart, lung = "Heart - Left Ventricle", "Lung"
+    chosen = first("Liver", 3, False) + first(heart, 4, True) + first(lung, 3, True)
+    assert len(chosen) == 10
+    gem = ds.gem.loc[chosen]
+    res = model.perturb(gem, "Liver", labels=ds.labels)
+    assert [model.classes[i] for i in res.proba_before.argmax(1)] == before[chosen].tolist()
+    assert [model.classes[i] for i in res.proba_after.argmax(1)] == ["Liver"] * 10
+    m = res.metrics()
+    assert m["n_perturbed"] == 10 and m["n_not_already_target"] == 7
+    assert m["perturbation_accuracy"] == 1.0 and m["perturbation_accuracy_all"] == 1.0
+
+    unmoved = [chosen.index(first(heart, 1, True)[0]), chosen.index(first(lung, 1, True)[0])]
+    x_adv, proba_after = res.x_adv_scaled.copy(), res.proba_after.copy()
+    x_adv[unmoved], proba_after[unmoved] = res.x_scaled[unmoved], res.proba_before[unmoved]
+    m = dataclasses.replace(res, x_adv_scaled=x_adv, proba_after=proba_after).metrics()
+    assert m["n_not_already_target"] == 7  # the 3 Liver samples are not counted ...
+    assert m["perturbation_accuracy"] == pytest.approx(5 / 7, abs=1e-6)  # ... 5 of the other 7 moved
+    assert m["perturbation_accuracy_all"] == pytest.approx(8 / 10, abs=1e-6)  # the Liver samples count here
+    assert m["by_source"]["Liver"] == {"n": 3, "n_not_already_target": 0, "perturbation_accuracy": None,
+                                       "perturbation_accuracy_all": 1.0}
+    assert m["by_source"][heart]["n_not_already_target"] == 4
+    assert m["by_source"][heart]["perturbation_accuracy"] == pytest.approx(3 / 4, abs=1e-6)
+    assert m["by_source"][lung]["n_not_already_target"] == 3
+    assert m["by_source"][lung]["perturbation_accuracy"] == pytest.approx(2 / 3, abs=1e-6)
 
 
 def test_metrics_exclude_samples_already_called_the_target():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +13,6 @@ import pandas as pd
 
 FLOAT_FORMAT = "%.7g"
 _SPECIAL = ("\t", "\n", "\r", '"')
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
@@ -33,17 +31,31 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(path)
     try:
         writer(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, new hidden file beside ``path`` with the usual permissions (0666 less the umask).
+
+    ``O_CREAT | O_EXCL`` makes it this process's own file (no race with another writer), and the mode lets the
+    process umask apply as for any file the user creates; the umask itself is never read or changed.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, flags, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

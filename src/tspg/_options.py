@@ -1,4 +1,29 @@
-"""Names of the generator's loss options, in a module without heavy imports (the CLI reads them for --help)."""
+"""Names of tspg's options, in one module without heavy imports (the CLI reads them for --help).
+
+Every registry of names lives here once; the modules that implement the options and the CLI's choices read them.
+"""
+
+from typing import Literal
+
+#: Missing-value policies of :func:`tspg.data.load_dataset` and :class:`tspg.TSPG`.
+Impute = Literal["none", "zero", "mean", "median", "drop-genes"]
+IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "median", "drop-genes")
+#: Models of the target class distribution (``GeneratorConfig.target_cov``; :class:`tspg.train.TargetSampler`).
+TargetCov = Literal["full", "diagonal", "lowrank"]
+TARGET_COV_MODELS: tuple[str, ...] = ("full", "diagonal", "lowrank")
+#: Arithmetic of training (``precision`` of both configs).
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+
+#: How perturbed samples are placed in a t-SNE map (:func:`tspg.tl.tsne_map`).
+TsneMode = Literal["project", "joint"]
+TSNE_MODES: tuple[str, ...] = ("project", "joint")
+#: Units in which perturbations are ranked for the top genes (:func:`tspg.workflow._run.genes_phase`).
+RANK_UNITS: tuple[str, ...] = ("expr", "scaled")
+#: Which of the run's own samples ``tspg run``/``perturb`` perturbs.
+PERTURB_WHICH: tuple[str, ...] = ("test", "all")
+#: The generator's output layer at start: ``zero`` (``GeneratorConfig.zero_init=True``) or ``random``.
+G_INITS: tuple[str, ...] = ("zero", "random")
 
 #: Target-distribution terms of G's loss (``GeneratorConfig.td_loss``).
 TD_LOSSES: tuple[str, ...] = ("energy", "mmd", "sinkhorn", "draw")

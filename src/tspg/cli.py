@@ -13,7 +13,19 @@ from pathlib import Path
 
 import click
 
-from tspg._options import CHECKPOINT_RULES, DISC_REAL, PAPER_LOSS, TD_LOSSES
+from tspg._options import (
+    CHECKPOINT_RULES,
+    DISC_REAL,
+    G_INITS,
+    IMPUTE_METHODS,
+    PAPER_LOSS,
+    PERTURB_WHICH,
+    PRECISIONS,
+    RANK_UNITS,
+    TARGET_COV_MODELS,
+    TD_LOSSES,
+    TSNE_MODES,
+)
 
 log = logging.getLogger("tspg")
 
@@ -23,6 +35,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", force=True)
     logging.getLogger("tspg").setLevel(logging.WARNING if quiet else logging.INFO)
+    # the command's log is tspg's own: other libraries speak only of problems (openTSNE logs its choices at INFO)
+    for name in ("openTSNE",):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+#: Options several commands share (a click option decorator makes a new option each time it is applied).
+_DEVICE = click.option("--device", default="auto", show_default=True,
+                       help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
 
 
 def _data_options(required: bool) -> Callable:
@@ -43,7 +64,7 @@ def _data_options(required: bool) -> Callable:
                      help="Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
         click.option("--allow-missing-labels", is_flag=True,
                      help="Use only the samples that both the GEM and the labels have, instead of stopping."),
-        click.option("--impute", type=click.Choice(["none", "zero", "mean", "median", "drop-genes"]), default=None,
+        click.option("--impute", type=click.Choice(list(IMPUTE_METHODS)), default=None,
                      help="Missing/infinite values: stop (none, the default), drop genes that have any, or fill with "
                           "zero or the training part's per-gene mean/median."),
     ]
@@ -66,9 +87,8 @@ def _train_options(f: Callable) -> Callable:
                      help="Share of the rest kept for early stopping and checkpoint choice."),
         click.option("--classifier-epochs", type=int, default=None,
                      help="Maximum classifier epochs (default 100; early stopping on validation loss)."),
-        click.option("--device", default="auto", show_default=True,
-                     help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ..."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+        _DEVICE,
+        click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
                      help="Arithmetic of training: fp32 (default) or bf16 autocast (faster only on GPUs and CPUs "
                           "with AVX512-BF16/AMX; emulated and slower elsewhere)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only."),
@@ -82,7 +102,7 @@ def _generator_options(f: Callable) -> Callable:
     opts = [
         click.option("--epochs", type=int, default=None, help="Maximum generator epochs (default 150)."),
         click.option("--batch-size", type=int, default=None, help="Generator mini-batch size (default 128)."),
-        click.option("--target-cov", type=click.Choice(["full", "diagonal", "lowrank"]), default=None,
+        click.option("--target-cov", type=click.Choice(list(TARGET_COV_MODELS)), default=None,
                      help="Model of the target class distribution for L_td (default full: the exact sample "
                           "covariance)."),
         click.option("--kappa", type=float, default=None, help="Margin of L_adv on the logits."),
@@ -104,7 +124,7 @@ def _generator_options(f: Callable) -> Callable:
                      help="Which epoch's generator is kept: realism (default: validation accuracy, then the energy "
                           "distance of the perturbed validation samples to the target class) or margin (tspg 0.1: "
                           "accuracy, margin, distance to the target mean)."),
-        click.option("--g-init", type=click.Choice(["zero", "random"]), default=None,
+        click.option("--g-init", type=click.Choice(list(G_INITS)), default=None,
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),
         click.option("--paper-loss", is_flag=True,
@@ -121,7 +141,7 @@ def _generator_options(f: Callable) -> Callable:
 
 def _perturb_options(f: Callable) -> Callable:
     opts = [
-        click.option("--perturb", "perturb_which", type=click.Choice(["test", "all"]), default="test",
+        click.option("--perturb", "perturb_which", type=click.Choice(list(PERTURB_WHICH)), default="test",
                      show_default=True, help="Perturb the held-out samples (test) or every sample (all)."),
         click.option("--perturb-data", type=click.Path(dir_okay=False),
                      help="Perturb the samples of this GEM instead (same format options as --data)."),
@@ -133,57 +153,60 @@ def _perturb_options(f: Callable) -> Callable:
     return f
 
 
+#: API names whose flag is not ``--`` plus the name with dashes (None: the command has no such flag, so the
+#: message keeps the API's words). Used to word :class:`tspg.data.InputError` messages for the command line.
+FLAGS: dict[str, str | None] = {
+    "gene_set_names": "--gene-set",
+    "labels": "--labels",
+    "ClassifierConfig.epochs": "--classifier-epochs",
+    "ClassifierConfig.precision": "--precision",
+    "checkpoint": "--checkpoint",
+    "stop_accuracy": "--stop-at-accuracy",
+    "zero_init": "--g-init",
+    "perturb_data": "--perturb-data",
+    "rank_units": "--rank-units",
+}
+for _name in ("lr_generator", "lr_discriminator", "min_steps_per_epoch", "patience", "target_rank",
+              "target_shrinkage", "stop_accuracy_epochs", "sinkhorn_reg", "w_mean", "td_smoothing"):
+    FLAGS[_name] = None  # GeneratorConfig fields without a flag
+
+#: CLI keyword -> GeneratorConfig field, for the options that set one.
+_GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov": "target_cov", "kappa": "kappa",
+                     "w_gan": "w_gan", "w_adv": "w_adv", "w_norm": "w_norm", "w_td": "w_td", "w_ind": "w_ind",
+                     "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
+                     "disc_real": "disc_real", "checkpoint_rule": "checkpoint"}
+
+
 def _check_device(device: str) -> None:
-    from tspg.data import InputError
     from tspg.train import resolve_device
 
-    try:
-        resolve_device(device)
-    except ValueError as exc:
-        raise InputError(f"--device: {exc}") from None
+    resolve_device(device)
 
 
 def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
-    import math
+    """The classifier and generator configs of the options (on top of ``base``, a run's generator config).
+
+    The configs validate themselves; their errors name the fields, which the app words as flags (:data:`FLAGS`).
+    """
+    import dataclasses
 
     from tspg.train import ClassifierConfig, GeneratorConfig
 
     if kw.get("device"):
         _check_device(kw["device"])
-    cc = ClassifierConfig()
+    cc = {k: kw[k] for k in ("precision",) if kw.get(k) is not None}
     if kw.get("classifier_epochs") is not None:
-        cc.epochs = kw["classifier_epochs"]
-    if kw.get("precision") is not None:
-        cc.precision = kw["precision"]
-    gc = GeneratorConfig(**vars(base)) if base is not None else GeneratorConfig()
-    for opt in ("kappa", "w_gan", "w_adv", "w_norm", "w_td", "w_ind"):
-        value = kw.get(opt)
-        if value is not None and (not math.isfinite(value) or value < 0):
-            from tspg.data import InputError
-
-            raise InputError(f"--{opt.replace('_', '-')} must be a finite number >= 0, not {value}.")
-    if kw.get("paper_loss"):
-        gc = GeneratorConfig(**{**vars(gc), **PAPER_LOSS})
-    for opt, attr in (("epochs", "epochs"), ("batch_size", "batch_size"), ("target_cov", "target_cov"),
-                      ("kappa", "kappa"), ("w_gan", "w_gan"), ("w_adv", "w_adv"), ("w_norm", "w_norm"),
-                      ("w_td", "w_td"), ("w_ind", "w_ind"), ("precision", "precision"),
-                      ("stop_at_accuracy", "stop_accuracy"),
-                      ("td_loss", "td_loss"), ("disc_real", "disc_real"), ("checkpoint_rule", "checkpoint")):
-        if kw.get(opt) is not None:
-            setattr(gc, attr, kw[opt])
+        cc["epochs"] = kw["classifier_epochs"]
+    changes = dict(PAPER_LOSS) if kw.get("paper_loss") else {}
+    changes.update({field: kw[opt] for opt, field in _GENERATOR_FIELDS.items() if kw.get(opt) is not None})
     if kw.get("g_init") is not None:
-        gc.zero_init = kw["g_init"] == "zero"
-    from tspg.data import InputError
-
-    if cc.epochs < 1 or gc.epochs < 1:
-        raise InputError("--epochs and --classifier-epochs must be at least 1.")
-    if gc.batch_size < 2:
-        raise InputError("--batch-size must be at least 2 (batch normalisation needs two samples).")
-    return cc, gc
+        changes["zero_init"] = kw["g_init"] == "zero"
+    gc = dataclasses.replace(base, **changes) if base is not None else GeneratorConfig(**changes)
+    return ClassifierConfig(**cc), gc
 
 
 def _data_spec(kw: dict):  # noqa: ANN202
-    from tspg._run import DataSpec
+    from tspg.workflow import DataSpec
 
     return DataSpec(data=kw["data"], labels=kw.get("labels"), labels_key=kw.get("labels_key"),
                     transpose=kw.get("transpose", False), layer=kw.get("layer"), use_raw=kw.get("use_raw", False),
@@ -192,8 +215,8 @@ def _data_spec(kw: dict):  # noqa: ANN202
 
 
 def _perturb_spec(kw: dict):  # noqa: ANN202
-    from tspg._run import PerturbSpec
     from tspg.data import InputError
+    from tspg.workflow import PerturbSpec
 
     if kw.get("perturb_labels") and not kw.get("perturb_data"):
         raise InputError("--perturb-labels needs --perturb-data.")
@@ -210,7 +233,7 @@ def _analysis_options(f: Callable) -> Callable:
     opts = [
         click.option("--top-k", type=click.IntRange(1, None), default=20, show_default=True,
                      help="Genes per direction in each sample's top list."),
-        click.option("--rank-units", type=click.Choice(["expr", "scaled"]), default="expr", show_default=True,
+        click.option("--rank-units", type=click.Choice(list(RANK_UNITS)), default="expr", show_default=True,
                      help="Rank perturbations in original expression units or in scaled units (the paper's)."),
         click.option("--enrich-gmt", multiple=True, type=click.Path(dir_okay=False, exists=True),
                      help="GMT library for enrichment of the consensus top genes (repeatable)."),
@@ -224,7 +247,7 @@ def _analysis_options(f: Callable) -> Callable:
 
 def _plot_options(f: Callable) -> Callable:
     opts = [
-        click.option("--tsne-mode", type=click.Choice(["project", "joint"]), default="project", show_default=True,
+        click.option("--tsne-mode", type=click.Choice(list(TSNE_MODES)), default="project", show_default=True,
                      help="project: fit the t-SNE map on original samples and place perturbed ones into it; "
                           "joint: one map of both (the original tool)."),
         click.option("--tsne-samples", type=click.IntRange(0, None), default=100, show_default=True,
@@ -243,7 +266,7 @@ def _plot_options(f: Callable) -> Callable:
 
 
 def _plot_spec(kw: dict):  # noqa: ANN202
-    from tspg._figures import PlotSpec
+    from tspg.workflow import PlotSpec
 
     heat = list(kw.get("heatmap_samples") or ("3",))
     chosen: list[str] | int = int(heat[0]) if len(heat) == 1 and heat[0].isdigit() else heat
@@ -254,8 +277,8 @@ def _plot_spec(kw: dict):  # noqa: ANN202
 
 def _figures_and_report(out: Path, model, dataset, targets: list[str], kw: dict) -> None:  # noqa: ANN001
     """Draw each target's figures (unless --no-figures), the classifier's history, and write report.html."""
-    from tspg._figures import classifier_plot, plot_phase
     from tspg.report import write_report
+    from tspg.workflow import classifier_plot, plot_phase
 
     if not kw.get("no_figures"):
         spec = _plot_spec(kw)
@@ -268,22 +291,21 @@ def _figures_and_report(out: Path, model, dataset, targets: list[str], kw: dict)
 
 def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
     """Top genes (always) and enrichment (with --enrich-gmt) of one target's perturbations."""
-    from tspg._run import enrich_phase, genes_phase
+    from tspg.workflow import enrich_phase, genes_phase
 
     genes_phase(out, target, k=kw["top_k"], rank_units=kw["rank_units"])
     if kw.get("enrich_gmt"):
         enrich_phase(out, target, list(kw["enrich_gmt"]), genes, by_source=kw.get("enrich_per_source", False))
     else:  # enrichment tables of earlier top genes no longer match
-        from tspg.model import target_dirname
+        from tspg._names import ENRICHMENT_FILES, target_dirname
 
-        for name in ("enrichment", "enrichment_by_source"):
-            for direction in ("up", "down"):
-                (out / target_dirname(target) / f"{name}_{direction}.tsv").unlink(missing_ok=True)
+        for name in ENRICHMENT_FILES:
+            (out / target_dirname(target) / name).unlink(missing_ok=True)
 
 
 def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
                    evaluation: dict[str, dict] | None = None) -> None:
-    from tspg._evaluation import headline_text
+    from tspg.workflow import headline_text
 
     lines = []
     if clf is not None:
@@ -322,7 +344,7 @@ class _App(click.Group):
             from tspg.data import InputError
 
             if isinstance(exc, InputError):
-                click.echo(f"tspg: error: {exc}", err=True)
+                click.echo(f"tspg: error: {exc.cli_message(FLAGS)}", err=True)
                 sys.exit(2)
             if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | NotADirectoryError):
                 click.echo(f"tspg: error: {exc}", err=True)
@@ -350,6 +372,7 @@ def app() -> None:
 
 def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
     """Run ``body``; if it fails on bad input before a model is saved, remove the folder this command created."""
+    from tspg._names import CLASSIFIER_WEIGHTS
     from tspg.data import InputError
 
     created = not out.exists()
@@ -357,7 +380,7 @@ def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
         body()
     except InputError:
         # remove what this command created, unless a trained model was saved there already
-        if created and out.exists() and not (out / "classifier.safetensors").exists():
+        if created and out.exists() and not (out / CLASSIFIER_WEIGHTS).exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
 
@@ -382,15 +405,15 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     history.tsv, mean_shift.tsv.
     """
     _setup_logging(kw["quiet"])
-    from tspg._run import (
+    from tspg.model import TSPG
+    from tspg.workflow import (
         check_out_folder,
-        check_targets,
+        check_run_targets,
         classifier_phase,
         clear_run,
         generator_phase,
         perturb_phase,
     )
-    from tspg.model import TSPG
 
     out = Path(kw["out"])
     targets = list(dict.fromkeys(kw["targets"]))
@@ -399,11 +422,11 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     pspec = _perturb_spec(kw)
     check_out_folder(out, kw["force"])
     dataset = spec.load()
-    check_targets(targets, dataset.classes)
+    check_run_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
                  device=kw["device"], progress=not kw["quiet"])
     if pspec.data is not None:  # check it before training so that a bad file costs no training time
-        from tspg._run import load_perturb_data
+        from tspg.workflow import load_perturb_data
 
         load_perturb_data(pspec, spec, dataset.genes, spec.impute)
     summary: dict = {}
@@ -417,7 +440,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
             summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
             _analyse(out, t, model.genes, kw)
         if not kw["no_evaluate"]:
-            from tspg._evaluation import evaluate_phase
+            from tspg.workflow import evaluate_phase
 
             evaluation.update(evaluate_phase(model, dataset, out, targets))
         _figures_and_report(out, model, dataset, targets, kw)
@@ -435,8 +458,8 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
 def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     """Split the data, fit the scaler and train the classifier f into a new run folder."""
     _setup_logging(kw["quiet"])
-    from tspg._run import check_out_folder, classifier_phase, clear_run
     from tspg.model import TSPG
+    from tspg.workflow import check_out_folder, classifier_phase, clear_run
 
     out = Path(kw["out"])
     cc, gc = _configs(kw)
@@ -457,8 +480,8 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
 
 
 def _reload(run_dir: str, kw: dict):  # noqa: ANN202
-    from tspg._run import reload_dataset
     from tspg.model import TSPG
+    from tspg.workflow import reload_dataset
 
     _check_device(kw.get("device") or "auto")
     model = TSPG.load(run_dir, device=kw.get("device") or "auto", progress=not kw["quiet"])
@@ -478,9 +501,8 @@ def _reload(run_dir: str, kw: dict):  # noqa: ANN202
 @click.option("--target", "targets", multiple=True, required=True, help="Target class (repeat for several).")
 @_data_options(required=False)
 @_generator_options
-@click.option("--device", default="auto", show_default=True,
-              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+@_DEVICE
+@click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
               help="Arithmetic of training: fp32 or bf16 autocast (default: the run's, else fp32).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
 def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
@@ -490,11 +512,11 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     the files have moved.
     """
     _setup_logging(kw["quiet"])
-    from tspg._run import check_targets, generator_phase
+    from tspg.workflow import check_run_targets, generator_phase
 
     model, dataset, _ = _reload(run_dir, kw)
     targets = list(dict.fromkeys(kw["targets"]))
-    check_targets(targets, model.classes)
+    check_run_targets(targets, model.classes)
     _, gc = _configs(kw, base=model.generator_config)
     model.generator_config = gc
     for t in targets:
@@ -509,16 +531,15 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 @_analysis_options
 @_plot_options
 @_data_options(required=False)
-@click.option("--device", default="auto", show_default=True,
-              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_DEVICE
+@_QUIET
 def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Perturb samples with the trained generators of a run folder and write the per-target outputs.
 
     The top genes (and, with --enrich-gmt, their enrichment) are recomputed from the new perturbations.
     """
     _setup_logging(kw["quiet"])
-    from tspg._run import perturb_phase
+    from tspg.workflow import perturb_phase
 
     pspec = _perturb_spec(kw)
     model, dataset, spec = _reload(run_dir, kw)
@@ -537,16 +558,11 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 
 def _run_targets(run_dir: str, targets: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """The run's genes and the targets to analyse (default: every target with perturbations)."""
-    import json
-
     from tspg.data import InputError
-    from tspg.model import MANIFEST
+    from tspg.model import read_manifest
 
-    path = Path(run_dir) / MANIFEST
-    if not path.exists():
-        raise InputError(f"{run_dir}: no {MANIFEST}; this is not a tspg run folder.")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    known = manifest.get("targets", {})
+    manifest = read_manifest(run_dir)
+    known = manifest["targets"]
     chosen = list(dict.fromkeys(targets)) or sorted(known)
     for t in chosen:
         if t not in known:
@@ -560,7 +576,7 @@ def _run_targets(run_dir: str, targets: tuple[str, ...]) -> tuple[list[str], lis
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_analysis_options
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_QUIET
 def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Write the most perturbed genes of each target of a run.
 
@@ -580,7 +596,7 @@ def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: AN
 @click.option("--enrich-gmt", multiple=True, required=True, type=click.Path(dir_okay=False, exists=True),
               help="GMT library (repeatable).")
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_QUIET
 def enrich_cmd(run_dir: str, enrich_gmt: tuple[str, ...], targets: tuple[str, ...], quiet: bool) -> None:
     """Hypergeometric enrichment of each target's consensus top up and down genes (after 'tspg genes').
 
@@ -588,7 +604,7 @@ def enrich_cmd(run_dir: str, enrich_gmt: tuple[str, ...], targets: tuple[str, ..
     Writes <target>/enrichment_up.tsv and enrichment_down.tsv.
     """
     _setup_logging(quiet)
-    from tspg._run import enrich_phase
+    from tspg.workflow import enrich_phase
 
     genes, chosen = _run_targets(run_dir, targets)
     for t in chosen:
@@ -613,9 +629,8 @@ def _refresh_report(out: Path) -> None:
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_plot_options
 @_data_options(required=False)
-@click.option("--device", default="auto", show_default=True,
-              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_DEVICE
+@_QUIET
 def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Draw the figures of a run (PNG and SVG) and rewrite its report.html.
 
@@ -623,7 +638,7 @@ def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN
     units) and heatmap_<sample>_expr (original units), panel, history; and plots/classifier_history.
     """
     _setup_logging(kw["quiet"])
-    from tspg._figures import check_heatmap_samples
+    from tspg.workflow import check_heatmap_samples
 
     _, chosen = _run_targets(run_dir, targets)
     check_heatmap_samples(Path(run_dir), chosen, _plot_spec(kw))
@@ -636,9 +651,8 @@ def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_data_options(required=False)
-@click.option("--device", default="auto", show_default=True,
-              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_DEVICE
+@_QUIET
 def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Compare each target's perturbations with baselines on the held-out samples.
 
@@ -648,7 +662,7 @@ def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa:
     <target>/evaluation.tsv and evaluation.md, and refreshes report.html.
     """
     _setup_logging(kw["quiet"])
-    from tspg._evaluation import evaluate_phase, headline_text
+    from tspg.workflow import evaluate_phase, headline_text
 
     _, chosen = _run_targets(run_dir, targets)
     model, dataset, _ = _reload(run_dir, kw)
@@ -661,7 +675,7 @@ def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa:
 
 @app.command("report", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_QUIET
 def report_cmd(run_dir: str, quiet: bool) -> None:
     """Write RUN_DIR/report.html: one self-contained page (figures embedded) with every result of the run."""
     _setup_logging(quiet)
@@ -676,12 +690,11 @@ def report_cmd(run_dir: str, quiet: bool) -> None:
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @click.option("--h5ad", "h5ad", type=click.Path(dir_okay=False),
               help="Output file (one target only; default: <target>/perturbed.h5ad in the run folder).")
-@click.option("--tsne-mode", type=click.Choice(["project", "joint"]), default="project", show_default=True,
+@click.option("--tsne-mode", type=click.Choice(list(TSNE_MODES)), default="project", show_default=True,
               help="How perturbed samples are placed in the t-SNE map stored in obsm.")
 @_data_options(required=False)
-@click.option("--device", default="auto", show_default=True,
-              help="Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
-@click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
+@_DEVICE
+@_QUIET
 def export_cmd(run_dir: str, targets: tuple[str, ...], h5ad: str | None, **kw) -> None:  # noqa: ANN003
     """Write each target's perturbations as AnnData (.h5ad) for scanpy.
 
@@ -690,8 +703,8 @@ def export_cmd(run_dir: str, targets: tuple[str, ...], h5ad: str | None, **kw) -
     the original samples; uns['tspg']: target, metrics and run facts.
     """
     _setup_logging(kw["quiet"])
-    from tspg._figures import PlotSpec, export_phase
     from tspg.data import InputError
+    from tspg.workflow import PlotSpec, export_phase
 
     _, chosen = _run_targets(run_dir, targets)
     if h5ad and len(chosen) > 1:
@@ -721,10 +734,11 @@ def demo_cmd(out: str, seed: int, quick: bool, quiet: bool, force: bool) -> None
     marker genes per tissue; OUT/input/gene_sets.gmt lists the programs and the planted marker sets.
     """
     _setup_logging(quiet)
+    from tspg._names import MANIFEST
     from tspg.data import make_atlas
 
     root = Path(out)
-    if (root / "run" / "manifest.json").exists() and not force:
+    if (root / "run" / MANIFEST).exists() and not force:
         from tspg.data import InputError
 
         raise InputError(f"{root} already holds a demo; pass --force to replace it or choose another --out.")
@@ -745,7 +759,18 @@ def demo_cmd(out: str, seed: int, quick: bool, quiet: bool, force: bool) -> None
 
 
 def main() -> None:
-    """Entry point of the ``tspg`` console script."""
+    """Entry point of the ``tspg`` console script.
+
+    It alone sets process-wide state, before torch or matplotlib load: the thread environment of
+    :data:`tspg._settings.THREAD_ENVIRONMENT` and matplotlib's file-only ``Agg`` backend (each only where the user
+    has not set it). Importing tspg sets nothing.
+    """
+    import os
+
+    from tspg import settings
+
+    settings.apply_thread_environment()
+    os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files; never open a window
     app.main(prog_name="tspg")
 
 

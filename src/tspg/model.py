@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,22 @@ import torch
 
 from tspg import __version__
 from tspg._io import atomic_write, write_json
-from tspg.data import Dataset, InputError, MinMaxScaler, fill_missing, prepare, stratified_split
-from tspg.nn import Classifier, Generator
+from tspg._names import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, MANIFEST, check_target_dirs, target_dirname
+from tspg._options import IMPUTE_METHODS
+from tspg._settings import settings
+from tspg.data import (
+    Dataset,
+    InputError,
+    MinMaxScaler,
+    check_split_sizes,
+    check_targets,
+    fill_missing,
+    match_genes,
+    prepare,
+    share_called_target,
+    stratified_split,
+)
+from tspg.nn import Classifier, Generator, seeded
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
@@ -30,32 +43,59 @@ from tspg.train import (
     fit_classifier,
     fit_generator,
     generate,
+    new_adversary,
     predict_logits,
     resolve_device,
 )
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 # 2: the classifier file holds its input centre ("center"); version 1 folders load with a zero centre.
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
+#: Keys every manifest has, and their JSON types.
+MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {"seed": int, "config": dict, "classes": list, "genes": list,
+                                                     "scaler": dict, "split": dict, "targets": dict}
 
-ROOT_FILES = ("manifest.json", "classifier.safetensors", "classifier_metrics.json", "classifier_history.tsv",
-              "data_summary.tsv", "report.html", "evaluation.md")
-ROOT_DIRS = ("plots",)
 
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of a run folder, checked: the one reader of ``manifest.json`` (used by :meth:`TSPG.load`).
 
-def target_dirname(target: str) -> str:
-    """Folder name of a target class: every character outside ``[A-Za-z0-9._-]`` becomes ``_``.
+    Parameters
+    ----------
+    folder
+        A run folder.
 
-    A leading ``.`` also becomes ``_`` (so ``..`` cannot leave the run folder), and a name equal to a file of the
-    run folder's root gets a ``_`` prefix.
+    Returns
+    -------
+    The manifest as a dict; :class:`~tspg.data.InputError` with one line when the file is missing, truncated,
+    not valid JSON, of another format or version, or lacks a key (:data:`MANIFEST_KEYS`).
     """
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", target)
-    name = re.sub(r"^\.", "_", name)
-    return "_" + name if name in ROOT_FILES or name in ROOT_DIRS else name
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise InputError(f"{folder}: no {MANIFEST}; this is not a tspg run folder (run 'tspg run' or "
+                         "'tspg train-classifier' first).")
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({str(exc).splitlines()[0][:120]}); the file is damaged or "
+                         "truncated; re-create the run with 'tspg run'.") from None
+    if not isinstance(m, dict) or m.get("format") != "tspg-run":
+        raise InputError(f"{path}: not a tspg run manifest.")
+    if m.get("format_version") not in READABLE_VERSIONS:
+        raise InputError(f"{path}: run format version {m.get('format_version')} is not one this tspg "
+                         f"({__version__}) reads ({', '.join(map(str, READABLE_VERSIONS))}); use the tspg version "
+                         "that made it.")
+    for key, kind in MANIFEST_KEYS.items():
+        if not isinstance(m.get(key), kind):
+            problem = "lacks" if key not in m else "has a malformed"
+            raise InputError(f"{path} {problem} '{key}'; the run folder is incomplete or damaged; re-create it "
+                             "with 'tspg run'.")
+    if not all(isinstance(info, dict) and isinstance(info.get("dir"), str) for info in m["targets"].values()):
+        raise InputError(f"{path} has a malformed 'targets'; re-create the run with 'tspg run'.")
+    return m
 
 
 def _save_module(module: torch.nn.Module, path: Path) -> None:
@@ -156,31 +196,36 @@ class Perturbation:
         )
 
     def metrics(self) -> dict:
-        """Perturbation accuracy overall and per source class (see the output contract in the README)."""
+        """Perturbation accuracy overall and per source class (see the output contract in the README).
+
+        ``perturbation_accuracy`` is the share of the samples f did not already call the target that it calls the
+        target after the perturbation (None when every sample was the target already);
+        ``perturbation_accuracy_all`` the share of every sample (:func:`tspg.data.share_called_target`).
+        """
         t = self.classes.index(self.target)
         before = self.proba_before.argmax(1)
         after = self.proba_after.argmax(1)
-        fresh = before != t
-        hit = after == t
 
-        def share(mask: np.ndarray) -> float | None:
-            return round(float(hit[mask].mean()), 6) if mask.any() else None
+        def shares(mask: np.ndarray) -> dict:
+            acc, acc_all, n_fresh = share_called_target(before[mask], after[mask], t)
+            return {"n_not_already_target": n_fresh,
+                    "perturbation_accuracy": round(acc, 6) if n_fresh else None,
+                    "perturbation_accuracy_all": round(acc_all, 6) if mask.any() else None}
 
         by_source = {}
         labels = self.labels.reindex(self.samples)
         if labels.notna().any():
             for cls in sorted(labels.dropna().unique()):
                 m = (labels == cls).to_numpy()
-                by_source[cls] = {"n": int(m.sum()), "n_not_already_target": int((m & fresh).sum()),
-                                  "perturbation_accuracy": share(m & fresh),
-                                  "perturbation_accuracy_all": share(m)}
+                by_source[cls] = {"n": int(m.sum()), **shares(m)}
+        overall = shares(np.ones(len(after), dtype=bool))
         p = self.x_adv_scaled - self.x_scaled
         return {
             "target": self.target,
-            "perturbation_accuracy": share(fresh),
-            "perturbation_accuracy_all": share(np.ones_like(hit)),
+            "perturbation_accuracy": overall["perturbation_accuracy"],
+            "perturbation_accuracy_all": overall["perturbation_accuracy_all"],
             "n_perturbed": len(self.samples),
-            "n_not_already_target": int(fresh.sum()),
+            "n_not_already_target": overall["n_not_already_target"],
             "mean_abs_perturbation_scaled": round(float(np.abs(p).mean()), 6) if p.size else None,
             "mean_l2_perturbation_scaled": round(float(np.linalg.norm(p, axis=1).mean()), 6) if p.size else None,
             "by_source": by_source,
@@ -198,7 +243,8 @@ class TSPG:
     classifier_config, generator_config
         Training settings (paper defaults).
     seed
-        Seeds the split, the weights, batch order and target draws.
+        Seeds the split, the weights, batch order and target draws (default: ``tspg.settings.seed``). Every draw
+        comes from generators of tspg's own; the global random state of torch and NumPy is left as it is.
     test_size, val_size
         Held-out share per class, and the validation share of the rest (early stopping, checkpoints).
     impute
@@ -226,7 +272,7 @@ class TSPG:
         classifier_config: ClassifierConfig | None = None,
         generator_config: GeneratorConfig | None = None,
         *,
-        seed: int = 0,
+        seed: int | None = None,
         test_size: float = 0.2,
         val_size: float = 0.1,
         impute: str = "none",
@@ -235,6 +281,13 @@ class TSPG:
     ) -> None:
         self.classifier_config = classifier_config or ClassifierConfig()
         self.generator_config = generator_config or GeneratorConfig()
+        if seed is None:
+            seed = settings.seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise InputError(f"`seed` must be an integer in [0, 2**31), not {seed!r}.")
+        check_split_sizes(test_size, val_size)
+        if impute not in IMPUTE_METHODS:
+            raise InputError(f"Unknown `impute` '{impute}'; choose one of {', '.join(IMPUTE_METHODS)}.")
         self.seed = seed
         self.test_size = test_size
         self.val_size = val_size
@@ -272,6 +325,7 @@ class TSPG:
         self.classes = dataset.classes
         self.inputs = dict(dataset.sources)
         self.gene_set_report = {k: {kk: vv for kk, vv in v.items()} for k, v in dataset.gene_set_report.items()}
+        self.classifier_config.validate()
         self.split = stratified_split(dataset.labels, test_size=self.test_size, val_size=self.val_size,
                                       seed=self.seed)
         prep = prepare(dataset, self.classes, self.split, self.impute)
@@ -280,9 +334,11 @@ class TSPG:
         n_parts = pd.Series(prep.part).value_counts().to_dict()
         log.info("split: %s samples train / %s val / %s test; %d genes; %d classes", n_parts.get("train", 0),
                  n_parts.get("val", 0), n_parts.get("test", 0), len(self.genes), len(self.classes))
+        with seeded(self.seed):
+            classifier = Classifier(len(self.genes), len(self.classes), tuple(self.classifier_config.hidden))
         self.classifier, self.classifier_history = fit_classifier(
             prep.x[tr], prep.y[tr], prep.x[va], prep.y[va], len(self.classes), self.classifier_config,
-            seed=self.seed, device=self.device, progress=self.progress,
+            seed=self.seed, device=self.device, progress=self.progress, classifier=classifier,
         )
         self.generators.clear()
         return self
@@ -297,9 +353,11 @@ class TSPG:
         Parameters
         ----------
         dataset
-            The same data the classifier was fitted on.
+            The same samples and labels the classifier was fitted on; its genes are matched to the model's by
+            name (:func:`tspg.data.match_genes`), so their column order does not matter.
         target
-            A class name.
+            A class name. Its folder name in a saved run (:func:`tspg._names.target_dirname`) must differ from
+            those of the model's other targets.
 
         Returns
         -------
@@ -307,16 +365,21 @@ class TSPG:
         """
         if self.classifier is None:
             raise RuntimeError("fit_classifier first")
-        if target not in self.classes:
-            raise InputError(f"Unknown target class '{target}'; valid classes: {', '.join(self.classes)}.")
-        prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill)
+        check_targets([target], self.classes)
+        check_target_dirs([*self.generators, target])
+        self.generator_config.validate()
+        prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill,
+                       genes=self.genes)
         t = self.classes.index(target)
         tr, va = prep.part == "train", prep.part == "val"
         log.info("generator for target '%s': %d training samples, %d of the target class", target, int(tr.sum()),
                  int((tr & (prep.y == t)).sum()))
+        seed = self.target_seed(target)
+        generator, discriminator = new_adversary(len(self.genes), self.generator_config, seed)
         gen, hist = fit_generator(
             self.classifier, prep.x[tr], prep.x[tr & (prep.y == t)], t, prep.x[va], self.generator_config,
-            seed=self.target_seed(target), device=self.device, progress=self.progress, desc=f"generator {target}",
+            seed=seed, device=self.device, progress=self.progress, desc=f"generator {target}",
+            generator=generator, discriminator=discriminator,
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
@@ -344,19 +407,33 @@ class TSPG:
         self
         """
         dataset.check_targets(targets)
+        check_target_dirs(list(targets))
         self.fit_classifier(dataset)
         for t in targets:
             self.fit_generator(dataset, t)
         return self
 
     # ---------------------------------------------------------------- inference
-    def _scaled(self, gem: pd.DataFrame, source: str = "the data") -> np.ndarray:
-        missing = [g for g in self.genes if g not in gem.columns]
-        if missing:
-            raise InputError(f"{source} lacks {len(missing)} of the model's {len(self.genes)} genes (e.g. "
-                             f"{', '.join(missing[:3])}); a model only applies to data with the genes it was "
-                             "trained on.")
-        values = gem[self.genes].to_numpy(dtype=np.float32)
+    def scale(self, gem: pd.DataFrame, source: str = "the data") -> np.ndarray:
+        """``gem`` (samples x genes, original units) in the model's scaled units, genes in the model's order.
+
+        Genes are matched by name (:func:`tspg.data.match_genes`: any column order, extra genes ignored, Ensembl
+        version suffixes ignored where needed); missing values are filled as the run was trained to.
+
+        Parameters
+        ----------
+        gem
+            The samples to scale.
+        source
+            Name of the data, for error messages.
+
+        Returns
+        -------
+        A float32 array (samples x the model's genes).
+        """
+        if self.scaler is None:
+            raise RuntimeError("fit_classifier (or TSPG.load) first")
+        values = gem.iloc[:, match_genes(gem.columns, self.genes, source)].to_numpy(dtype=np.float32)
         if not np.isfinite(values).all():
             if self.fill is None or np.isnan(self.fill).all():
                 raise InputError(f"{source} has missing or infinite values and this run was trained without "
@@ -366,7 +443,7 @@ class TSPG:
 
     def predict_proba(self, gem: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities of f for each sample of ``gem`` (original units, samples x genes)."""
-        x = self._scaled(gem)
+        x = self.scale(gem)
         proba = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
         return pd.DataFrame(proba, index=gem.index, columns=self.classes)
 
@@ -394,7 +471,7 @@ class TSPG:
         if target not in self.generators:
             trained = ", ".join(self.generators) or "none"
             raise InputError(f"No generator for target '{target}' in this run; trained targets: {trained}.")
-        x = self._scaled(gem, source)
+        x = self.scale(gem, source)
         x_adv, _ = generate(self.generators[target], x, device=self.device)
         before = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
         after = torch.softmax(predict_logits(self.classifier, x_adv, device=self.device), 1).numpy()
@@ -426,26 +503,6 @@ class TSPG:
             "epochs_trained": len(self.classifier_history),
             "best_epoch": best["epoch"] if best else len(self.classifier_history),
         }
-
-    def mean_shift(self, dataset: Dataset, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The original tool's baseline: ``mu_target - mu_class`` per class on the training part.
-
-        Returns
-        -------
-        Classes x genes in original units and in scaled units.
-        """
-        train = self.split[self.split == "train"].index
-        values = dataset.gem.loc[train, self.genes]
-        if self.fill is not None and not np.isnan(self.fill).all():
-            values = pd.DataFrame(fill_missing(values.to_numpy(np.float32), self.fill), index=values.index,
-                                  columns=self.genes)
-        means = values.groupby(dataset.labels.loc[train]).mean().reindex(self.classes)
-        shift = means.loc[target].to_numpy()[None, :] - means.to_numpy()
-        expr = pd.DataFrame(shift.astype(np.float32), index=pd.Index(self.classes, name="source_class"),
-                            columns=self.genes)
-        scaled = pd.DataFrame((shift / self.scaler.data_range).astype(np.float32), index=expr.index,
-                              columns=self.genes)
-        return expr, scaled
 
     # ---------------------------------------------------------------- persistence
     def manifest(self) -> dict:
@@ -490,11 +547,14 @@ class TSPG:
 
         Weights are safetensors (no pickle); the manifest is JSON. Every file is written atomically.
         """
+        if self.classifier is None:
+            raise RuntimeError("nothing to save: fit_classifier first")
+        check_target_dirs(list(self.generators))
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _save_module(self.classifier, folder / "classifier.safetensors")
+        _save_module(self.classifier, folder / CLASSIFIER_WEIGHTS)
         for t, gen in self.generators.items():
-            _save_module(gen, folder / target_dirname(t) / "generator.safetensors")
+            _save_module(gen, folder / target_dirname(t) / GENERATOR_WEIGHTS)
         write_json(folder / MANIFEST, self.manifest())
         return folder
 
@@ -502,20 +562,7 @@ class TSPG:
     def load(cls, folder: str | Path, device: str = "auto", progress: bool = True) -> TSPG:
         """Rebuild a model saved with :meth:`save` (weights from safetensors, never pickle)."""
         folder = Path(folder)
-        path = folder / MANIFEST
-        if not path.exists():
-            raise InputError(f"{folder}: no {MANIFEST}; this is not a tspg run folder (run 'tspg run' or "
-                             "'tspg train-classifier' first).")
-        try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON ({exc}).") from None
-        if m.get("format") != "tspg-run":
-            raise InputError(f"{path}: not a tspg run manifest.")
-        if m.get("format_version") not in READABLE_VERSIONS:
-            raise InputError(f"{path}: run format version {m.get('format_version')} is not one this tspg "
-                             f"({__version__}) reads ({', '.join(map(str, READABLE_VERSIONS))}); use the tspg version "
-                             "that made it.")
+        m = read_manifest(folder)
         device = str(resolve_device(device))  # an unavailable device is the caller's error, not the folder's
         try:
             return cls._from_manifest(m, folder, device, progress)
@@ -543,10 +590,10 @@ class TSPG:
         model.split = pd.Series([part[s] for s in order], index=pd.Index(order), name="part")
         cc = model.classifier_config
         model.classifier = _load_module(Classifier(len(model.genes), len(model.classes), tuple(cc.hidden)),
-                                        folder / "classifier.safetensors").to(model.device)
+                                        folder / CLASSIFIER_WEIGHTS).to(model.device)
         for t, info in m.get("targets", {}).items():
             model.generators[t] = _load_module(Generator(len(model.genes)),
-                                               folder / info["dir"] / "generator.safetensors").to(model.device)
+                                               folder / info["dir"] / GENERATOR_WEIGHTS).to(model.device)
             model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

@@ -187,7 +187,11 @@ CASES: dict[str, tuple[Case, list[str]]] = {
     "binary-gem": (_binary_gem, ["not a UTF-8 text file"]),
     "layer-on-tsv": (_layer_on_tsv, ["--layer and --use-raw apply to .h5ad files only"]),
     "test-size": (_test_size, ["--test-size must be between 0 and 1, not 1.5"]),
-    "epochs": (_epochs, ["--epochs and --classifier-epochs must be at least 1"]),
+    "epochs": (_epochs, ["--epochs must be an integer >= 1, not 0."]),
+    "classifier-epochs": (lambda a, d: [*_base(a), "--classifier-epochs", "0"],
+                          ["--classifier-epochs must be an integer >= 1, not 0."]),
+    "batch-size": (lambda a, d: [*_base(a), "--batch-size", "1"], ["--batch-size must be an integer >= 2, not 1."]),
+    "kappa-nan": (lambda a, d: [*_base(a), "--kappa", "nan"], ["--kappa must be a finite number >= 0.0, not nan."]),
     "bad-impute-choice": (_bad_impute_choice, ["tspg run: error:", "'average' is not one of", "--impute"]),
     "missing-target": (_no_target, ["tspg run: error:", "Missing option '--target'"]),
 }
@@ -324,3 +328,18 @@ def test_help(command):
     if command == ["run"]:
         for option in ("--data", "--labels", "--target", "--out", "--gene-sets", "--impute", "--labels-key"):
             assert option in proc.stdout
+
+
+@pytest.mark.parametrize("damage", ["truncated", "partial"])
+@pytest.mark.parametrize("command", ["genes", "report", "enrich", "plot", "evaluate", "export", "perturb"])
+def test_a_damaged_manifest_is_one_line_for_every_command(tmp_path, damage, command, restore_logging):
+    run = tmp_path / "run"
+    run.mkdir()
+    text = '{"format": "tspg-run", "format_version": 2, "genes": ["G1"' if damage == "truncated" else \
+        json.dumps({"format": "tspg-run", "format_version": 2, "seed": 0})
+    (run / "manifest.json").write_text(text)
+    extra = ["--enrich-gmt", str(tmp_path / "x.gmt")] if command == "enrich" else []
+    (tmp_path / "x.gmt").write_text("S\tdesc\tG1\n")
+    result = run_cli([command, str(run), *extra])
+    line = _check_error(result, run, ["manifest.json"])
+    assert ("not valid JSON" if damage == "truncated" else "lacks 'config'") in line

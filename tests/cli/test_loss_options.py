@@ -3,7 +3,7 @@
 import pytest
 
 from tspg._options import CHECKPOINT_RULES, DISC_REAL, PAPER_LOSS, TD_LOSSES
-from tspg.cli import _configs
+from tspg.cli import FLAGS, _configs
 from tspg.data import InputError
 from tspg.train import GeneratorConfig
 
@@ -27,8 +27,9 @@ def test_each_flag_sets_its_field_and_bad_weights_are_refused():
     _, gc = _configs({"td_loss": "mmd", "disc_real": "all", "checkpoint_rule": "margin", "w_ind": 0.0,
                       "g_init": "random"})
     assert (gc.td_loss, gc.disc_real, gc.checkpoint, gc.w_ind, gc.zero_init) == ("mmd", "all", "margin", 0.0, False)
-    with pytest.raises(InputError, match="--w-ind"):
+    with pytest.raises(InputError, match="GeneratorConfig.w_ind must be a finite number >= 0.0, not -1.0") as info:
         _configs({"w_ind": -1.0})
+    assert info.value.cli_message(FLAGS) == "--w-ind must be a finite number >= 0.0, not -1.0."
 
 
 def test_choices_come_from_the_config_registries():

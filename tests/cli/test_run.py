@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,9 @@ import pytest
 from clihelp import tspg
 
 from tspg.data import make_atlas
+
+# every test here runs a whole `tspg run` or `tspg demo`, or uses the module's run
+pytestmark = pytest.mark.slow
 
 FAST = ["--classifier-epochs", "5", "--epochs", "3", "--quiet"]
 
@@ -17,17 +21,26 @@ def inputs(tmp_path_factory):
     return atlas, atlas.write(tmp_path_factory.mktemp("inputs"))
 
 
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def run_dir(inputs, tmp_path_factory):
+    """The module's run, read-only: a test that writes into a run folder takes its own copy (``own_run``)."""
     _, paths = inputs
     out = tmp_path_factory.mktemp("runs") / "r1"
     tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--target",
          "Heart - Left Ventricle", "--out", out, "--seed", 3, *FAST)
-    return out
+    written = _files(out)
+    yield out
+    assert _files(out) == written, "a test changed the module's run folder; give it its own copy (own_run)"
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+@pytest.fixture
+def own_run(run_dir, tmp_path):
+    """A copy of the module's run for a test that writes into it (so tests pass alone and in any order)."""
+    return shutil.copytree(run_dir, tmp_path / run_dir.name)
 
 
 def test_output_folder_contract(run_dir, inputs):
@@ -109,8 +122,9 @@ def test_phase_commands_reproduce_run(run_dir, inputs, tmp_path):
         assert (phased / name).read_bytes() == (run_dir / name).read_bytes(), name
 
 
-def test_perturb_all_and_external_data(run_dir, inputs, tmp_path):
+def test_perturb_all_and_external_data(own_run, inputs, tmp_path):
     atlas, paths = inputs
+    run_dir = own_run
     tspg("perturb", run_dir, "--target", "Liver", "--perturb", "all", "--quiet", "--no-figures")
     m = json.loads((run_dir / "Liver" / "metrics.json").read_text())
     assert m["n_perturbed"] == len(atlas.gem) == 90 and m["perturbed_samples"] == "all"
@@ -158,8 +172,9 @@ def test_demo_quick_writes_inputs_and_a_complete_run(tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr
 
 
-def test_genes_and_enrich_commands_on_a_run(run_dir, inputs, tmp_path):
+def test_genes_and_enrich_commands_on_a_run(own_run, inputs):
     atlas, paths = inputs
+    run_dir = own_run
     proc = tspg("genes", run_dir, "--target", "Liver", "--top-k", "5", "--rank-units", "scaled", "--quiet")
     assert "top genes written for Liver" in proc.stdout
     per_sample = pd.read_csv(run_dir / "Liver" / "top_genes_per_sample.tsv", sep="\t")

@@ -64,6 +64,7 @@ def test_bad_perturb_data_is_refused_before_training(inputs, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow  # two whole `tspg run`s (over 10 s)
 def test_force_replaces_the_old_run_and_its_targets(inputs, tmp_path):
     _, paths = inputs
     out = tmp_path / "run"
@@ -94,6 +95,7 @@ def test_reload_refuses_changed_labels(inputs, tmp_path):
     assert not (out / "Liver").exists()
 
 
+@pytest.mark.slow  # a whole `tspg run` (over 10 s)
 def test_retraining_a_generator_removes_its_stale_outputs(inputs, tmp_path):
     _, paths = inputs
     out = tmp_path / "run"

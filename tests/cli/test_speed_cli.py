@@ -20,6 +20,7 @@ def inputs(tmp_path_factory):
     return atlas.write(tmp_path_factory.mktemp("inputs"))
 
 
+@pytest.mark.slow  # a whole `tspg run` (over 10 s)
 def test_precision_and_early_stop_are_recorded(inputs, tmp_path):
     out = tmp_path / "run"
     proc = tspg("run", "--data", inputs["data"], "--labels", inputs["labels"], "--target", "Liver", "--out", out,

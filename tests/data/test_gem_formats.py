@@ -218,7 +218,7 @@ def test_duplicated_names_in_h5ad(tiny_gem, tmp_path):
 def test_duplicated_sample_names_suggest_transpose(tmp_path):
     p = tmp_path / "gem.tsv"
     p.write_text("sample\tA\tB\ns1\t1\t2\ns2\t3\t4\ns1\t5\t6\n")
-    with pytest.raises(InputError, match=r"1 duplicated sample name\(s\), e\.g\. s1;.*--transpose"):
+    with pytest.raises(InputError, match=r"1 duplicated sample name\(s\), e\.g\. s1;.*transpose=True"):
         read_gem(p)
 
 
@@ -275,24 +275,24 @@ def test_h5ad_layer_and_raw_errors(tiny_gem, tmp_path):
     path, _ = _write("h5ad-layer", tiny_gem, tmp_path)
     with pytest.raises(InputError, match=r"no layer 'counts'; layers present: logcounts"):
         read_gem(path, layer="counts")
-    with pytest.raises(InputError, match=r"has no \.raw; drop --use-raw"):
+    with pytest.raises(InputError, match=r"has no \.raw; drop use_raw"):
         read_gem(path, use_raw=True)
-    with pytest.raises(InputError, match=r"either --layer or --use-raw"):
+    with pytest.raises(InputError, match=r"either layer or use_raw"):
         read_gem(path, layer="logcounts", use_raw=True)
-    with pytest.raises(InputError, match=r"--transpose does not apply to \.h5ad"):
+    with pytest.raises(InputError, match=r"transpose does not apply to \.h5ad"):
         read_gem(path, transpose=True)
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "gct", "npy", "parquet"])
 def test_layer_and_use_raw_only_for_h5ad(fmt, tiny_gem, tmp_path):
     path, _ = _write(fmt, tiny_gem, tmp_path)
-    with pytest.raises(InputError, match=r"--layer and --use-raw apply to \.h5ad files only"):
+    with pytest.raises(InputError, match=r"layer and use_raw apply to \.h5ad files only"):
         read_gem(path, layer="counts")
-    with pytest.raises(InputError, match=r"--layer and --use-raw apply to \.h5ad files only"):
+    with pytest.raises(InputError, match=r"layer and use_raw apply to \.h5ad files only"):
         read_gem(path, use_raw=True)
 
 
 def test_transpose_does_not_apply_to_gct(tiny_gem, tmp_path):
     path, _ = _write("gct", tiny_gem, tmp_path)
-    with pytest.raises(InputError, match=r"--transpose does not apply to \.gct"):
+    with pytest.raises(InputError, match=r"transpose does not apply to \.gct"):
         read_gem(path, transpose=True)

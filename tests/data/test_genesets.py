@@ -131,9 +131,9 @@ def test_load_dataset_gene_set_option_errors(tmp_path):
     atlas = make_atlas(n_classes=2, n_genes=20, samples_per_class=3, n_markers=2, n_programs=1,
                        program_size=4)
     paths = atlas.write(tmp_path)
-    with pytest.raises(InputError, match=r"--gene-set needs --gene-sets GMT_FILE"):
+    with pytest.raises(InputError, match=r"gene_set_names needs gene_sets=GMT_FILE"):
         load_dataset(paths["data"], paths["labels"], gene_set_names=["LIVER_UP"])
-    with pytest.raises(InputError, match=r"--gene-sets given without --gene-set NAME; choose one or more of "
+    with pytest.raises(InputError, match=r"gene_sets given without gene_set_names=NAME; choose one or more of "
                                          r"the 5 sets .* \(e\.g\. PROGRAM_01, LIVER_UP, LIVER_DOWN\)"):
         load_dataset(paths["data"], paths["labels"], gene_sets=paths["gene_sets"])
     with pytest.raises(InputError, match=r"Unknown gene set 'LIVER_U' .*did you mean LIVER_UP"):

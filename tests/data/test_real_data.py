@@ -9,6 +9,8 @@ import pytest
 
 from tspg.data import load_dataset, prepare, read_gem, read_gmt, stratified_split
 
+pytestmark = pytest.mark.slow  # reads the real data sets in ../shared/data
+
 
 @pytest.fixture(scope="module")
 def leukemia(shared_data):  # noqa: ANN001, ANN201

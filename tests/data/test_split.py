@@ -67,8 +67,8 @@ def test_large_test_size_keeps_two_training_samples_per_class(labels):
 
 
 @pytest.mark.parametrize(("test_size", "val_size", "keyword"),
-                         [(0.0, 0.1, "--test-size"), (1.0, 0.1, "--test-size"), (0.2, 1.0, "--val-size"),
-                          (0.2, -0.1, "--val-size")])
+                         [(0.0, 0.1, "test_size"), (1.0, 0.1, "test_size"), (0.2, 1.0, "val_size"),
+                          (0.2, -0.1, "val_size")])
 def test_split_fraction_errors(labels, test_size, val_size, keyword):
     with pytest.raises(InputError, match=keyword):
         stratified_split(labels, test_size=test_size, val_size=val_size)

@@ -65,12 +65,12 @@ def test_no_shared_samples(files, labelled):
         load_dataset(files.gem_tsv(gem), files.labels_tsv(other))
     msg = str(exc.value)
     assert msg.startswith("The labels and the GEM share no sample ids")
-    assert "GEM: 'S000', 'S001', 'S002'" in msg and "labels: 'X0', 'X1', 'X2'" in msg and "--transpose" in msg
+    assert "GEM: 'S000', 'S001', 'S002'" in msg and "labels: 'X0', 'X1', 'X2'" in msg and "transpose=True" in msg
 
 
 def test_no_shared_samples_because_gem_is_transposed(files, labelled):
     gem, labels = labelled
-    with pytest.raises(InputError, match=r"share no sample ids .* pass --transpose"):
+    with pytest.raises(InputError, match=r"share no sample ids .* pass transpose=True"):
         load_dataset(files.gem_tsv(gem.T), files.labels_tsv(labels))
     assert load_dataset(files.path("gem.tsv"), files.path("labels.tsv"), transpose=True).gem.shape == (12, 5)
 
@@ -84,7 +84,7 @@ def test_some_samples_unlabelled_and_some_labels_orphaned(files, labelled_factor
     msg = str(exc.value)
     assert "2 of 16 GEM samples have no label (e.g. 'S000', 'S001')" in msg
     assert "2 of 16 labelled samples are not in the GEM (e.g. 'X1', 'X2')" in msg
-    assert "pass --allow-missing-labels to use only the 14 shared samples" in msg
+    assert "pass allow_missing_labels=True to use only the 14 shared samples" in msg
 
     with caplog.at_level(logging.WARNING, logger="tspg"):
         ds = load_dataset(gem_path, labels_path, allow_missing_labels=True)
@@ -134,11 +134,11 @@ def test_missing_or_infinite_values_stop_by_default(bad_value, files, labelled):
         load_dataset(files.gem_tsv(gem), files.labels_tsv(labels))
     msg = str(exc.value)
     assert "2 missing or infinite value(s) (e.g. sample 'S003', gene 'G2')" in msg
-    assert "--impute mean|median|zero|drop-genes" in msg
+    assert "impute=mean|median|zero|drop-genes" in msg
 
 
 def test_unknown_impute_method(written):
-    with pytest.raises(InputError, match=r"Unknown --impute 'avg'; choose one of none, zero, mean, median"):
+    with pytest.raises(InputError, match=r"Unknown impute 'avg'; choose one of none, zero, mean, median"):
         load_dataset(written[0], written[1], impute="avg")
 
 
@@ -210,7 +210,7 @@ def test_impute_drop_genes_when_every_gene_has_a_gap(files, labelled):
     gem = gem.copy()
     for j, g in enumerate(gem.columns):
         gem.iloc[j, gem.columns.get_loc(g)] = np.nan
-    with pytest.raises(InputError, match=r"every gene has a missing value; --impute drop-genes would drop"):
+    with pytest.raises(InputError, match=r"every gene has a missing value; impute=drop-genes would drop"):
         load_dataset(files.gem_tsv(gem), files.labels_tsv(labels), impute="drop-genes")
 
 
@@ -249,11 +249,11 @@ def test_unknown_target_lists_the_valid_classes(written):
 # ----------------------------------------------------------------------------------------- option errors
 def test_label_option_errors(written, tmp_path):
     gem_path, labels_path, *_ = written
-    with pytest.raises(InputError, match=r"No labels given: pass --labels FILE, or --labels-key COLUMN"):
+    with pytest.raises(InputError, match=r"No labels given: pass labels=FILE, or labels_key=COLUMN"):
         load_dataset(gem_path)
-    with pytest.raises(InputError, match=r"either --labels or --labels-key, not both"):
+    with pytest.raises(InputError, match=r"either labels or labels_key, not both"):
         load_dataset(gem_path, labels_path, labels_key="cell_type")
-    with pytest.raises(InputError, match=r"--labels-key reads an \.obs column and needs an \.h5ad GEM"):
+    with pytest.raises(InputError, match=r"labels_key reads an \.obs column and needs an \.h5ad GEM"):
         load_dataset(gem_path, labels_key="cell_type")
     with pytest.raises(InputError, match=r"gone\.h5ad: no such file"):
         load_dataset(tmp_path / "gone.h5ad", labels_key="cell_type")
@@ -276,7 +276,7 @@ def test_h5ad_with_labels_key(labelled, tmp_path):
     assert ds.labels.to_dict() == labels.to_dict() and ds.sources["data"] == str(tmp_path / "d.h5ad")
     with pytest.raises(InputError, match=r"no \.obs column 'celltype'; columns present: cell_type"):
         load_dataset(tmp_path / "d.h5ad", labels_key="celltype")
-    with pytest.raises(InputError, match=r"--transpose does not apply to \.h5ad"):
+    with pytest.raises(InputError, match=r"transpose does not apply to \.h5ad"):
         load_dataset(tmp_path / "d.h5ad", labels_key="cell_type", transpose=True)
 
 

@@ -15,18 +15,34 @@ from clihelp import tspg
 from tspg.data import make_atlas
 
 FAST = ["--classifier-epochs", "5", "--epochs", "3", "--quiet"]
+# slow: the tests that use the module's run (a whole `tspg run`, over 10 s)
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """The module's run, read-only: a test that writes into a run folder takes its own copy (``own_run``)."""
     atlas = make_atlas(n_classes=4, n_genes=80, samples_per_class=30, n_markers=5, seed=2)
     paths = atlas.write(tmp_path_factory.mktemp("in"))
     out = tmp_path_factory.mktemp("runs") / "r"
     tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--target", "Lung",
          "--out", out, "--seed", 1, "--enrich-gmt", paths["gene_sets"], "--heatmap-samples", 2, *FAST)
-    return out, atlas
+    written = _files(out)
+    yield out, atlas
+    assert _files(out) == written, "a test changed the module's run folder; give it its own copy (own_run)"
 
 
+@pytest.fixture
+def own_run(run, tmp_path):
+    """A copy of the module's run (same folder name) for a test that writes into it."""
+    out, atlas = run
+    return shutil.copytree(out, tmp_path / out.name), atlas
+
+
+@pytest.mark.slow
 def test_run_writes_figures_and_report_without_extra_flags(run):
     out, _ = run
     assert (out / "plots" / "classifier_history.png").exists() and (out / "data_summary.tsv").exists()
@@ -46,6 +62,7 @@ def test_run_writes_figures_and_report_without_extra_flags(run):
     assert list(summary.columns) == ["class", "train", "val", "test", "total"] and summary["total"].sum() == 120
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_and_shows_the_results(run):
     out, _ = run
     page = (out / "report.html").read_text()
@@ -76,6 +93,7 @@ def _chromium():
     return exe
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(run, tmp_path):
     out, _ = run
     exe = _chromium()
@@ -96,8 +114,9 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     assert (img < 100).mean() > 0.01 and img.std() > 20
 
 
-def test_figures_and_report_are_reproducible(run):
-    out, _ = run
+@pytest.mark.slow
+def test_figures_and_report_are_reproducible(own_run):
+    out, _ = own_run
     files = sorted([*out.glob("*/plots/*"), *out.glob("plots/*"), *out.glob("*/tsne.tsv"), out / "report.html"])
     before = {p: p.read_bytes() for p in files}
     tspg("plot", out, "--heatmap-samples", 2, "--quiet")
@@ -105,8 +124,9 @@ def test_figures_and_report_are_reproducible(run):
     assert [str(p.relative_to(out)) for p in files if p.read_bytes() != before[p]] == []
 
 
-def test_plot_command_draws_named_samples_and_joint_maps(run):
-    out, _ = run
+@pytest.mark.slow
+def test_plot_command_draws_named_samples_and_joint_maps(own_run):
+    out, _ = own_run
     pred = pd.read_csv(out / "Liver" / "predictions.tsv", sep="\t", index_col=0, dtype={"label": str})
     name = str(pred.index[pred["label"] != "Liver"][-1])
     tspg("plot", out, "--target", "Liver", "--heatmap-samples", name, "--tsne-mode", "joint", "--quiet")
@@ -117,6 +137,7 @@ def test_plot_command_draws_named_samples_and_joint_maps(run):
     assert bad.returncode == 2 and "nope" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_export_writes_anndata_with_every_perturbed_sample(run, tmp_path):
     out, atlas = run
     path = tmp_path / "liver.h5ad"
@@ -140,6 +161,7 @@ def test_report_command_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert not (tmp_path / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_run_evaluates_tspg_against_baselines_on_held_out_samples(run):
     out, _ = run
     md = (out / "evaluation.md").read_text()
@@ -164,8 +186,9 @@ def test_run_evaluates_tspg_against_baselines_on_held_out_samples(run):
     assert "TSPG against baselines" in page and "optimal_transport" in page
 
 
-def test_evaluate_command_prints_the_headline(run):
-    out, _ = run
+@pytest.mark.slow
+def test_evaluate_command_prints_the_headline(own_run):
+    out, _ = own_run
     proc = tspg("evaluate", out, "--target", "Liver", "--quiet")
     assert "Liver: called the target by f" in proc.stdout and "independent logistic regression" in proc.stdout
     assert "floor" in proc.stdout

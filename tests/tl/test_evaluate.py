@@ -19,7 +19,7 @@ def run():
     model = TSPG(ClassifierConfig(hidden=(64, 32), epochs=15), GeneratorConfig(epochs=3, min_steps_per_epoch=2), seed=0,
                  progress=False)
     model.fit(ds, targets=[TARGET])
-    prep = prepare(ds, model.classes, model.split, scaler=model.scaler, fill=model.fill)
+    prep = prepare(ds, model.classes, model.split, scaler=model.scaler, fill=model.fill, genes=model.genes)
     names = np.asarray(model.classes)
     tr, te = prep.part == "train", prep.part == "test"
     x_train, y_train, x, y = prep.x[tr], names[prep.y[tr]], prep.x[te], names[prep.y[te]]

@@ -36,10 +36,28 @@ def test_summary_counts_fractions_and_unique_counts(pert):
     assert s.loc["C", "count_down"] == 2 and s.loc["D", "count_down"] == 1
     assert s.loc["A", "mean_perturbation"] == pytest.approx((0.9 + 0.2 + 0.0) / 3)
     assert tl.unique_top_genes(t) == {"unique_top_up": 2, "unique_top_down": 3}
-    assert tl.consensus_genes(s, "up", 1) == ["B"] or tl.consensus_genes(s, "up", 1) == ["A"]
     # ties in count: the larger mean move wins (A: 0.367, B: 0.433)
+    assert tl.consensus_genes(s, "up", 1) == ["B"]
     assert tl.consensus_genes(s, "up", 2) == ["B", "A"]
     assert tl.consensus_genes(s, "down", 1) == ["C"]
+
+
+def test_genes_equal_in_count_and_mean_move_keep_the_matrix_order():
+    # Z and A move alike in every sample, and so do Y and C: only the order of the columns can separate them
+    pert = pd.DataFrame([[0.5, 0.5, 0.2, -0.4, -0.4], [0.3, 0.3, -0.1, -0.6, -0.6]], index=["s1", "s2"],
+                        columns=["Z", "A", "B", "Y", "C"])
+    t = tl.top_genes_per_sample(pert, k=2)
+    assert t["gene"].tolist() == ["Z", "A", "Y", "C"] * 2
+    s = tl.top_gene_summary(t, pert)
+    assert list(s.index) == ["Z", "A", "B", "Y", "C"]
+    assert tl.consensus_genes(s, "up", 1) == ["Z"] and tl.consensus_genes(s, "up", 5) == ["Z", "A"]
+    assert tl.consensus_genes(s, "down", 1) == ["Y"] and tl.consensus_genes(s, "down", 5) == ["Y", "C"]
+    # the same genes in the other column order: the other one comes first, whatever the names
+    rev = pert[pert.columns[::-1]]
+    s_rev = tl.top_gene_summary(tl.top_genes_per_sample(rev, k=2), rev)
+    assert tl.consensus_genes(s_rev, "up", 5) == ["A", "Z"] and tl.consensus_genes(s_rev, "down", 5) == ["C", "Y"]
+    # consensus_genes itself keeps the order of the summary's rows for such genes
+    assert tl.consensus_genes(s.iloc[::-1], "up", 5) == ["A", "Z"]
 
 
 def test_identical_perturbations_give_one_consistent_list():

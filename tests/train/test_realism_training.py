@@ -8,8 +8,7 @@ from tspg import TSPG
 from tspg._options import PAPER_LOSS
 from tspg.data import Dataset, make_atlas
 from tspg.tl._metrics import energy_distance
-from tspg.train import ClassifierConfig, GeneratorConfig, checkpoint_score
-from tspg.train._adversarial import _Plan
+from tspg.train import AdversarialPlan, ClassifierConfig, GeneratorConfig, checkpoint_score, new_adversary
 from tspg.train._losses import individual_loss
 
 OLD = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0}
@@ -29,7 +28,7 @@ def _energy_to_test_target(model, ds, target, **settings):
     model.fit_generator(ds, target)
     test = model.split.index[model.split == "test"]
     y = ds.labels.loc[test].to_numpy()
-    x = model._scaled(ds.gem.loc[test])
+    x = model.scale(ds.gem.loc[test])
     x_adv = model.perturb(ds.gem.loc[test], target).x_adv_scaled
     return energy_distance(x_adv[y != target].astype(float), x[y == target].astype(float)), model
 
@@ -51,15 +50,19 @@ def test_individual_loss_is_zero_for_one_shift_per_group():
     assert individual_loss(moved, groups, 3).item() == pytest.approx((1.0 + 1.0) / 5)
 
 
+def _plan(classifier, x_target, config):
+    return AdversarialPlan(classifier, *new_adversary(x_target.shape[1], config, 0), x_target, 0, config, 0,
+                           torch.device("cpu"))
+
+
 def test_zero_init_generator_starts_as_the_identity(fitted):
     model, _ = fitted
-    plan = _Plan(model.classifier, np.random.default_rng(0).random((10, 200)).astype("float32"), 0, 200,
-                 GeneratorConfig(), seed=0, device=torch.device("cpu"))
+    plan = _plan(model.classifier, np.random.default_rng(0).random((10, 200)).astype("float32"), GeneratorConfig())
     x = torch.rand(8, 200)
     plan.generator.eval()
     assert torch.equal(plan.generator(x), torch.zeros(8, 200))
-    paper = _Plan(model.classifier, np.random.default_rng(0).random((10, 200)).astype("float32"), 0, 200,
-                  GeneratorConfig(**PAPER_LOSS), seed=0, device=torch.device("cpu"))
+    paper = _plan(model.classifier, np.random.default_rng(0).random((10, 200)).astype("float32"),
+                  GeneratorConfig(**PAPER_LOSS))
     paper.generator.eval()
     assert paper.generator(x).abs().mean() > 0.01
 
@@ -69,8 +72,7 @@ def test_discriminator_real_batch_is_the_target_class(fitted, monkeypatch):
     x_target = np.full((6, 200), 0.25, dtype="float32")
     seen = []
     for disc_real in ("target", "all"):
-        plan = _Plan(model.classifier, x_target, 0, 200, GeneratorConfig(disc_real=disc_real), seed=0,
-                     device=torch.device("cpu"))
+        plan = _plan(model.classifier, x_target, GeneratorConfig(disc_real=disc_real))
         forward = plan.discriminator.forward
         monkeypatch.setattr(plan.discriminator, "forward", lambda v, f=forward: (seen.append(v.clone()), f(v))[1])
         seen.clear()

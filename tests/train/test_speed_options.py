@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -36,6 +38,27 @@ def _fit(small, **cfg):
     x, y, tr, va, clf = small
     config = GeneratorConfig(**{"epochs": 3, "min_steps_per_epoch": 2, **cfg})
     return fit_generator(clf, x[tr], x[tr & (y == 1)], 1, x[va], config, seed=4, progress=False)
+
+
+@contextlib.contextmanager
+def _linear_output_dtypes():
+    """Collect the output dtype of every ``nn.Linear`` call made with gradients on (training steps, not scoring)."""
+    seen: list[torch.dtype] = []
+
+    def hook(module, args, output):
+        if isinstance(module, torch.nn.Linear) and torch.is_grad_enabled():
+            seen.append(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def _max_weight_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return max(float((p - q).abs().max()) for p, q in zip(a.state_dict().values(), b.state_dict().values(),
+                                                           strict=True) if p.is_floating_point())
 
 
 def test_auto_device_is_cuda_only_when_present(monkeypatch):
@@ -80,6 +103,20 @@ def test_bf16_training_is_finite_and_repeatable(small):
     assert all(p.dtype == torch.float32 for p in g1.parameters())
 
 
+def test_bf16_generator_training_runs_its_matrix_products_in_bfloat16(small):
+    with _linear_output_dtypes() as fp32_dtypes:
+        g32, h32 = _fit(small, precision="fp32")
+    with _linear_output_dtypes() as bf16_dtypes:
+        g16, h16 = _fit(small, precision="bf16")
+    # fp32: every product of G, D and f is fp32; bf16: the training steps' products are bfloat16
+    assert fp32_dtypes and set(fp32_dtypes) == {torch.float32}
+    assert bf16_dtypes and set(bf16_dtypes) == {torch.bfloat16}
+    # the weights stay fp32, and bf16 rounding gives measurably other weights and losses than fp32
+    assert all(p.dtype == torch.float32 for p in g16.parameters())
+    assert _max_weight_difference(g16, g32) > 1e-4
+    assert [r["g_loss"] for r in h16] != pytest.approx([r["g_loss"] for r in h32], rel=1e-5)
+
+
 def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
     _, h = _fit(small, epochs=8, stop_accuracy=0.0, stop_accuracy_epochs=2)
     assert len(h) == 2
@@ -91,9 +128,10 @@ def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
 
 def test_discriminator_is_trainable_again_after_the_generator_step(small):
     x, y, tr, va, clf = small
-    from tspg.train._adversarial import _Plan
+    from tspg.train import AdversarialPlan, new_adversary
 
-    plan = _Plan(clf, x[tr & (y == 1)], 1, x.shape[1], GeneratorConfig(), 0, torch.device("cpu"))
+    cfg = GeneratorConfig()
+    plan = AdversarialPlan(clf, *new_adversary(x.shape[1], cfg, 0), x[tr & (y == 1)], 1, cfg, 0, torch.device("cpu"))
     losses = plan.step(torch.as_tensor(x[:16]))
     assert losses.shape == (6,) and not losses.requires_grad
     assert all(p.requires_grad for p in plan.discriminator.parameters())
@@ -103,5 +141,15 @@ def test_discriminator_is_trainable_again_after_the_generator_step(small):
 def test_classifier_trains_in_bf16(small):
     x, y, tr, va, _ = small
     config = ClassifierConfig(hidden=(16,), epochs=2, precision="bf16")
-    model, hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3, config, progress=False)
+    with _linear_output_dtypes() as bf16_dtypes:
+        model, hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3, config, progress=False)
     assert isinstance(model, Classifier) and len(hist) == 2 and np.isfinite(hist[-1]["loss"])
+    # the training steps' products ran in bfloat16; the weights stay fp32
+    assert bf16_dtypes and set(bf16_dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with _linear_output_dtypes() as fp32_dtypes:
+        reference, ref_hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3, ClassifierConfig(hidden=(16,), epochs=2),
+                                             progress=False)
+    assert fp32_dtypes and set(fp32_dtypes) == {torch.float32}
+    assert _max_weight_difference(model, reference) > 1e-4
+    assert hist[-1]["loss"] != pytest.approx(ref_hist[-1]["loss"], rel=1e-5)

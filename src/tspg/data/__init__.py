@@ -1,21 +1,25 @@
 """Reading and validating inputs: GEMs, labels, gene sets; the split and the scaler."""
 
+from tspg._options import IMPUTE_METHODS
 from tspg.data._dataset import (
-    IMPUTE_METHODS,
     Dataset,
     MinMaxScaler,
     Prepared,
     align_labels,
+    check_split_sizes,
+    check_targets,
     file_sha256,
     fill_missing,
     load_dataset,
+    match_genes,
     prepare,
     stratified_split,
+    strip_ensembl_version,
 )
 from tspg.data._errors import InputError
 from tspg.data._gem import GEM_FORMATS, gem_format, read_gem, read_h5ad_matrix
 from tspg.data._genesets import read_gmt, select_gene_sets
-from tspg.data._labels import labels_from_obs, read_labels
+from tspg.data._labels import labels_from_obs, read_labels, share_called_target
 from tspg.data._synthetic import SyntheticAtlas, make_atlas, make_paired_atlas
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "Prepared",
     "SyntheticAtlas",
     "align_labels",
+    "check_split_sizes",
+    "check_targets",
     "file_sha256",
     "fill_missing",
     "gem_format",
@@ -34,11 +40,14 @@ __all__ = [
     "load_dataset",
     "make_atlas",
     "make_paired_atlas",
+    "match_genes",
     "prepare",
     "read_gem",
     "read_gmt",
     "read_h5ad_matrix",
     "read_labels",
     "select_gene_sets",
+    "share_called_target",
     "stratified_split",
+    "strip_ensembl_version",
 ]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from tspg._options import IMPUTE_METHODS, Impute
 from tspg.data._errors import InputError
 from tspg.data._gem import gem_format, header_genes, read_gem, read_h5ad_matrix
 from tspg.data._genesets import read_gmt, select_gene_sets
@@ -19,8 +20,6 @@ from tspg.data._labels import labels_from_obs, read_labels
 
 log = logging.getLogger(__name__)
 
-Impute = Literal["none", "zero", "mean", "median", "drop-genes"]
-IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "median", "drop-genes")
 MIN_CLASS_SIZE = 3
 
 
@@ -60,7 +59,7 @@ def align_labels(gem: pd.DataFrame, labels: pd.Series, allow_missing: bool = Fal
         raise InputError(
             f"The labels and the GEM share no sample ids (GEM: {_examples(gem.index)}; labels: "
             f"{_examples(labels.index)}); check that the labels file's first column holds the GEM's sample ids"
-            " (is the GEM genes x samples? then pass --transpose)."
+            " (is the GEM genes x samples? then pass `transpose=True`)."
         )
     unlabelled = gem.index[~gem.index.isin(labels.index)]
     orphan = labels.index[~labels.index.isin(gem.index)]
@@ -72,32 +71,152 @@ def align_labels(gem: pd.DataFrame, labels: pd.Series, allow_missing: bool = Fal
             parts.append(f"{len(orphan)} of {len(labels)} labelled samples are not in the GEM "
                          f"(e.g. {_examples(orphan)})")
         if not allow_missing:
-            raise InputError("; ".join(parts) + "; fix the files or pass --allow-missing-labels to use only the "
+            raise InputError("; ".join(parts) + "; fix the files or pass `allow_missing_labels=True` to use only the "
                              f"{len(shared)} shared samples.")
         log.warning("%s; using the %d shared samples", "; ".join(parts), len(shared))
     return gem.loc[shared], labels.loc[shared]
+
+
+def check_targets(targets: list[str], classes: list[str]) -> None:
+    """Raise :class:`InputError` unless every target is one of ``classes`` (the one check of target names)."""
+    for t in targets:
+        if t not in classes:
+            raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(map(str, classes))}.")
+
+
+_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d{6,})\.\d+(_PAR_Y)?$")
+
+
+def strip_ensembl_version(gene: str) -> str:
+    """``ENSG00000223972.5`` -> ``ENSG00000223972`` (any Ensembl gene, transcript or protein ID); others as they are.
+
+    Examples
+    --------
+    >>> strip_ensembl_version("ENSG00000223972.5"), strip_ensembl_version("TP53")
+    ('ENSG00000223972', 'TP53')
+    """
+    m = _ENSEMBL_VERSION.match(str(gene))
+    return m.group(1) + (m.group(2) or "") if m else str(gene)
+
+
+def match_genes(columns: pd.Index | list[str], genes: list[str], source: str = "the data") -> np.ndarray:
+    """Positions in ``columns`` of the model's ``genes``, in the model's order: the one check of new data's genes.
+
+    Genes are matched by name, whatever order the data have them in (extra genes are ignored). Where a name is
+    missing, Ensembl version suffixes are ignored on both sides (``ENSG00000223972.5`` matches
+    ``ENSG00000223972`` and ``ENSG00000223972.6``) as long as that makes a unique match.
+
+    Parameters
+    ----------
+    columns
+        The new data's gene names.
+    genes
+        The model's genes.
+    source
+        Name of the data, for the error message.
+
+    Returns
+    -------
+    Integer positions, one per gene of ``genes``; :class:`InputError` when a gene is missing or ambiguous.
+    """
+    columns = pd.Index([str(c) for c in columns])
+    if not columns.is_unique:
+        dup = columns[columns.duplicated()]
+        raise InputError(f"{source} has duplicated gene names (e.g. {_examples(dup)}); make them unique.")
+    pos = columns.get_indexer(genes)
+    missing = pos < 0
+    if missing.any():
+        stripped = pd.Index([strip_ensembl_version(c) for c in columns])
+        unique = ~stripped.duplicated(keep=False)
+        lookup = pd.Series(np.arange(len(columns))[unique], index=stripped[unique])
+        for i in np.flatnonzero(missing):
+            j = lookup.get(strip_ensembl_version(genes[i]))
+            if j is not None:
+                pos[i] = int(j)
+        n_versionless = int(missing.sum() - (pos < 0).sum())
+        if n_versionless:
+            log.info("%s: %d of the model's genes matched by Ensembl ID without the version suffix", source,
+                     n_versionless)
+    if (pos < 0).any():
+        lost = [genes[i] for i in np.flatnonzero(pos < 0)]
+        raise InputError(f"{source} lacks {len(lost)} of the model's {len(genes)} genes (e.g. {_examples(lost)}); a "
+                         "model only applies to data with the genes it was trained on.")
+    return pos
 
 
 @dataclass
 class Dataset:
     """A validated, labelled GEM (original expression units).
 
+    Construction checks the data (whether made by :func:`load_dataset` or by hand): a numeric samples x genes
+    frame with unique sample and gene names, one label per sample (the labels are reordered to the GEM's samples
+    and stored as strings), at least two classes and at least :data:`MIN_CLASS_SIZE` samples per class. Missing
+    values (NaN) are allowed; :func:`prepare` imputes them when asked to.
+
     Attributes
     ----------
     gem
-        Samples x genes, float32, missing values possibly NaN until :meth:`split` imputes them.
+        Samples x genes, float32, missing values possibly NaN until :func:`prepare` imputes them.
     labels
         One label per sample (str), in the GEM's sample order.
     gene_set_report
         Per chosen gene set: how many genes it has and which ones the GEM lacks.
     sources
         Input file paths and their SHA-256 digests.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> gem = pd.DataFrame([[1.0, 2.0]] * 6, index=[f"s{i}" for i in range(6)], columns=["G1", "G2"])
+    >>> Dataset(gem, pd.Series(["a", "b"] * 3, index=gem.index)).classes
+    ['a', 'b']
     """
 
     gem: pd.DataFrame
     labels: pd.Series
     gene_set_report: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        gem, labels = self.gem, self.labels
+        if not isinstance(gem, pd.DataFrame):
+            raise InputError(f"Dataset.gem must be a pandas DataFrame (samples x genes), not {type(gem).__name__}.")
+        if not isinstance(labels, pd.Series):
+            raise InputError(f"Dataset.labels must be a pandas Series indexed by sample, not {type(labels).__name__}.")
+        if gem.shape[0] == 0 or gem.shape[1] == 0:
+            raise InputError(f"Dataset.gem is empty ({gem.shape[0]} samples x {gem.shape[1]} genes).")
+        if not gem.index.is_unique:
+            raise InputError(f"Dataset.gem has duplicated sample names, e.g. "
+                             f"{_examples(gem.index[gem.index.duplicated()])}.")
+        if not gem.columns.is_unique:
+            raise InputError(f"Dataset.gem has duplicated gene names, e.g. "
+                             f"{_examples(gem.columns[gem.columns.duplicated()])}; make them unique.")
+        non_numeric = [c for c, t in gem.dtypes.items() if not pd.api.types.is_numeric_dtype(t)
+                       or pd.api.types.is_bool_dtype(t)]
+        if non_numeric:
+            raise InputError(f"Dataset.gem has {len(non_numeric)} non-numeric gene column(s) (e.g. "
+                             f"{_examples(non_numeric)}); it must hold expression values only.")
+        if not labels.index.is_unique:
+            raise InputError(f"Dataset.labels has duplicated sample names, e.g. "
+                             f"{_examples(labels.index[labels.index.duplicated()])}.")
+        if len(labels) != len(gem) or not labels.index.isin(gem.index).all():
+            missing = gem.index[~gem.index.isin(labels.index)]
+            raise InputError(f"Dataset.labels must have one label per GEM sample ({len(missing)} of {len(gem)} samples "
+                             f"have none, e.g. {_examples(missing)}; {len(labels)} labels); use align_labels first.")
+        labels = labels.reindex(gem.index)
+        if labels.isna().any():
+            raise InputError(f"Dataset.labels has {int(labels.isna().sum())} missing label(s) (e.g. sample "
+                             f"{_examples(labels.index[labels.isna()])}); drop those samples.")
+        labels = labels.astype(str)
+        counts = labels.value_counts()
+        if len(counts) < 2:
+            raise InputError(f"Only one class ('{counts.index[0]}') in the labels; TSPG needs at least two classes.")
+        small = counts[counts < MIN_CLASS_SIZE]
+        if len(small):
+            listing = ", ".join(f"'{k}' ({v})" for k, v in small.items())
+            raise InputError(f"{len(small)} class(es) have fewer than {MIN_CLASS_SIZE} samples, too few to split into "
+                             f"training and held-out parts: {listing}; remove those samples from the labels.")
+        self.labels = labels
 
     @property
     def classes(self) -> list[str]:
@@ -111,10 +230,7 @@ class Dataset:
 
     def check_targets(self, targets: list[str]) -> None:
         """Raise :class:`InputError` unless every target is a class of the data."""
-        classes = self.classes
-        for t in targets:
-            if t not in classes:
-                raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(classes)}.")
+        check_targets(targets, self.classes)
 
 
 def _early_gene_selection(data: Path, transpose: bool, gene_sets: str | Path | None,
@@ -181,20 +297,20 @@ def load_dataset(
     The validated :class:`Dataset`.
     """
     if impute not in IMPUTE_METHODS:
-        raise InputError(f"Unknown --impute '{impute}'; choose one of {', '.join(IMPUTE_METHODS)}.")
+        raise InputError(f"Unknown `impute` '{impute}'; choose one of {', '.join(IMPUTE_METHODS)}.")
     data = Path(data)
     if labels is None and labels_key is None:
-        raise InputError("No labels given: pass --labels FILE, or --labels-key COLUMN for an .h5ad GEM.")
+        raise InputError("No labels given: pass `labels=FILE`, or `labels_key=COLUMN` for an .h5ad GEM.")
     if labels is not None and labels_key is not None:
-        raise InputError("Pass either --labels or --labels-key, not both.")
+        raise InputError("Pass either `labels` or `labels_key`, not both.")
     all_genes = None
     if labels_key is not None:
         if gem_format(data) != "h5ad":
-            raise InputError("--labels-key reads an .obs column and needs an .h5ad GEM; use --labels FILE.")
+            raise InputError("`labels_key` reads an .obs column and needs an .h5ad GEM; use `labels=FILE`.")
         if not data.exists():
             raise InputError(f"{data}: no such file.")
         if transpose:
-            raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
+            raise InputError("`transpose` does not apply to .h5ad files (AnnData is always cells x genes).")
         gem, obs = read_h5ad_matrix(data, layer=layer, use_raw=use_raw)
         gem = gem.copy()
         lab = labels_from_obs(obs, labels_key, str(data))
@@ -209,12 +325,13 @@ def load_dataset(
 
     report: dict = {}
     if gene_set_names and gene_sets is None:
-        raise InputError("--gene-set needs --gene-sets GMT_FILE to say where the sets are defined.")
+        raise InputError("`gene_set_names` needs `gene_sets=GMT_FILE` to say where the sets are defined.")
     if gene_sets is not None:
         genes_in_file = list(gem.columns) if all_genes is None else all_genes[0]
         library = read_gmt(gene_sets, genes=genes_in_file)
         if not gene_set_names:
-            raise InputError(f"--gene-sets given without --gene-set NAME; choose one or more of the {len(library)} "
+            raise InputError(f"`gene_sets` given without `gene_set_names=NAME`; choose one or more of the "
+                             f"{len(library)} "
                              f"sets in {gene_sets} (e.g. {', '.join(list(library)[:3])}).")
         selected, report = select_gene_sets(library, gene_set_names, genes_in_file, str(gene_sets))
         if list(gem.columns) != selected:
@@ -228,26 +345,18 @@ def load_dataset(
         where = f"e.g. sample '{gem.index[r]}', gene '{gem.columns[c]}'"
         if impute == "none":
             raise InputError(f"{data}: {n_bad} missing or infinite value(s) ({where}); fill them, or pass "
-                             "--impute mean|median|zero|drop-genes.")
+                             "`impute=mean|median|zero|drop-genes`.")
         np.copyto(values, np.nan, where=bad)
         gem = pd.DataFrame(values, index=gem.index, columns=gem.columns)
         if impute == "drop-genes":
             keep = ~bad.any(axis=0)
             if not keep.any():
-                raise InputError(f"{data}: every gene has a missing value; --impute drop-genes would drop all.")
+                raise InputError(f"{data}: every gene has a missing value; `impute=drop-genes` would drop all.")
             log.warning("dropping %d gene(s) with missing values", int((~keep).sum()))
             gem = gem.loc[:, keep]
         else:
             log.warning("%d missing value(s) will be filled with the training part's %s", n_bad, impute)
 
-    counts = lab.value_counts()
-    if len(counts) < 2:
-        raise InputError(f"Only one class ('{counts.index[0]}') in the labels; TSPG needs at least two classes.")
-    small = counts[counts < MIN_CLASS_SIZE]
-    if len(small):
-        listing = ", ".join(f"'{k}' ({v})" for k, v in small.items())
-        raise InputError(f"{len(small)} class(es) have fewer than {MIN_CLASS_SIZE} samples, too few to split into "
-                         f"training and held-out parts: {listing}; remove them from the labels file.")
     sources = {"data": str(data)}
     if labels is not None:
         sources["labels"] = str(labels)
@@ -256,6 +365,14 @@ def load_dataset(
     if hash_inputs:
         sources["sha256"] = {k: file_sha256(v) for k, v in list(sources.items())}
     return Dataset(gem=gem, labels=lab.astype(str), gene_set_report=report, sources=sources)
+
+
+def check_split_sizes(test_size: float, val_size: float) -> None:
+    """Raise :class:`InputError` unless ``0 < test_size < 1`` and ``0 <= val_size < 1``."""
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float) or not 0 < test_size < 1:
+        raise InputError(f"`test_size` must be between 0 and 1, not {test_size!r}.")
+    if isinstance(val_size, bool) or not isinstance(val_size, int | float) or not 0 <= val_size < 1:
+        raise InputError(f"`val_size` must be in [0, 1), not {val_size!r}.")
 
 
 def stratified_split(
@@ -281,10 +398,7 @@ def stratified_split(
     -------
     ``"train"``, ``"val"`` or ``"test"`` per sample, in the order of ``labels``.
     """
-    if not 0 < test_size < 1:
-        raise InputError(f"--test-size must be between 0 and 1, not {test_size}.")
-    if not 0 <= val_size < 1:
-        raise InputError(f"--val-size must be in [0, 1), not {val_size}.")
+    check_split_sizes(test_size, val_size)
     rng = np.random.default_rng(seed)
     part = np.full(len(labels), "train", dtype=object)
     codes = labels.to_numpy()
@@ -367,11 +481,16 @@ def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
 
 
 def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Impute = "none",
-            scaler: MinMaxScaler | None = None, fill: np.ndarray | None = None) -> Prepared:
+            scaler: MinMaxScaler | None = None, fill: np.ndarray | None = None,
+            genes: list[str] | None = None) -> Prepared:
     """Impute with training statistics, fit the scaler on the training part and scale every sample.
 
-    Given ``scaler`` and ``fill`` (a run's own), they are used as they are instead of being fitted again.
+    Given ``scaler`` and ``fill`` (a run's own), they are used as they are instead of being fitted again; then
+    ``genes`` (the run's) says which of the data's genes they belong to, matched by name (:func:`match_genes`),
+    so data in another gene order are scaled gene by gene, never column by column.
     """
+    if scaler is not None and genes is None:
+        raise ValueError("prepare: a fitted scaler needs the genes it was fitted on (genes=...)")
     part = part.reindex(dataset.gem.index)
     if part.isna().any():
         raise InputError(f"{int(part.isna().sum())} sample(s) of the data are not in the run's split; use the data "
@@ -380,7 +499,8 @@ def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Imput
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} sample(s) have labels the run does not know (e.g. "
                          f"'{dataset.labels[unknown].iloc[0]}'); use the labels the run was trained on.")
-    values = dataset.gem.to_numpy(dtype=np.float32)
+    gem = dataset.gem if genes is None else dataset.gem.iloc[:, match_genes(dataset.gem.columns, genes)]
+    values = gem.to_numpy(dtype=np.float32)
     is_train = (part == "train").to_numpy()
     if scaler is not None:
         if fill is not None and not np.isnan(fill).all():

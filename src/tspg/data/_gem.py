@@ -10,7 +10,6 @@ import gzip
 import logging
 import zlib
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -340,10 +339,10 @@ def read_h5ad_matrix(
     except (OSError, KeyError) as exc:
         raise InputError(f"{path}: cannot read as .h5ad ({exc}).") from None
     if layer is not None and use_raw:
-        raise InputError("Choose either --layer or --use-raw, not both.")
+        raise InputError("Choose either `layer` or `use_raw`, not both.")
     if use_raw:
         if adata.raw is None:
-            raise InputError(f"{path}: has no .raw; drop --use-raw to use .X.")
+            raise InputError(f"{path}: has no .raw; drop `use_raw` to use .X.")
         matrix, genes = adata.raw.X, adata.raw.var_names
     elif layer is not None:
         if layer not in adata.layers:
@@ -406,7 +405,7 @@ def read_gem(
         raise InputError(f"{path}: no such file.")
     fmt = gem_format(path)
     if fmt != "h5ad" and (layer is not None or use_raw):
-        raise InputError("--layer and --use-raw apply to .h5ad files only.")
+        raise InputError("`layer` and `use_raw` apply to .h5ad files only.")
     try:
         if fmt in ("tsv", "txt", "csv"):
             frame = _read_delimited(path, "," if fmt == "csv" else "\t", None if transpose else genes)
@@ -416,11 +415,11 @@ def read_gem(
             frame = _read_parquet(path)
         elif fmt == "gct":
             if transpose:
-                raise InputError("--transpose does not apply to .gct files (GCT is always genes x samples).")
+                raise InputError("`transpose` does not apply to .gct files (GCT is always genes x samples).")
             frame = _read_gct(path)
         else:
             if transpose:
-                raise InputError("--transpose does not apply to .h5ad files (AnnData is always cells x genes).")
+                raise InputError("`transpose` does not apply to .h5ad files (AnnData is always cells x genes).")
             frame, _ = read_h5ad_matrix(path, layer=layer, use_raw=use_raw)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); is the "
@@ -430,7 +429,7 @@ def read_gem(
     if transpose:
         frame = frame.T
     _check_unique(frame.index, "sample", path, "every sample needs its own name"
-                  + ("" if transpose else " (is the file genes x samples? then pass --transpose)"))
+                  + ("" if transpose else " (is the file genes x samples? then pass `transpose=True`)"))
     _check_unique(frame.columns, "gene", path, "make gene names unique (e.g. collapse probes to genes) first")
     if genes is not None and list(frame.columns) != list(genes):
         missing = pd.Index(genes).difference(frame.columns)
@@ -445,5 +444,3 @@ def read_gem(
     log.info("read %s: %d samples x %d genes", path.name, frame.shape[0], frame.shape[1])
     return frame
 
-
-ImputeMethod = Literal["none", "zero", "mean", "median", "drop-genes"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from tspg.data._errors import InputError
@@ -125,3 +126,33 @@ def labels_from_obs(obs: pd.DataFrame, key: str, source: str = "the .h5ad file")
         raise InputError(f"{source}: .obs['{key}'] is missing for {int(missing.sum())} sample(s), e.g. "
                          f"'{obs.index[missing][0]}'; fill or drop them first.")
     return pd.Series(column.astype(str).to_numpy(), index=obs.index.astype(str), name="label")
+
+
+def share_called_target(before: np.ndarray, after: np.ndarray, target: object) -> tuple[float, float, int]:
+    """The success of a perturbation from a classifier's calls before and after it: TSPG's one definition.
+
+    Parameters
+    ----------
+    before, after
+        The class each sample is called before and after the perturbation (any comparable labels).
+    target
+        The target class.
+
+    Returns
+    -------
+    The share called ``target`` after, among the samples not already called it before (NaN if none: their
+    perturbation cannot show anything); the share among all samples (NaN if none); and the number not
+    already called the target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> share_called_target(np.array([0, 1, 2, 2]), np.array([2, 2, 0, 2]), 2)
+    (1.0, 0.75, 2)
+    """
+    before, after = np.asarray(before), np.asarray(after)
+    hit = after == target
+    fresh = before != target
+    acc = float(hit[fresh].mean()) if fresh.any() else float("nan")
+    acc_all = float(hit.mean()) if len(hit) else float("nan")
+    return acc, acc_all, int(fresh.sum())

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from tspg.pl._canvas import canvas_for, root
 from tspg.pl._palette import class_colors
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
 
 
 def tsne(
@@ -18,7 +25,11 @@ def tsne(
     perturbed_from: pd.DataFrame | None = None,
     classes: list[str] | None = None,
     title: str | None = None,
-) -> Figure:
+    *,
+    ax: Axes | None = None,
+    fig: Figure | SubFigure | None = None,
+    return_fig: bool = True,
+) -> Figure | Axes:
     """Draw a t-SNE map (see :func:`tspg.tl.tsne_map`).
 
     Original samples are filled circles coloured by class; perturbed samples are crosses in the colour of their
@@ -43,16 +54,27 @@ def tsne(
     classes
         Classes in legend order (default: sorted classes of ``labels``).
     title
-        Figure title.
+        Axes title.
+    ax
+        Draw into this axes (of a figure of yours) instead of a new figure; its figure's layout is left alone.
+    fig
+        Draw into a new axes of this figure or subfigure (e.g. one of ``Figure.subfigures``) instead of a new
+        figure; not together with ``ax``.
+    return_fig
+        Return the figure (the top-level one holding ``ax`` or ``fig``, if given); else the axes drawn on.
 
     Returns
     -------
-    The figure.
+    The figure, or the axes with ``return_fig=False``.
     """
+    parent, ax = canvas_for("tsne", ax, fig, 1)
     classes = classes or sorted(labels.unique())
     colors = class_colors(classes)
-    fig = Figure(figsize=(8.5, 6.0))
-    ax = fig.add_subplot()
+    if parent is None:
+        fig = Figure(figsize=(8.5, 6.0))
+        ax = fig.add_subplot()
+    elif ax is None:
+        ax = parent.add_subplot()
     lab = labels.reindex(original.index)
     for c in [c for c in classes if c != target] + ([target] if target in classes else []):
         pts = original[lab == c]
@@ -78,5 +100,7 @@ def tsne(
     ax.set_yticks([])
     ax.set_title(title or f"Perturbation to {target}", fontsize=11)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=1.2)
-    fig.tight_layout()
-    return fig
+    if parent is None:
+        fig.tight_layout()
+        return fig if return_fig else ax
+    return root(parent) if return_fig else ax

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
+
+from tspg.pl._canvas import canvas_for, root
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
 
 COLUMNS = ("X", "P", "X+P", "mu_T")
 
@@ -49,7 +57,11 @@ def heatmap(
     units: str = "scaled",
     max_rows: int = 60,
     n_edge: int = 20,
-) -> Figure:
+    *,
+    ax: Axes | None = None,
+    fig: Figure | SubFigure | None = None,
+    return_fig: bool = True,
+) -> Figure | Axes | list[Axes]:
     """Heatmap of one sample: columns X, P, X + P and mu_T, genes (rows) sorted by P, largest first.
 
     With more than ``max_rows`` genes only the ``n_edge`` most raised and ``n_edge`` most lowered are drawn (a
@@ -69,11 +81,23 @@ def heatmap(
         ``scaled`` or ``expr``.
     max_rows, n_edge
         See above.
+    ax
+        Draw into this axes (of a figure of yours) instead of a new figure, with the colour bar beside it; only for
+        ``units="scaled"``, a single axes. The ``expr`` form is four axes: a ``ValueError`` points to ``fig``.
+    fig
+        Draw into this figure or subfigure (e.g. one of ``Figure.subfigures``) instead of a new one; not together
+        with ``ax``. Its layout engine is left as it is (tspg's own figures use constrained layout).
+    return_fig
+        Return the figure (the top-level one holding ``ax`` or ``fig``, if given); else the axes drawn on: the
+        heatmap's axes for ``scaled``, the list of the four column axes for ``expr`` (colour bars not included).
 
     Returns
     -------
-    The figure.
+    The figure, or the axes with ``return_fig=False``.
     """
+    if units not in ("scaled", "expr"):
+        raise ValueError(f"units must be 'scaled' or 'expr', not {units!r}")
+    parent, ax = canvas_for(f"heatmap(units={units!r})", ax, fig, 1 if units == "scaled" else 4)
     x, p, mu = (np.asarray(v, dtype=np.float64) for v in (x, p, mu_target))
     genes_arr = np.asarray(genes, dtype=object)
     rows = rows_to_show(p, max_rows, n_edge)
@@ -81,16 +105,17 @@ def heatmap(
     height = max(3.0, 0.16 * len(rows) + 1.4)
     title = f"{sample} ({source}) to {target}"
     if units == "scaled":
-        fig = Figure(figsize=(4.2, height), layout="constrained")
-        ax = fig.add_subplot()
+        fig = parent if parent is not None else Figure(figsize=(4.2, height), layout="constrained")
+        ax = ax if ax is not None else fig.add_subplot()
         im = ax.imshow(m, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         ax.set_xticks(range(4))
         ax.set_xticklabels(COLUMNS, fontsize=8)
         _gene_axis(ax, genes_arr, rows, len(genes_arr))
         fig.colorbar(im, ax=ax, shrink=0.6, label="scaled units")
         ax.set_title(title, fontsize=9)
-    elif units == "expr":
-        fig = Figure(figsize=(6.0, height + 0.6), layout="constrained")
+        drawn = ax
+    else:
+        fig = parent if parent is not None else Figure(figsize=(6.0, height + 0.6), layout="constrained")
         axes = fig.subplots(1, 4)
         level = m[:, [0, 2, 3]]
         lo, hi = float(np.nanmin(level)), float(np.nanmax(level))
@@ -109,9 +134,8 @@ def heatmap(
             ax.set_xticklabels([COLUMNS[j]], fontsize=8)
             _gene_axis(ax, genes_arr, rows, len(genes_arr), show=j == 0)
         fig.suptitle(f"{title} (original units)", fontsize=9)
-    else:
-        raise ValueError(f"units must be 'scaled' or 'expr', not {units!r}")
-    return fig
+        drawn = list(axes)
+    return root(fig) if return_fig else drawn
 
 
 def heatmap_panel(
@@ -120,7 +144,11 @@ def heatmap_panel(
     genes: list[str],
     target: str,
     n_edge: int = 20,
-) -> Figure:
+    *,
+    ax: Axes | None = None,
+    fig: Figure | SubFigure | None = None,
+    return_fig: bool = True,
+) -> Figure | list[Axes]:
     """The paper's Figures 3-4: one sample from each of several source classes, side by side, to one target.
 
     Every block has the columns X, P, X + P and mu_T on the same gene rows: the ``n_edge`` genes with the largest
@@ -139,20 +167,32 @@ def heatmap_panel(
         The target class.
     n_edge
         Genes per direction.
+    ax
+        Draw into this axes (of a figure of yours) instead of a new figure, with the colour bar beside it; only
+        with one sample, a single axes (else a ``ValueError`` points to ``fig``). The figure title ("Transitions to
+        <target>") is then not drawn: the caller's figure is left alone.
+    fig
+        Draw into this figure or subfigure (e.g. one of ``Figure.subfigures``) instead of a new one, title
+        included; not together with ``ax``. Its layout engine is left as it is (tspg's own figures use
+        constrained layout).
+    return_fig
+        Return the figure (the top-level one holding ``ax`` or ``fig``, if given); else the list of the blocks'
+        axes, one per sample (colour bar not included).
 
     Returns
     -------
-    The figure.
+    The figure, or the list of axes with ``return_fig=False``.
     """
     if not samples:
         raise ValueError("no samples to draw")
+    parent, given = canvas_for("heatmap_panel", ax, fig, len(samples))
     mu = np.asarray(mu_target, dtype=np.float64)
     mean_p = np.mean([np.asarray(s[3], dtype=np.float64) for s in samples], axis=0)
     rows = rows_to_show(mean_p, 2 * n_edge, n_edge)
     genes_arr = np.asarray(genes, dtype=object)
     height = max(3.0, 0.16 * len(rows) + 1.6)
-    fig = Figure(figsize=(1.6 + 2.0 * len(samples), height), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(samples)))
+    fig = parent if parent is not None else Figure(figsize=(1.6 + 2.0 * len(samples), height), layout="constrained")
+    axes = [given] if given is not None else list(np.atleast_1d(fig.subplots(1, len(samples))))
     im = None
     for j, (ax, (name, source, x, p)) in enumerate(zip(axes, samples, strict=True)):
         m = _matrix(np.asarray(x, dtype=np.float64), np.asarray(p, dtype=np.float64), mu, rows)
@@ -161,6 +201,7 @@ def heatmap_panel(
         ax.set_xticklabels(COLUMNS, fontsize=7, rotation=90)
         _gene_axis(ax, genes_arr, rows, len(genes_arr), show=j == 0)
         ax.set_title(f"{source}\n{name}", fontsize=8)
-    fig.colorbar(im, ax=list(axes), shrink=0.5, label="scaled units")
-    fig.suptitle(f"Transitions to {target}", fontsize=10)
-    return fig
+    fig.colorbar(im, ax=axes, shrink=0.5, label="scaled units")
+    if given is None:
+        fig.suptitle(f"Transitions to {target}", fontsize=10)
+    return root(fig) if return_fig else axes

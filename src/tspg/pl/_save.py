@@ -6,11 +6,9 @@ import io
 from pathlib import Path
 
 import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # figures are files; never open a window
-from matplotlib.figure import Figure  # noqa: E402
-
-from tspg._io import atomic_write  # noqa: E402
+from tspg._io import atomic_write
 
 FORMATS: tuple[str, ...] = ("png", "svg")
 
@@ -28,7 +26,11 @@ def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 110) -> bytes:
 
 
 def save_figure(fig: Figure, stem: str | Path, formats: tuple[str, ...] = FORMATS, dpi: int = 110) -> list[Path]:
-    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (atomically) and close it.
+    """Write ``fig`` as ``stem.png`` and ``stem.svg`` (atomically).
+
+    Neither pyplot nor the matplotlib backend is touched: a figure made by :mod:`tspg.pl` is a plain
+    :class:`~matplotlib.figure.Figure`, not registered with pyplot, and is freed once unreferenced. A pyplot figure
+    (e.g. from ``plt.subplots()`` drawn on with ``ax=``) is left open; close it with ``plt.close(fig)``.
 
     Parameters
     ----------
@@ -50,7 +52,4 @@ def save_figure(fig: Figure, stem: str | Path, formats: tuple[str, ...] = FORMAT
     for fmt in formats:
         data = figure_bytes(fig, fmt, dpi)
         paths.append(atomic_write(stem.with_name(f"{stem.name}.{fmt}"), lambda p, d=data: p.write_bytes(d)))
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return paths

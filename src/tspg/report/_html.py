@@ -10,8 +10,22 @@ from pathlib import Path
 import pandas as pd
 
 from tspg._io import atomic_write_text
-
-REPORT = "report.html"
+from tspg._names import (
+    CLASSIFIER_METRICS,
+    DATA_SUMMARY,
+    DIRECTIONS,
+    EVALUATION_TSV,
+    FIG_CLASSIFIER_HISTORY,
+    FIG_HEATMAP_PREFIX,
+    FIG_HISTORY,
+    FIG_PANEL,
+    FIG_TSNE,
+    METRICS,
+    PLOTS,
+    REPORT,
+    TOP_GENES,
+    enrichment_file,
+)
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -95,7 +109,7 @@ def _settings(manifest: dict) -> str:
 
 
 def _data_summary(out: Path, manifest: dict) -> str:
-    summary = _read_tsv(out / "data_summary.tsv")
+    summary = _read_tsv(out / DATA_SUMMARY)
     split = manifest.get("split", {})
     counts = ", ".join(f"{len(split.get(p, []))} {p}" for p in ("train", "val", "test"))
     text = (f"<p>{len(manifest.get('split_order', []))} samples ({counts}), {len(manifest.get('genes', []))} genes, "
@@ -105,7 +119,7 @@ def _data_summary(out: Path, manifest: dict) -> str:
 
 
 def _classifier(out: Path) -> str:
-    path = out / "classifier_metrics.json"
+    path = out / CLASSIFIER_METRICS
     if not path.exists():
         return '<p class="note">No classifier metrics.</p>'
     m = json.loads(path.read_text(encoding="utf-8"))
@@ -119,11 +133,11 @@ def _classifier(out: Path) -> str:
         frame.index.name = "true \\ predicted"
         conf_html = "<details><summary>Confusion matrix (held-out)</summary>" + _table(frame, index=True) + "</details>"
     return (kpi + _table(per_class) + conf_html
-            + _image(out / "plots" / "classifier_history.png", "Classifier training history"))
+            + _image(out / PLOTS / f"{FIG_CLASSIFIER_HISTORY}.png", "Classifier training history"))
 
 
 def _genes_tables(folder: Path, metrics: dict) -> str:
-    top = _read_tsv(folder / "top_genes.tsv", index_col=0)
+    top = _read_tsv(folder / TOP_GENES, index_col=0)
     if top is None or "consensus_up" not in metrics:
         return '<p class="note">No top genes yet (run <code>tspg genes</code>).</p>'
     k = metrics.get("top_k", 20)
@@ -132,7 +146,7 @@ def _genes_tables(folder: Path, metrics: dict) -> str:
              f"<b>{metrics.get('unique_top_up')}</b> distinct genes appear in any sample's up list and "
              f"<b>{metrics.get('unique_top_down')}</b> in any down list (the paper's consistency figure: the fewer, "
              "the more consistent the transition).</p><div class='row'>"]
-    for direction in ("up", "down"):
+    for direction in DIRECTIONS:
         genes = metrics.get(f"consensus_{direction}", [])
         sub = top.reindex(genes)[[f"count_{direction}", f"fraction_{direction}", "mean_perturbation"]].reset_index()
         sub.columns = ["gene", "samples", "fraction", "mean perturbation"]
@@ -143,8 +157,8 @@ def _genes_tables(folder: Path, metrics: dict) -> str:
 
 def _enrichment(folder: Path, n: int = 10) -> str:
     parts = []
-    for direction in ("up", "down"):
-        table = _read_tsv(folder / f"enrichment_{direction}.tsv")
+    for direction in DIRECTIONS:
+        table = _read_tsv(folder / enrichment_file(direction))
         if table is None:
             continue
         shown = table.head(n)[["library", "term", "overlap", "term_size", "p", "q", "genes"]].copy()
@@ -157,11 +171,11 @@ def _enrichment(folder: Path, n: int = 10) -> str:
 
 
 def _evaluation(folder: Path) -> str:
-    table = _read_tsv(folder / "evaluation.tsv")
+    table = _read_tsv(folder / EVALUATION_TSV)
     if table is None:
         return ""
-    from tspg.tl._evaluate import HEADLINE_METRICS, behind_sentence
-    from tspg.tl._metrics import METRICS
+    from tspg.tl import HEADLINE_METRICS, behind_sentence
+    from tspg.tl import METRICS as METRIC_INFO
 
     verdict = ""
     if "source" in table.columns:
@@ -169,9 +183,9 @@ def _evaluation(folder: Path) -> str:
         verdict = f'<p class="note">{text}</p>'
         table = table[table["source"] == "all"].drop(columns="source")
     cols = ["method", "n", *[c for c in HEADLINE_METRICS if c in table.columns]]
-    legend = "".join(f"<li><code>{_e(c)}</code>: {_e(METRICS[c].description)}"
-                     + ("" if METRICS[c].better == "neither" else f" ({_e(METRICS[c].better)} is better)") + "</li>"
-                     for c in cols[2:] if c in METRICS)
+    legend = "".join(f"<li><code>{_e(c)}</code>: {_e(METRIC_INFO[c].description)}"
+                     + ("" if METRIC_INFO[c].better == "neither" else f" ({_e(METRIC_INFO[c].better)} is better)")
+                     + "</li>" for c in cols[2:] if c in METRIC_INFO)
     return ("<h3>Evaluation on held-out samples: TSPG against baselines</h3>"
             "<p>Every method perturbs the same held-out samples (not of the target class); "
             "<code>real_target_train</code> is the floor: real target training samples against held-out target "
@@ -181,7 +195,7 @@ def _evaluation(folder: Path) -> str:
 
 def _target_section(out: Path, target: str, info: dict) -> str:
     folder = out / info.get("dir", target)
-    mpath = folder / "metrics.json"
+    mpath = folder / METRICS
     metrics = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     acc = metrics.get("perturbation_accuracy")
     training = metrics.get("training") or info.get("training", {})
@@ -196,25 +210,26 @@ def _target_section(out: Path, target: str, info: dict) -> str:
     by_source = pd.DataFrame([{"source class": s, "samples": v.get("n"),
                                "perturbation accuracy": v.get("perturbation_accuracy")}
                               for s, v in (metrics.get("by_source") or {}).items()])
-    plots = folder / "plots"
-    heatmaps = sorted(p for p in plots.glob("heatmap_*.png") if not p.name.endswith("_expr.png")) \
+    plots = folder / PLOTS
+    heatmaps = sorted(p for p in plots.glob(f"{FIG_HEATMAP_PREFIX}*.png") if not p.name.endswith("_expr.png")) \
         if plots.is_dir() else []
-    heat_html = "".join(_image(p, f"Heatmap {p.stem.removeprefix('heatmap_')} (scaled units; the original-units "
-                                  "version is beside it in the plots folder)") for p in heatmaps[:3])
+    heat_html = "".join(_image(p, f"Heatmap {p.stem.removeprefix(FIG_HEATMAP_PREFIX)} (scaled units; the "
+                                  "original-units version is beside it in the plots folder)") for p in heatmaps[:3])
     anchor = _e(info.get("dir", target))
     return (f'<h2 id="t-{anchor}">Target: {_e(target)}</h2>{kpi}'
             + (_table(by_source) if len(by_source) else "")
-            + _image(plots / "tsne.png", "t-SNE: original samples (dots, by class), perturbed samples (crosses, "
+            + _image(plots / f"{FIG_TSNE}.png", "t-SNE: original samples (dots, by class), perturbed samples (crosses, "
                      "coloured by source class) joined to their original positions (circles)")
             + "<h3>Per-sample heatmaps</h3><p class='note'>Columns: the sample X, its perturbation P, X + P and the "
               "target's training mean mu_T; genes sorted by P (top and bottom 20 where there are more than 60).</p>"
             + f"<div class='row'>{heat_html}</div>"
-            + _image(plots / "panel.png", "One sample from each of several source classes to the target")
+            + _image(plots / f"{FIG_PANEL}.png", "One sample from each of several source classes to the target")
             + "<h3>Most perturbed genes</h3>" + _genes_tables(folder, metrics)
             + "<h3>Functional enrichment</h3>" + _enrichment(folder)
             + _evaluation(folder)
-            + "<h3>Training</h3>" + _image(plots / "history.png", "Generator losses and validation scores per epoch "
-                                            "(dashed: the epoch kept)"))
+            + "<h3>Training</h3>"
+            + _image(plots / f"{FIG_HISTORY}.png", "Generator losses and validation scores per epoch "
+                     "(dashed: the epoch kept)"))
 
 
 def build_report(out: str | Path) -> str:
@@ -230,7 +245,9 @@ def build_report(out: str | Path) -> str:
     The page.
     """
     out = Path(out)
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    from tspg.model import read_manifest
+
+    manifest = read_manifest(out)
     targets = manifest.get("targets", {})
     nav = "".join(f'<a href="#t-{_e(i.get("dir", t))}">{_e(t)}</a>' for t, i in targets.items())
     data_name = Path(manifest.get("inputs", {}).get("data", "")).name

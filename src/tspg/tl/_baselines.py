@@ -91,16 +91,44 @@ def identity(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources: n
     return np.asarray(x, dtype=np.float32).copy()
 
 
+def class_mean_shift(x_train: np.ndarray, y_train: np.ndarray, classes: Sequence[object],
+                     target: object) -> np.ndarray:
+    """The original tool's mean-shift perturbation of each class: ``mu_target - mu_class`` (training-part means).
+
+    Parameters
+    ----------
+    x_train, y_train
+        Training samples (any units; the shift is in the same units) and their classes.
+    classes
+        The classes to give a shift for, in the order of the result's rows.
+    target
+        The target class.
+
+    Returns
+    -------
+    Classes x genes, float32.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 5.0]])
+    >>> class_mean_shift(x, np.array(["a", "a", "b"]), ["a", "b"], "b").tolist()
+    [[3.0, 4.0], [0.0, 0.0]]
+    """
+    x_train = np.asarray(x_train)
+    y_train = np.asarray(y_train)
+    mu_target = x_train[_class_rows(y_train, target)].mean(0, dtype=np.float64)
+    return np.stack([mu_target - x_train[_class_rows(y_train, c)].mean(0, dtype=np.float64)
+                     for c in classes]).astype(np.float32)
+
+
 def mean_shift(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources: np.ndarray, target: object,
                seed: int = 0) -> np.ndarray:
-    """The original tool's baseline: ``x + mu_target - mu_source`` with training-part class means, clipped."""
+    """The original tool's baseline: ``x + mu_target - mu_source`` (:func:`class_mean_shift`), clipped."""
     x = np.asarray(x, dtype=np.float32)
     sources = np.asarray(sources)
-    mu_target = x_train[_class_rows(y_train, target)].mean(0)
-    shift = np.zeros_like(x)
-    for cls in np.unique(sources):
-        rows = sources == cls
-        shift[rows] = mu_target - x_train[_class_rows(y_train, cls)].mean(0)
+    kinds = np.unique(sources)
+    shifts = class_mean_shift(x_train, y_train, kinds, target)
+    shift = shifts[np.searchsorted(kinds, sources)]
     return clip_perturbed(x, x + shift)
 
 

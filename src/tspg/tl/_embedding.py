@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-TsneMode = Literal["project", "joint"]
-TSNE_MODES: tuple[str, ...] = ("project", "joint")
+from tspg._options import TSNE_MODES, TsneMode
 
 
 @dataclass
@@ -79,12 +77,8 @@ def tsne_map(
     >>> m.original.shape, m.perturbed.shape
     ((60, 2), (5, 2))
     """
-    import logging
-
     from openTSNE import TSNE
     from sklearn.decomposition import PCA
-
-    logging.getLogger("openTSNE").setLevel(logging.WARNING)
 
     if mode not in TSNE_MODES:
         raise ValueError(f"mode must be one of {', '.join(TSNE_MODES)}, not {mode!r}")

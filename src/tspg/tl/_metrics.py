@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from tspg.data import share_called_target
+
 MetricName = Literal[
     "success_f", "success_logreg", "success_knn", "centroid_accuracy", "energy_distance", "mmd",
     "energy_distance_genes", "mmd_genes", "c2st_auc", "specificity", "r2_mean_all",
@@ -182,8 +184,8 @@ def _success(name: str) -> Callable[[MetricInput], float]:
             return NAN
         before, after = inp.calls[name]
         after = np.asarray(after, bool)
-        fresh = np.ones(len(after), bool) if before is None else ~np.asarray(before, bool)
-        return float(after[fresh].mean()) if fresh.any() else NAN
+        before = np.zeros(len(after), bool) if before is None else np.asarray(before, bool)
+        return share_called_target(before, after, True)[0]
 
     return metric
 

@@ -88,10 +88,17 @@ def top_gene_summary(per_sample: pd.DataFrame, perturbation: pd.DataFrame) -> pd
     Returns
     -------
     Per gene (every gene of ``perturbation``): ``count_up, fraction_up, count_down, fraction_down,
-    mean_perturbation``, sorted by ``count_up`` then ``mean_perturbation`` (descending).
+    mean_perturbation``, sorted by ``count_up`` then ``mean_perturbation`` (descending); genes equal in both keep
+    their order in ``perturbation``'s columns.
     """
     table = _summary(per_sample, perturbation, perturbation.index)
-    return table.sort_values(["count_up", "mean_perturbation"], ascending=False, kind="stable")
+    return _ranked(table, table["count_up"], table["mean_perturbation"])
+
+
+def _ranked(table: pd.DataFrame, count: pd.Series, move: pd.Series) -> pd.DataFrame:
+    """``table``'s rows by ``count`` then ``move`` (both descending); rows equal in both keep their order."""
+    order = np.lexsort((np.arange(len(table)), -move.to_numpy(dtype=np.float64), -count.to_numpy(dtype=np.float64)))
+    return table.iloc[order]
 
 
 def top_gene_summary_by_source(per_sample: pd.DataFrame, perturbation: pd.DataFrame,
@@ -103,7 +110,7 @@ def top_gene_summary_by_source(per_sample: pd.DataFrame, perturbation: pd.DataFr
         samples = src.index[src == cls]
         part = _summary(per_sample[per_sample["source"] == cls], perturbation, samples)
         part = part[(part["count_up"] > 0) | (part["count_down"] > 0)]
-        part = part.sort_values(["count_up", "mean_perturbation"], ascending=False, kind="stable")
+        part = _ranked(part, part["count_up"], part["mean_perturbation"])
         frames.append(part.reset_index().assign(source=cls, n_samples=len(samples)))
     if not frames:
         return pd.DataFrame(columns=["source", "n_samples", "gene", "count_up", "fraction_up", "count_down",
@@ -114,14 +121,27 @@ def top_gene_summary_by_source(per_sample: pd.DataFrame, perturbation: pd.DataFr
 
 
 def consensus_genes(summary: pd.DataFrame, direction: str, k: int = 20) -> list[str]:
-    """The ``k`` genes most often in the per-sample top-k lists of ``direction`` (ties: larger mean move first)."""
+    """The ``k`` genes most often in the per-sample top-k lists of ``direction``.
+
+    Ties in the count go to the larger mean move in ``direction`` (the larger ``mean_perturbation`` for ``up``,
+    the more negative for ``down``); genes equal in both come in the order of ``summary``'s rows (for
+    :func:`top_gene_summary`'s table of genes with identical perturbations: their order in the matrix). Genes in
+    no list are never returned.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"count_up": [2, 2, 2], "count_down": [0, 0, 0], "mean_perturbation": [0.3, 0.5, 0.3]},
+    ...                  index=pd.Index(["Z", "A", "B"], name="gene"))
+    >>> consensus_genes(s, "up", 3)
+    ['A', 'Z', 'B']
+    """
     if direction not in ("up", "down"):
         raise ValueError("direction must be 'up' or 'down'")
     count = summary[f"count_{direction}"]
     sign = 1.0 if direction == "up" else -1.0
-    ranked = summary.assign(_c=count, _m=sign * summary["mean_perturbation"])
-    ranked = ranked[ranked["_c"] > 0].sort_values(["_c", "_m"], ascending=False, kind="stable")
-    return list(ranked.index[:k])
+    ranked = _ranked(summary, count, sign * summary["mean_perturbation"])
+    return list(ranked.index[ranked[f"count_{direction}"].to_numpy() > 0][:k])
 
 
 def unique_top_genes(per_sample: pd.DataFrame) -> dict[str, int]:

@@ -1,6 +1,13 @@
 """Training plans: classifier fitting, the adversarial loop, losses, target-distribution samplers."""
 
-from tspg.train._adversarial import checkpoint_score, fit_generator, generate, perturbation_accuracy
+from tspg.train._adversarial import (
+    AdversarialPlan,
+    checkpoint_score,
+    fit_generator,
+    generate,
+    new_adversary,
+    perturbation_accuracy,
+)
 from tspg.train._classifier import fit_classifier, predict_logits
 from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
 from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device
@@ -14,6 +21,7 @@ from tspg.train._losses import (
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
 __all__ = [
+    "AdversarialPlan",
     "PRECISIONS",
     "TARGET_COV_MODELS",
     "ClassifierConfig",
@@ -30,6 +38,7 @@ __all__ = [
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",
+    "new_adversary",
     "norm_loss",
     "perturbation_accuracy",
     "predict_logits",

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import torch
 
-from tspg.nn import Classifier, Discriminator, Generator, perturb
+from tspg.data import share_called_target
+from tspg.nn import Classifier, Discriminator, Generator, perturb, seeded
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, resolved_w_norm
 from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
@@ -69,11 +70,7 @@ def perturbation_accuracy(classifier: Classifier, x: np.ndarray, x_adv: np.ndarr
     """
     before = predict_logits(classifier, x, device=device).argmax(1).numpy()
     after = predict_logits(classifier, x_adv, device=device).argmax(1).numpy()
-    hit = after == target
-    fresh = before != target
-    acc = float(hit[fresh].mean()) if fresh.any() else float("nan")
-    acc_all = float(hit.mean()) if len(hit) else float("nan")
-    return acc, acc_all, int(fresh.sum())
+    return share_called_target(before, after, target)
 
 
 #: In the ``realism`` checkpoint rule, validation perturbation accuracies at or above this count as equal, so
@@ -110,6 +107,8 @@ def fit_generator(
     device: str | torch.device = "cpu",
     progress: bool = True,
     desc: str = "generator",
+    generator: Generator | None = None,
+    discriminator: Discriminator | None = None,
 ) -> tuple[Generator, list[dict]]:
     """Train a generator that perturbs any sample towards class ``target`` (TSPG, paper section 2.2).
 
@@ -142,23 +141,62 @@ def fit_generator(
         Show a progress bar.
     desc
         Progress bar label.
+    generator, discriminator
+        The untrained networks to fit; by default (None) they are built by :func:`new_adversary` ``(n_genes,
+        config, seed)``. Nothing here touches torch's global random state.
 
     Returns
     -------
     The trained generator (eval mode) and one history row per epoch.
     """
+    config.validate()
+    device = resolve_device(device)
     classifier = classifier.to(device).eval()
     for p in classifier.parameters():
         p.requires_grad_(False)
     try:
-        return _train(classifier, x_train, x_target, target, x_val, config, seed, device, progress, desc)
+        if generator is None or discriminator is None:
+            new_g, new_d = new_adversary(x_train.shape[1], config, seed)
+            generator = new_g if generator is None else generator
+            discriminator = new_d if discriminator is None else discriminator
+        plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
+        return _train(plan, x_train, x_val, progress, desc)
     finally:
         for p in classifier.parameters():
             p.requires_grad_(True)
 
 
-class _Plan:
-    """The networks, optimisers and target sampler of one generator fit, and its mini-batch step.
+def new_adversary(n_genes: int, config: GeneratorConfig, seed: int) -> tuple[Generator, Discriminator]:
+    """A new generator (``config.zero_init``) and discriminator for ``n_genes``, their weights drawn from ``seed``.
+
+    Weights come from :func:`tspg.nn.seeded`, so the caller's global random state is left as it was.
+    """
+    with seeded(seed):
+        return Generator(n_genes, zero_init=config.zero_init), Discriminator(n_genes)
+
+
+class AdversarialPlan:
+    """The optimisers and target sampler of one generator fit, and its mini-batch step.
+
+    The networks are the caller's (the model owns them); the plan trains them in place. Like scvi-tools'
+    ``AdversarialTrainingPlan``, each step alternates two optimisers.
+
+    Parameters
+    ----------
+    classifier
+        The trained, frozen classifier f.
+    generator, discriminator
+        The networks to train (on ``device``).
+    x_target
+        Scaled training samples of the target class.
+    target
+        The target's class index.
+    config
+        Optimiser settings and loss weights.
+    seed
+        Seeds the target draws and smoothing noise (a local generator; global state is not touched).
+    device
+        Torch device.
 
     One step computes ``G(x)`` once, updates D on ``(real, x_adv)``, then G on its losses through the updated D.
     D's weights need no gradient during G's update (only ``x_adv``'s does), so they are frozen for it: this skips
@@ -166,14 +204,14 @@ class _Plan:
     the device (no host synchronisation per step); the caller sums them once per epoch.
     """
 
-    def __init__(self, classifier: Classifier, x_target: np.ndarray, target: int, n_genes: int,
-                 config: GeneratorConfig, seed: int, device: torch.device) -> None:
-        torch.manual_seed(seed)
-        self.config, self.target, self.device = config, target, device
-        self.w_norm = resolved_w_norm(config, n_genes)
+    def __init__(self, classifier: Classifier, generator: Generator, discriminator: Discriminator,
+                 x_target: np.ndarray, target: int, config: GeneratorConfig, seed: int,
+                 device: torch.device) -> None:
+        self.config, self.target, self.device, self.seed = config, target, device, seed
+        self.w_norm = resolved_w_norm(config, x_target.shape[1])
         self.classifier = classifier
-        self.generator = Generator(n_genes, zero_init=config.zero_init).to(device)
-        self.discriminator = Discriminator(n_genes).to(device)
+        self.generator = generator.to(device)
+        self.discriminator = discriminator.to(device)
         self.d_params = list(self.discriminator.parameters())
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, fused=True)
         self.opt_d = torch.optim.Adam(self.d_params, lr=config.lr_discriminator, fused=True)
@@ -265,14 +303,11 @@ class _Plan:
 LOSS_NAMES = ("d_loss", "g_loss", "gan", "adv", "norm", "td")
 
 
-def _train(classifier: Classifier, x_train: np.ndarray, x_target: np.ndarray, target: int, x_val: np.ndarray,
-           config: GeneratorConfig, seed: int, device: str | torch.device, progress: bool,
+def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progress: bool,
            desc: str) -> tuple[Generator, list[dict]]:
-    device = resolve_device(device)
+    config, device, classifier, target = plan.config, plan.device, plan.classifier, plan.target
     warn_if_slow_precision(device, config.precision)
-    n_genes = x_train.shape[1]
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    plan = _Plan(classifier, x_target, target, n_genes, config, seed, device)
+    gen = torch.Generator(device="cpu").manual_seed(plan.seed)
     generator, sampler = plan.generator, plan.sampler
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)

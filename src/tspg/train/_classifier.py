@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tspg.nn import Classifier
+from tspg.data import InputError
+from tspg.nn import Classifier, seeded
 from tspg.train._config import ClassifierConfig
 from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
 from tspg.train._progress import epoch_bar
@@ -42,6 +43,7 @@ def fit_classifier(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    classifier: Classifier | None = None,
 ) -> tuple[Classifier, list[dict]]:
     """Train the classifier with Adam and cross-entropy; keep the weights of the best validation loss.
 
@@ -63,17 +65,26 @@ def fit_classifier(
         Torch device.
     progress
         Show a progress bar.
+    classifier
+        The untrained network to fit (its input centre is overwritten); by default a new :class:`Classifier` of
+        ``config.hidden`` with weights drawn under :func:`tspg.nn.seeded` ``(seed)``. Nothing here touches
+        torch's global random state.
 
     Returns
     -------
     The trained classifier (eval mode) and one history row per epoch.
     """
+    config.validate()
+    if len(x_train) == 0:
+        raise InputError("the classifier needs training samples, and x_train is empty.")
     device = resolve_device(device)
     precision = check_precision(config.precision)
     warn_if_slow_precision(device, precision)
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = Classifier(x_train.shape[1], n_classes, tuple(config.hidden)).to(device)
+    if classifier is None:
+        with seeded(seed):
+            classifier = Classifier(x_train.shape[1], n_classes, tuple(config.hidden))
+    model = classifier.to(device)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     model.center.copy_(xt.mean(0))
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)

@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
-from tspg._options import CHECKPOINT_RULES, DISC_REAL, PAPER_LOSS, TD_LOSSES  # noqa: F401 (re-exported)
+from tspg._options import (  # noqa: F401 (PAPER_LOSS re-exported)
+    CHECKPOINT_RULES,
+    DISC_REAL,
+    PAPER_LOSS,
+    PRECISIONS,
+    TARGET_COV_MODELS,
+    TD_LOSSES,
+)
+from tspg.data import InputError
+
+
+def _fail(config: object, name: str, problem: str) -> None:
+    raise InputError(f"`{type(config).__name__}.{name}` {problem}, not {getattr(config, name)!r}.")
+
+
+def _check_int(config: object, name: str, low: int) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        _fail(config, name, f"must be an integer >= {low}")
+
+
+def _check_number(config: object, name: str, low: float = 0.0, high: float | None = None, *,
+                  open_low: bool = False, none_ok: bool = False) -> None:
+    value = getattr(config, name)
+    if value is None and none_ok:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and (high is None or value <= high)
+    if not ok:
+        bound = f"> {low}" if open_low else f">= {low}"
+        _fail(config, name, f"must be a finite number {bound}" + (f" and <= {high}" if high is not None else ""))
+
+
+def _check_choice(config: object, name: str, allowed: tuple[str, ...]) -> None:
+    if getattr(config, name) not in allowed:
+        _fail(config, name, f"must be one of {', '.join(allowed)}")
 
 
 @dataclass
@@ -37,6 +73,23 @@ class ClassifierConfig:
     epochs: int = 100
     patience: int = 10
     precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field (also called before training, so a field changed after construction is checked).
+
+        Raises :class:`~tspg.data.InputError` (a ``ValueError``) naming the field, the rule and the value.
+        """
+        if not isinstance(self.hidden, tuple | list) or not self.hidden or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.hidden):
+            _fail(self, "hidden", "must be a non-empty sequence of layer sizes >= 1")
+        _check_number(self, "lr", open_low=True)
+        _check_int(self, "batch_size", 1)
+        _check_int(self, "epochs", 1)
+        _check_int(self, "patience", 0)
+        _check_choice(self, "precision", PRECISIONS)
 
 
 @dataclass
@@ -146,14 +199,32 @@ class GeneratorConfig:
     td_smoothing: float = 0.5
 
     def __post_init__(self) -> None:
-        for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"GeneratorConfig.{name} must be one of {', '.join(allowed)}, not "
-                                 f"{getattr(self, name)!r}")
-        if not 0.0 <= self.td_smoothing < 1.0:
-            raise ValueError(f"GeneratorConfig.td_smoothing must be in [0, 1), not {self.td_smoothing}")
-        if not self.sinkhorn_reg > 0:
-            raise ValueError(f"GeneratorConfig.sinkhorn_reg must be > 0, not {self.sinkhorn_reg}")
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field (also called before training, so a field changed after construction is checked).
+
+        Raises :class:`~tspg.data.InputError` (a ``ValueError``) naming the field, the rule and the value.
+        """
+        for name in ("lr_generator", "lr_discriminator", "sinkhorn_reg"):
+            _check_number(self, name, open_low=True)
+        # batch normalisation needs at least two samples in a batch
+        _check_int(self, "batch_size", 2)
+        for name, low in (("epochs", 1), ("min_steps_per_epoch", 1), ("patience", 0), ("target_rank", 1),
+                          ("stop_accuracy_epochs", 1)):
+            _check_int(self, name, low)
+        for name in ("w_gan", "w_adv", "w_td", "kappa", "w_ind", "w_mean"):
+            _check_number(self, name)
+        _check_number(self, "w_norm", none_ok=True)
+        _check_number(self, "target_shrinkage", 0.0, 1.0)
+        _check_number(self, "stop_accuracy", 0.0, 1.0, none_ok=True)
+        for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES),
+                              ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS)):
+            _check_choice(self, name, allowed)
+        if not isinstance(self.zero_init, bool):
+            _fail(self, "zero_init", "must be True or False")
+        if not (isinstance(self.td_smoothing, int | float) and 0.0 <= self.td_smoothing < 1.0):
+            _fail(self, "td_smoothing", "must be in [0, 1)")
 
 
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:

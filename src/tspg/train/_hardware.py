@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from typing import Literal
 
 import torch
 
+from tspg._options import PRECISIONS
+from tspg.data import InputError
+
 log = logging.getLogger(__name__)
 
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 DEVICES_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
 
 
@@ -26,18 +26,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
     Returns
     -------
-    The device; ``ValueError`` names the valid choices when it is not one of them or not available.
+    The device; :class:`~tspg.data.InputError` (a ``ValueError``) names the valid choices when it is not one of
+    them or not available.
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise ValueError(f"{device!r} is not a torch device; use {DEVICES_HELP}.") from None
+        raise InputError(f"`device` {device!r} is not a torch device; use {DEVICES_HELP}.") from None
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device {device}: only cpu and cuda are supported; use {DEVICES_HELP}.")
+        raise InputError(f"`device` {device}: only cpu and cuda are supported; use {DEVICES_HELP}.")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device}: this torch has no CUDA device available; use --device cpu or auto.")
+        raise InputError(f"`device` {device}: this torch has no CUDA device available; use `device=cpu` or "
+                         "`device=auto`.")
     return dev
 
 
@@ -82,31 +84,4 @@ def warn_if_slow_precision(device: str | torch.device, precision: str) -> None:
     """Log a warning when ``bf16`` is asked for on a CPU that has to emulate it."""
     if precision == "bf16" and torch.device(device).type == "cpu" and not cpu_has_native_bf16():
         log.warning("precision bf16: this CPU has no AVX512-BF16/AMX, so bf16 matrix products are emulated and "
-                    "slower than fp32; use --precision fp32 here")
-
-
-@functools.cache
-def _libc_malloc_trim():  # noqa: ANN202
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
-        return None
-
-
-def release_memory() -> None:
-    """Return freed memory to the operating system after a training phase.
-
-    glibc keeps freed heap memory (optimiser state, discriminator, activations) in the process, so the resident
-    size after a phase stays at its peak; ``malloc_trim`` hands it back (W2 ``tspg run``: see ``docs/method.md``).
-    A no-op where the C library has no ``malloc_trim``.
-    """
-    import gc
-
-    gc.collect()
-    trim = _libc_malloc_trim()
-    if trim is not None:
-        trim(0)
+                    "slower than fp32; use precision fp32 here")

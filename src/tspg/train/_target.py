@@ -12,13 +12,10 @@ matrix product and no genes x genes matrix is ever formed:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
-TargetCov = Literal["full", "diagonal", "lowrank"]
-TARGET_COV_MODELS: tuple[str, ...] = ("full", "diagonal", "lowrank")
+from tspg._options import TARGET_COV_MODELS, TargetCov
 
 
 class TargetSampler:

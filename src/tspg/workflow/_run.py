@@ -13,9 +13,36 @@ import numpy as np
 import pandas as pd
 
 from tspg._io import write_json, write_table
-from tspg.data import Dataset, InputError, file_sha256, load_dataset, read_gem, read_labels
-from tspg.model import MANIFEST, ROOT_DIRS, ROOT_FILES, TSPG, target_dirname
-from tspg.train._hardware import release_memory
+from tspg._names import (
+    CLASSIFIER_HISTORY,
+    CLASSIFIER_METRICS,
+    DATA_SUMMARY,
+    DIRECTIONS,
+    HISTORY,
+    MANIFEST,
+    MEAN_SHIFT,
+    MEAN_SHIFT_SCALED,
+    METRICS,
+    PERTURBATIONS,
+    PERTURBATIONS_SCALED,
+    PERTURBED,
+    PERTURBED_SCALED,
+    PLOTS,
+    PREDICTIONS,
+    ROOT_DIRS,
+    ROOT_FILES,
+    TARGET_OUTPUTS,
+    TOP_GENES,
+    TOP_GENES_BY_SOURCE,
+    TOP_GENES_PER_SAMPLE,
+    check_target_dirs,
+    enrichment_file,
+    target_dirname,
+)
+from tspg._options import RANK_UNITS
+from tspg.data import Dataset, InputError, check_targets, file_sha256, load_dataset, match_genes, read_gem, read_labels
+from tspg.model import TSPG
+from tspg.workflow._memory import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -97,36 +124,21 @@ def clear_run(out: Path) -> None:
             shutil.rmtree(out / name)
 
 
-TARGET_OUTPUTS = ("metrics.json", "perturbed.tsv", "perturbations.tsv", "perturbed_scaled.tsv",
-                  "perturbations_scaled.tsv", "predictions.tsv", "mean_shift.tsv", "mean_shift_scaled.tsv",
-                  "top_genes_per_sample.tsv", "top_genes.tsv", "top_genes_by_source.tsv", "enrichment_up.tsv",
-                  "enrichment_down.tsv", "enrichment_by_source_up.tsv", "enrichment_by_source_down.tsv",
-                  "tsne.tsv", "perturbed.h5ad", "evaluation.tsv")
-
-
 def clear_target_outputs(out: Path, target: str) -> None:
     """Remove a target's perturbation outputs (they belong to the generator being replaced)."""
     import shutil
 
     for name in TARGET_OUTPUTS:
         (out / target_dirname(target) / name).unlink(missing_ok=True)
-    plots = out / target_dirname(target) / "plots"
+    plots = out / target_dirname(target) / PLOTS
     if plots.is_dir():
         shutil.rmtree(plots)
 
 
-def check_targets(targets: list[str], classes: list[str]) -> None:
-    """Every target must be a class; targets must map to distinct folder names."""
-    for t in targets:
-        if t not in classes:
-            raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(classes)}.")
-    dirs: dict[str, str] = {}
-    for t in targets:
-        d = target_dirname(t)
-        if d in dirs and dirs[d] != t:
-            raise InputError(f"Targets '{dirs[d]}' and '{t}' both map to the folder name '{d}'; train them in "
-                             "separate runs.")
-        dirs[d] = t
+def check_run_targets(targets: list[str], classes: list[str]) -> None:
+    """Every target must be a class, and targets must map to distinct folder names."""
+    check_targets(targets, classes)
+    check_target_dirs(targets)
 
 
 def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] | None = None,
@@ -140,12 +152,9 @@ def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] |
     h5ad = gem_format(spec.data) == "h5ad"
     gem = read_gem(spec.data, layer=data_spec.layer if h5ad else None, use_raw=data_spec.use_raw and h5ad)
     if genes is not None:
-        missing = [g for g in genes if g not in gem.columns]
-        if missing:
-            raise InputError(f"--perturb-data {spec.data} lacks {len(missing)} of the model's {len(genes)} genes (e.g. "
-                             f"{', '.join(missing[:3])}); it must have the genes the model is trained on.")
-        if impute in ("none", "drop-genes") and not np.isfinite(gem[genes].to_numpy()).all():
-            raise InputError(f"--perturb-data {spec.data} has missing or infinite values in the model's genes; fill "
+        chosen = gem.iloc[:, match_genes(gem.columns, genes, f"`perturb_data` {spec.data}")]
+        if impute in ("none", "drop-genes") and not np.isfinite(chosen.to_numpy()).all():
+            raise InputError(f"`perturb_data` {spec.data} has missing or infinite values in the model's genes; fill "
                              "them, or train with --impute mean|median|zero.")
     labels = None
     if spec.labels is not None:
@@ -162,9 +171,9 @@ def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
     release_memory()
     model.save(out)
     metrics = model.classifier_metrics(dataset)
-    write_json(out / "classifier_metrics.json", metrics)
-    write_table(pd.DataFrame(model.classifier_history), out / "classifier_history.tsv", index=False)
-    write_table(data_summary(model, dataset), out / "data_summary.tsv", index=False)
+    write_json(out / CLASSIFIER_METRICS, metrics)
+    write_table(pd.DataFrame(model.classifier_history), out / CLASSIFIER_HISTORY, index=False)
+    write_table(data_summary(model, dataset), out / DATA_SUMMARY, index=False)
     log.info("classifier: held-out accuracy %.3f on %d samples", metrics["accuracy"], metrics["n_test"])
     return metrics
 
@@ -183,7 +192,7 @@ def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> No
     release_memory()
     clear_target_outputs(out, target)
     model.save(out)
-    write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / "history.tsv",
+    write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / HISTORY,
                 index=False)
 
 
@@ -203,20 +212,37 @@ def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, 
     metrics = result.metrics()
     metrics["perturbed_samples"] = spec.data if spec.data is not None else spec.which
     metrics["training"] = model.generator_summaries.get(target, {})
-    write_table(result.perturbed_expr, folder / "perturbed.tsv")
-    write_table(result.perturbation_expr, folder / "perturbations.tsv")
-    write_table(result.perturbed_scaled, folder / "perturbed_scaled.tsv")
-    write_table(result.perturbation_scaled, folder / "perturbations_scaled.tsv")
-    write_table(result.predictions, folder / "predictions.tsv")
+    write_table(result.perturbed_expr, folder / PERTURBED)
+    write_table(result.perturbation_expr, folder / PERTURBATIONS)
+    write_table(result.perturbed_scaled, folder / PERTURBED_SCALED)
+    write_table(result.perturbation_scaled, folder / PERTURBATIONS_SCALED)
+    write_table(result.predictions, folder / PREDICTIONS)
     if dataset is not None:
-        shift_expr, shift_scaled = model.mean_shift(dataset, target)
-        write_table(shift_expr, folder / "mean_shift.tsv")
-        write_table(shift_scaled, folder / "mean_shift_scaled.tsv")
-    write_json(folder / "metrics.json", metrics)
+        shift_expr, shift_scaled = mean_shift_tables(model, dataset, target)
+        write_table(shift_expr, folder / MEAN_SHIFT)
+        write_table(shift_scaled, folder / MEAN_SHIFT_SCALED)
+    write_json(folder / METRICS, metrics)
     acc = metrics["perturbation_accuracy"]
     log.info("target '%s': perturbation accuracy %s on %d of %d samples not already called the target", target,
              "n/a" if acc is None else f"{acc:.3f}", metrics["n_not_already_target"], metrics["n_perturbed"])
     return metrics
+
+
+def mean_shift_tables(model: TSPG, dataset: Dataset, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The original tool's baseline ``mu_target - mu_class`` per class (training part), for ``mean_shift.tsv``.
+
+    Returns
+    -------
+    Classes x genes in original units and in scaled units (:func:`tspg.tl.class_mean_shift`).
+    """
+    from tspg import tl
+
+    train = model.split[model.split == "train"].index
+    scaled = tl.class_mean_shift(model.scale(dataset.gem.loc[train]), dataset.labels.loc[train].to_numpy(),
+                                 model.classes, target)
+    index = pd.Index(model.classes, name="source_class")
+    return (pd.DataFrame(model.scaler.inverse_transform_delta(scaled), index=index, columns=model.genes),
+            pd.DataFrame(scaled, index=index, columns=model.genes))
 
 
 def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, DataSpec]:
@@ -241,17 +267,22 @@ def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, Dat
 
 def _target_folder(out: Path, target: str) -> Path:
     folder = out / target_dirname(target)
-    if not (folder / "perturbations.tsv").exists():
+    if not (folder / PERTURBATIONS).exists():
         raise InputError(f"{folder} has no perturbations.tsv; run 'tspg perturb {out} --target \"{target}\"' first.")
     return folder
 
 
-def _sources(folder: Path) -> pd.Series:
-    """Source class per perturbed sample: its label where known, else f's call before the perturbation."""
-    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0, dtype={"label": str}, keep_default_na=False,
+def read_predictions(folder: Path) -> pd.DataFrame:
+    """A target folder's ``predictions.tsv`` (labels as strings, missing labels as NaN, sample names as str)."""
+    pred = pd.read_csv(folder / PREDICTIONS, sep="\t", index_col=0, dtype={"label": str}, keep_default_na=False,
                        na_values=[""])
     pred.index = pred.index.astype(str)
-    return pred["label"].where(pred["label"].notna(), pred["predicted_before"])
+    return pred
+
+
+def source_classes(predictions: pd.DataFrame) -> pd.Series:
+    """Source class per perturbed sample: its label where known, else f's call before the perturbation."""
+    return predictions["label"].where(predictions["label"].notna(), predictions["predicted_before"]).astype(object)
 
 
 def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -> dict:
@@ -260,26 +291,26 @@ def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -
 
     from tspg import tl
 
-    if rank_units not in ("expr", "scaled"):
-        raise InputError(f"--rank-units must be expr or scaled, not {rank_units!r}.")
+    if rank_units not in RANK_UNITS:
+        raise InputError(f"`rank_units` must be one of {', '.join(RANK_UNITS)}, not {rank_units!r}.")
     folder = _target_folder(out, target)
-    name = "perturbations.tsv" if rank_units == "expr" else "perturbations_scaled.tsv"
+    name = PERTURBATIONS if rank_units == "expr" else PERTURBATIONS_SCALED
     pert = pd.read_csv(folder / name, sep="\t", index_col=0)
     pert.index = pert.index.astype(str)
-    sources = _sources(folder)
+    sources = source_classes(read_predictions(folder))
     per_sample = tl.top_genes_per_sample(pert, sources, k=k)
     summary = tl.top_gene_summary(per_sample, pert)
-    write_table(per_sample, folder / "top_genes_per_sample.tsv", index=False)
-    write_table(summary, folder / "top_genes.tsv")
-    write_table(tl.top_gene_summary_by_source(per_sample, pert, sources), folder / "top_genes_by_source.tsv",
+    write_table(per_sample, folder / TOP_GENES_PER_SAMPLE, index=False)
+    write_table(summary, folder / TOP_GENES)
+    write_table(tl.top_gene_summary_by_source(per_sample, pert, sources), folder / TOP_GENES_BY_SOURCE,
                 index=False)
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
     metrics.update(tl.unique_top_genes(per_sample))
     metrics["top_k"] = k
     metrics["rank_units"] = rank_units
     metrics["consensus_up"] = tl.consensus_genes(summary, "up", k)
     metrics["consensus_down"] = tl.consensus_genes(summary, "down", k)
-    write_json(folder / "metrics.json", metrics)
+    write_json(folder / METRICS, metrics)
     log.info("target '%s': %d unique genes in the top-%d up lists, %d in the down lists", target,
              metrics["unique_top_up"], k, metrics["unique_top_down"])
     return metrics
@@ -298,25 +329,25 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
     from tspg.data import read_gmt
 
     folder = _target_folder(out, target)
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
     if "consensus_up" not in metrics:
         raise InputError(f"{folder}: no top genes yet; run 'tspg genes {out}' first.")
     libraries = {Path(p).name: read_gmt(p, genes=genes) for p in gmt_paths}
     tables = {}
-    for direction in ("up", "down"):
+    for direction in DIRECTIONS:
         table = tl.enrich(metrics[f"consensus_{direction}"], genes, libraries)
-        write_table(table, folder / f"enrichment_{direction}.tsv", index=False)
+        write_table(table, folder / enrichment_file(direction), index=False)
         tables[direction] = table
         if len(table):
             top = table.iloc[0]
             log.info("target '%s' %s genes: top term %s (%s), q = %.2g", target, direction, top["term"],
                      top["library"], top["q"])
-    for direction in ("up", "down"):
-        path = folder / f"enrichment_by_source_{direction}.tsv"
+    for direction in DIRECTIONS:
+        path = folder / enrichment_file(direction, by_source=True)
         if not by_source:
             path.unlink(missing_ok=True)
             continue
-        per_source = pd.read_csv(folder / "top_genes_by_source.tsv", sep="\t", dtype={"source": str, "gene": str})
+        per_source = pd.read_csv(folder / TOP_GENES_BY_SOURCE, sep="\t", dtype={"source": str, "gene": str})
         frames = []
         k = int(metrics.get("top_k", 20))
         for src, part in per_source.groupby("source", sort=True):

@@ -9,18 +9,16 @@ import numpy as np
 import pandas as pd
 
 from tspg._io import atomic_write_text, write_table
+from tspg._names import EVALUATION_MD, EVALUATION_TSV, target_dirname
 from tspg.data import Dataset, InputError
-from tspg.model import TSPG, target_dirname
+from tspg.model import TSPG
 
 log = logging.getLogger(__name__)
-
-EVALUATION_TSV = "evaluation.tsv"
-EVALUATION_MD = "evaluation.md"
 
 
 def _part(model: TSPG, dataset: Dataset, part: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     names = model.split.index[model.split == part]
-    return model._scaled(dataset.gem.loc[names]), dataset.labels.loc[names].astype(str).to_numpy(), names
+    return model.scale(dataset.gem.loc[names]), dataset.labels.loc[names].astype(str).to_numpy(), names
 
 
 def evaluate_targets(model: TSPG, dataset: Dataset, targets: list[str],
@@ -63,7 +61,7 @@ def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
     Success under f and the independent classifiers; energy distance (PCA and gene space, with the floor) and the
     two-sample test AUC.
     """
-    from tspg.tl._evaluate import ALL, FLOOR, best_baseline
+    from tspg.tl import ALL, FLOOR, best_baseline
 
     rows = frame[frame["source"] == ALL].set_index("method")
     out: dict = {k: float(rows.loc[method, k]) for k in ("success_f", "success_logreg", "success_knn",
@@ -90,7 +88,7 @@ def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str])
     Target -> its headline figures (see :func:`headline`).
     """
     from tspg import tl
-    from tspg.train._hardware import release_memory
+    from tspg.workflow._memory import release_memory
 
     release_memory()
     frames = evaluate_targets(model, dataset, targets)

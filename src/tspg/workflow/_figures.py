@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,12 +11,32 @@ import numpy as np
 import pandas as pd
 
 from tspg._io import atomic_write, write_table
+from tspg._names import (
+    CLASSIFIER_HISTORY,
+    FIG_CLASSIFIER_HISTORY,
+    FIG_HISTORY,
+    FIG_PANEL,
+    FIG_TSNE,
+    H5AD,
+    HISTORY,
+    METRICS,
+    PERTURBATIONS,
+    PERTURBATIONS_SCALED,
+    PERTURBED,
+    PERTURBED_SCALED,
+    PLOTS,
+    PREDICTIONS,
+    TSNE,
+    heatmap_stem,
+    target_dirname,
+)
 from tspg.data import Dataset, InputError
-from tspg.model import TSPG, target_dirname
+from tspg.model import TSPG
+from tspg.workflow._run import read_predictions, source_classes
 
 log = logging.getLogger(__name__)
 
-PLOTS = "plots"
+PLOTS = PLOTS
 
 
 @dataclass
@@ -33,12 +52,6 @@ class PlotSpec:
     include_target: bool = False
     formats: tuple[str, ...] = ("png", "svg")
     skip: list[str] = field(default_factory=list)
-
-
-def file_stem(name: str) -> str:
-    """A file-name-safe form of a sample name (characters outside ``[A-Za-z0-9._-]`` become ``_``)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).strip(".") or "sample"
-    return stem[:100]
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:
@@ -61,8 +74,7 @@ class TargetResults:
     @property
     def sources(self) -> pd.Series:
         """Source class per perturbed sample: its label where known, else f's call before the perturbation."""
-        pred = self.predictions
-        return pred["label"].where(pred["label"].notna(), pred["predicted_before"]).astype(object)
+        return source_classes(self.predictions)
 
     @property
     def x_scaled(self) -> pd.DataFrame:
@@ -78,22 +90,18 @@ class TargetResults:
 def read_target(out: Path, target: str) -> TargetResults:
     """Read a target's perturbation files from a run folder (after ``tspg perturb``)."""
     folder = out / target_dirname(target)
-    names = ["perturbed_scaled.tsv", "perturbations_scaled.tsv", "perturbed.tsv", "perturbations.tsv",
-             "predictions.tsv"]
+    names = [PERTURBED_SCALED, PERTURBATIONS_SCALED, PERTURBED, PERTURBATIONS, PREDICTIONS]
     missing = [n for n in names if not (folder / n).exists()]
     if missing:
         raise InputError(f"{folder} lacks {', '.join(missing)}; run 'tspg perturb {out} --target \"{target}\"' "
                          "first.")
-    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0, dtype={"label": str},
-                       keep_default_na=False, na_values=[""])
-    pred.index = pred.index.astype(str)
-    return TargetResults(target, *(_read(folder, n) for n in names[:4]), pred)
+    return TargetResults(target, *(_read(folder, n) for n in names[:4]), read_predictions(folder))
 
 
 def target_means(model: TSPG, dataset: Dataset, target: str) -> tuple[np.ndarray, np.ndarray]:
     """mu_T: the target class's mean over the training part, in scaled and in original units."""
     train = model.split[(model.split == "train") & (dataset.labels.reindex(model.split.index) == target)].index
-    scaled = model._scaled(dataset.gem.loc[train])
+    scaled = model.scale(dataset.gem.loc[train])
     return scaled.mean(axis=0), model.scaler.inverse_transform(scaled).mean(axis=0)
 
 
@@ -102,7 +110,7 @@ def check_heatmap_samples(out: Path, targets: list[str], spec: PlotSpec) -> None
     if isinstance(spec.heatmap_samples, int):
         return
     for t in targets:
-        path = out / target_dirname(t) / "predictions.tsv"
+        path = out / target_dirname(t) / PREDICTIONS
         if path.exists():
             samples = pd.read_csv(path, sep="\t", usecols=[0], dtype=str).iloc[:, 0]
             _check_named(list(samples), spec.heatmap_samples, t)
@@ -135,7 +143,7 @@ def tsne_phase(model: TSPG, dataset: Dataset, res: TargetResults, spec: PlotSpec
     classes, orig, pert = tl.choose_tsne_samples(run_labels, sources, res.target, spec.tsne_samples,
                                                  spec.tsne_classes, spec.tsne_max_original, seed,
                                                  include_target=spec.include_target)
-    background = pd.DataFrame(model._scaled(dataset.gem.loc[orig]), index=pd.Index(orig), columns=model.genes)
+    background = pd.DataFrame(model.scale(dataset.gem.loc[orig]), index=pd.Index(orig), columns=model.genes)
     x_pert = res.x_adv_scaled.loc[pert, model.genes]
     # originals of perturbed samples that are not in the map (e.g. external data) are placed into it as well
     outside = [s for s in pert if s not in set(orig) or res.predictions.loc[s, "part"] == "external"]
@@ -182,14 +190,14 @@ def plot_phase(model: TSPG, dataset: Dataset, out: Path, target: str, spec: Plot
 
     if "tsne" not in spec.skip:
         table = tsne_phase(model, dataset, res, spec, seed)
-        write_table(table, folder / "tsne.tsv", index=False)
+        write_table(table, folder / TSNE, index=False)
         orig = table[table["kind"] == "original"].set_index("sample")
         before = table[table["kind"] == "perturbed_before"].set_index("sample")
         after = table[table["kind"] == "perturbed"].set_index("sample")
         fig = pl.tsne(orig[["tsne1", "tsne2"]], orig["class"], after[["tsne1", "tsne2"]], after["class"], target,
                       perturbed_from=before[["tsne1", "tsne2"]], classes=table.attrs["classes"],
                       title=f"t-SNE ({spec.tsne_mode}): {len(after)} samples perturbed to {target}")
-        save(fig, "tsne", "tsne")
+        save(fig, "tsne", FIG_TSNE)
     mu_scaled, mu_expr = target_means(model, dataset, target)
     sources = res.sources
     if "heatmap" not in spec.skip:
@@ -197,11 +205,11 @@ def plot_phase(model: TSPG, dataset: Dataset, out: Path, target: str, spec: Plot
             x = res.x_scaled.loc[s, model.genes].to_numpy()
             p = res.p_scaled.loc[s, model.genes].to_numpy()
             save(pl.heatmap(x, p, mu_scaled, model.genes, s, str(sources.loc[s]), target), "heatmap",
-                 f"heatmap_{file_stem(s)}")
+                 heatmap_stem(s))
             xe = res.x_expr.loc[s, model.genes].to_numpy()
             pe = res.p_expr.loc[s, model.genes].to_numpy()
             save(pl.heatmap(xe, pe, mu_expr, model.genes, s, str(sources.loc[s]), target, units="expr"),
-                 "heatmap_expr", f"heatmap_{file_stem(s)}_expr")
+                 "heatmap_expr", heatmap_stem(s, expr=True))
     if "panel" not in spec.skip:
         counts = sources[sources != target].value_counts()
         chosen = sorted(counts.index[: spec.panel_sources])
@@ -212,11 +220,11 @@ def plot_phase(model: TSPG, dataset: Dataset, out: Path, target: str, spec: Plot
             blocks.append((s, src, res.x_scaled.loc[s, model.genes].to_numpy(),
                            res.p_scaled.loc[s, model.genes].to_numpy()))
         if blocks:
-            save(pl.heatmap_panel(blocks, mu_scaled, model.genes, target), "panel", "panel")
-    if "history" not in spec.skip and (folder / "history.tsv").exists():
-        hist = pd.read_csv(folder / "history.tsv", sep="\t")
+            save(pl.heatmap_panel(blocks, mu_scaled, model.genes, target), "panel", FIG_PANEL)
+    if "history" not in spec.skip and (folder / HISTORY).exists():
+        hist = pd.read_csv(folder / HISTORY, sep="\t")
         best = model.generator_summaries.get(target, {}).get("best_epoch")
-        save(pl.history(hist, f"Generator training, target {target}", best_epoch=best), "history", "history")
+        save(pl.history(hist, f"Generator training, target {target}", best_epoch=best), "history", FIG_HISTORY)
     return made
 
 
@@ -224,12 +232,12 @@ def classifier_plot(out: Path, formats: tuple[str, ...] = ("png", "svg")) -> str
     """Draw the classifier's training history into ``OUT/plots/classifier_history``."""
     from tspg import pl
 
-    path = out / "classifier_history.tsv"
+    path = out / CLASSIFIER_HISTORY
     if not path.exists():
         return None
     hist = pd.read_csv(path, sep="\t")
-    pl.save_figure(pl.history(hist, "Classifier training"), out / PLOTS / "classifier_history", formats)
-    return f"{PLOTS}/classifier_history"
+    pl.save_figure(pl.history(hist, "Classifier training"), out / PLOTS / FIG_CLASSIFIER_HISTORY, formats)
+    return f"{PLOTS}/{FIG_CLASSIFIER_HISTORY}"
 
 
 def _remove_plots(plots: Path) -> None:
@@ -260,13 +268,13 @@ def export_phase(model: TSPG, dataset: Dataset | None, out: Path, target: str, p
         after = table[table["kind"] == "perturbed"].set_index("sample")[["tsne1", "tsne2"]]
         before = table[table["kind"] == "perturbed_before"].set_index("sample")[["tsne1", "tsne2"]]
         tsne = after.join(before.add_prefix("before_"))
-    mpath = folder / "metrics.json"
+    mpath = folder / METRICS
     metrics = json.loads(mpath.read_text(encoding="utf-8")) if mpath.exists() else {}
     adata = tl.to_anndata(res.x_expr[model.genes], res.x_adv_expr[model.genes], res.predictions, target, tsne=tsne,
                           metrics=metrics, run={"seed": model.seed, "classes": model.classes,
                                                 "run_folder": str(out.resolve()),
                                                 "tsne_mode": spec.tsne_mode if spec else None})
-    path = Path(path) if path else folder / "perturbed.h5ad"
+    path = Path(path) if path else folder / H5AD
     atomic_write(path, lambda p: adata.write_h5ad(p))
     log.info("target '%s': AnnData written to %s (%d samples x %d genes)", target, path, *adata.shape)
     return path

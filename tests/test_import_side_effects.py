@@ -1,0 +1,85 @@
+"""Importing tspg changes nothing in the process; the ``tspg`` command sets its own environment."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+THREAD_VARS = ("MKL_DYNAMIC", "OMP_DYNAMIC", "OMP_WAIT_POLICY")
+
+PROBE = """
+import json, os, sys
+import matplotlib
+def state():
+    mask = os.umask(0o022); os.umask(mask)
+    return {"env": {k: os.environ.get(k) for k in sorted(os.environ) if k.startswith(("OMP", "MKL", "MPL"))},
+            "umask": mask, "backend": matplotlib.rcParams._get_backend_or_none()}
+before = state()
+import tspg, tspg.data, tspg.nn, tspg.train, tspg.model, tspg.tl, tspg.pl, tspg.report, tspg.cli
+import tspg.workflow._run, tspg.workflow._figures, tspg.workflow._evaluation
+print(json.dumps([before, state()]))
+"""
+
+
+def _child_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP", "MKL", "MPL"))}
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize("extra", [{}, {"MPLBACKEND": "svg", "OMP_WAIT_POLICY": "ACTIVE"}])
+def test_import_changes_no_environment_umask_or_backend(extra):
+    out = subprocess.run([sys.executable, "-c", "import os; os.umask(0o027)\n" + PROBE], env=_child_env(**extra),
+                         capture_output=True, text=True, check=True).stdout
+    before, after = json.loads(out)
+    assert before == after
+    assert after["umask"] == 0o027
+
+
+def test_command_sets_the_thread_environment_and_keeps_users_values():
+    code = ("import json, os, sys; from tspg import cli; sys.argv = ['tspg', '--version']\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps({k: os.environ.get(k) for k in ('MKL_DYNAMIC', 'OMP_DYNAMIC', 'OMP_WAIT_POLICY', "
+            "'MPLBACKEND')}))")
+    run = subprocess.run([sys.executable, "-c", code], env=_child_env(OMP_WAIT_POLICY="ACTIVE"), capture_output=True,
+                         text=True, check=True)
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got == {"MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE", "OMP_WAIT_POLICY": "ACTIVE", "MPLBACKEND": "Agg"}
+
+
+def test_apply_thread_environment_warns_once_torch_is_loaded():
+    code = ("import warnings, torch, tspg\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    env = tspg.settings.apply_thread_environment()\n"
+            "print(len(w), env['OMP_DYNAMIC'])")
+    run = subprocess.run([sys.executable, "-c", code], env=_child_env(), capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["1", "FALSE"]
+
+
+def test_settings_validate_and_set_threads():
+    import torch
+
+    import tspg
+
+    with pytest.raises(ValueError, match="seed"):
+        tspg.settings.seed = -1
+    with pytest.raises(ValueError, match="num_threads"):
+        tspg.settings.num_threads = 0
+    old = torch.get_num_threads()
+    try:
+        tspg.settings.num_threads = 1
+        assert torch.get_num_threads() == 1 == tspg.settings.num_threads
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_atomic_write_gives_umask_permissions_without_touching_the_umask(tmp_path):
+    code = ("import os, sys; os.umask(0o027)\nfrom tspg._io import atomic_write_text\n"
+            "atomic_write_text(sys.argv[1], 'x')\nm = os.umask(0); print(oct(os.stat(sys.argv[1]).st_mode & 0o777), "
+            "oct(m))")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.txt")], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.split() == ["0o640", "0o27"]
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]  # no temporary file left behind
