@@ -14,10 +14,10 @@ import json, os, sys
 import matplotlib
 def state():
     mask = os.umask(0o022); os.umask(mask)
-    return {"env": {k: os.environ.get(k) for k in sorted(os.environ) if k.startswith(("OMP", "MKL", "MPL"))},
+    return {"env": dict(sorted(os.environ.items())),
             "umask": mask, "backend": matplotlib.rcParams._get_backend_or_none()}
 before = state()
-import tspg, tspg.data, tspg.nn, tspg.train, tspg.model, tspg.tl, tspg.pl, tspg.report, tspg.cli
+import tspg, tspg.data, tspg.nn, tspg.train, tspg.model, tspg.tl, tspg.pl, tspg.report, tspg.cli  # noqa
 import tspg.workflow._run, tspg.workflow._figures, tspg.workflow._evaluation
 print(json.dumps([before, state()]))
 """

@@ -7,10 +7,12 @@ same clip as the generator (:func:`clip_perturbed`), so every metric compares li
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from sklearn.decomposition import PCA
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
+    from sklearn.decomposition import PCA
 
 BaselineName = Literal["identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean"]
 
@@ -70,6 +72,8 @@ def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0
     # scikit-learn's "auto" picks "covariance_eigh" for n >= 10 x genes (genes <= 1,000), which forms X^T X - n mu mu^T
     # and loses precision in float32; these are "auto"'s other choices
     solver = "full" if max(n, g) <= 500 or k >= 0.8 * min(n, g) else "randomized"
+    from sklearn.decomposition import PCA
+
     return PCA(n_components=k, svd_solver=solver, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.decomposition import PCA
 
 from tspg.tl._baselines import N_COMPONENTS, fit_pca, project
 from tspg.tl._metrics import (
@@ -24,6 +24,9 @@ from tspg.tl._metrics import (
     compute_metrics,
     median_bandwidths,
 )
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
+    from sklearn.decomposition import PCA
 
 #: Name of the reference rows: real target training samples scored against held-out target samples.
 FLOOR = "real_target_train"
