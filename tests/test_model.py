@@ -74,6 +74,7 @@ def test_classifier_file_without_input_centre_loads_uncentred(small, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["format_version"] == 2
     manifest["format_version"] = 1
+    del manifest["classifier_sha256"]  # version-1 folders recorded no weights digests
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     loaded = TSPG.load(tmp_path, progress=False)
     assert float(loaded.classifier.center.abs().max()) == 0.0

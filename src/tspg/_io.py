@@ -27,7 +27,8 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
 
     Returns
     -------
-    The final path.
+    The final path. If the writer fails (an ``OSError`` such as a full disk is re-raised naming ``path``), the
+    temporary file is removed and an earlier ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +36,10 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     try:
         writer(tmp_path)
         os.replace(tmp_path, path)
+    except OSError as exc:  # a full disk, a lost mount: nothing partial is left, and the error names the file
+        tmp_path.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        raise type(exc)(exc.errno, f"could not write {path}: {reason}; nothing was written") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -479,12 +479,12 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     _print_summary(out, summary["clf"], {})
 
 
-def _reload(run_dir: str, kw: dict):  # noqa: ANN202
+def _reload(run_dir: str, kw: dict, retrain: tuple[str, ...] = ()):  # noqa: ANN202
     from tspg.model import TSPG
     from tspg.workflow import reload_dataset
 
     _check_device(kw.get("device") or "auto")
-    model = TSPG.load(run_dir, device=kw.get("device") or "auto", progress=not kw["quiet"])
+    model = TSPG.load(run_dir, device=kw.get("device") or "auto", progress=not kw["quiet"], skip_generators=retrain)
     override = _data_spec(kw) if kw.get("data") else None
     if override is not None:
         recorded = model.inputs
@@ -514,8 +514,8 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     _setup_logging(kw["quiet"])
     from tspg.workflow import check_run_targets, generator_phase
 
-    model, dataset, _ = _reload(run_dir, kw)
     targets = list(dict.fromkeys(kw["targets"]))
+    model, dataset, _ = _reload(run_dir, kw, retrain=tuple(targets))
     check_run_targets(targets, model.classes)
     _, gc = _configs(kw, base=model.generator_config)
     model.generator_config = gc

@@ -9,6 +9,7 @@ import json
 import logging
 import platform
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tspg.data import (
     MinMaxScaler,
     check_split_sizes,
     check_targets,
+    file_sha256,
     fill_missing,
     match_genes,
     prepare,
@@ -98,23 +100,43 @@ def read_manifest(folder: str | Path) -> dict:
     return m
 
 
-def _save_module(module: torch.nn.Module, path: Path) -> None:
+def _save_module(module: torch.nn.Module, path: Path) -> str:
+    """Write ``module``'s weights as safetensors (atomically); return the file's SHA-256 for the manifest."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     # one metadata key only: safetensors writes a metadata map in hash order, which varies between processes
     atomic_write(path, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    return file_sha256(path)
 
 
-def _load_module(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+def _load_module(module: torch.nn.Module, path: Path, fix: str, sha256: str | None = None) -> torch.nn.Module:
+    """Load weights into ``module``; a missing, damaged or mismatched file is one :class:`InputError` naming ``fix``.
+
+    With ``sha256`` (the manifest's digest of the file) a file changed since it was written is named as damaged
+    before it is parsed.
+    """
     from safetensors.torch import load_file
 
-    if not path.exists():
-        raise InputError(f"{path}: model weights are missing; is this a complete tspg run folder?")
-    state = load_file(str(path))
+    if not path.is_file():
+        raise InputError(f"{path}: model weights are missing; {fix}.")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise InputError(f"{path} is damaged: its SHA-256 differs from the one the manifest recorded when it was "
+                         f"written; {fix}.")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 (safetensors raises its own SafetensorError, OSError and others)
+        raise InputError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0][:100]}); {fix}.") \
+            from None
     if isinstance(module, Classifier) and "center" not in state:
         # written before the classifier centred its input (tspg 0.1.0 development versions): no centring
         state["center"] = torch.zeros_like(module.center)
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+        raise InputError(f"{path} does not match the manifest's model (e.g. '{wrong[0]}': expected "
+                         f"{expected.get(wrong[0])}, found {found.get(wrong[0])}); {fix}.")
     module.load_state_dict(state)
     return module.eval()
 
@@ -545,27 +567,36 @@ class TSPG:
     def save(self, folder: str | Path) -> Path:
         """Write ``manifest.json``, ``classifier.safetensors`` and ``<target>/generator.safetensors``.
 
-        Weights are safetensors (no pickle); the manifest is JSON. Every file is written atomically.
+        Weights are safetensors (no pickle); the manifest is JSON and records each weights file's SHA-256, so that
+        :meth:`load` names a damaged file as damaged. Every file is written atomically, the manifest last.
         """
         if self.classifier is None:
             raise RuntimeError("nothing to save: fit_classifier first")
         check_target_dirs(list(self.generators))
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _save_module(self.classifier, folder / CLASSIFIER_WEIGHTS)
+        manifest = self.manifest()
+        manifest["classifier_sha256"] = _save_module(self.classifier, folder / CLASSIFIER_WEIGHTS)
         for t, gen in self.generators.items():
-            _save_module(gen, folder / target_dirname(t) / GENERATOR_WEIGHTS)
-        write_json(folder / MANIFEST, self.manifest())
+            manifest["targets"][t]["sha256"] = _save_module(gen, folder / target_dirname(t) / GENERATOR_WEIGHTS)
+        write_json(folder / MANIFEST, manifest)
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, device: str = "auto", progress: bool = True) -> TSPG:
-        """Rebuild a model saved with :meth:`save` (weights from safetensors, never pickle)."""
+    def load(cls, folder: str | Path, device: str = "auto", progress: bool = True,
+             skip_generators: Collection[str] = ()) -> TSPG:
+        """Rebuild a model saved with :meth:`save` (weights from safetensors, never pickle).
+
+        Every file is checked as it is read (:func:`read_manifest`; each weights file against the manifest's
+        SHA-256 and shapes): a missing or damaged one is one :class:`~tspg.data.InputError` that names it and the
+        fix. ``skip_generators`` names targets whose generators are not loaded (they are about to be retrained,
+        so a damaged file of theirs does not stop the retraining).
+        """
         folder = Path(folder)
         m = read_manifest(folder)
         device = str(resolve_device(device))  # an unavailable device is the caller's error, not the folder's
         try:
-            return cls._from_manifest(m, folder, device, progress)
+            return cls._from_manifest(m, folder, device, progress, set(skip_generators))
         except (KeyError, RuntimeError, ValueError) as exc:
             if isinstance(exc, InputError):
                 raise
@@ -573,7 +604,7 @@ class TSPG:
                              f"{str(exc).splitlines()[0][:200]}); re-create it with 'tspg run'.") from None
 
     @classmethod
-    def _from_manifest(cls, m: dict, folder: Path, device: str, progress: bool) -> TSPG:
+    def _from_manifest(cls, m: dict, folder: Path, device: str, progress: bool, skip: set[str]) -> TSPG:
         cfg = m["config"]
         model = cls(config_from_dict(ClassifierConfig, cfg["classifier"]),
                     config_from_dict(GeneratorConfig, cfg["generator"]), seed=m["seed"],
@@ -590,10 +621,14 @@ class TSPG:
         model.split = pd.Series([part[s] for s in order], index=pd.Index(order), name="part")
         cc = model.classifier_config
         model.classifier = _load_module(Classifier(len(model.genes), len(model.classes), tuple(cc.hidden)),
-                                        folder / CLASSIFIER_WEIGHTS).to(model.device)
+                                        folder / CLASSIFIER_WEIGHTS, "re-create the run with 'tspg run ... --force'",
+                                        m.get("classifier_sha256")).to(model.device)
         for t, info in m.get("targets", {}).items():
-            model.generators[t] = _load_module(Generator(len(model.genes)),
-                                               folder / info["dir"] / GENERATOR_WEIGHTS).to(model.device)
+            if t in skip:
+                continue
+            fix = f"retrain that generator with 'tspg train-generator {folder} --target \"{t}\"'"
+            model.generators[t] = _load_module(Generator(len(model.genes)), folder / info["dir"] / GENERATOR_WEIGHTS,
+                                               fix, info.get("sha256")).to(model.device)
             model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

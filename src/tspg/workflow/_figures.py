@@ -32,7 +32,7 @@ from tspg._names import (
 )
 from tspg.data import Dataset, InputError
 from tspg.model import TSPG
-from tspg.workflow._run import read_predictions, source_classes
+from tspg.workflow._run import read_predictions, read_run_table, source_classes
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,8 @@ class PlotSpec:
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame:
-    frame = pd.read_csv(folder / name, sep="\t", index_col=0)
-    frame.index = frame.index.astype(str)
-    return frame
+    return read_run_table(folder / name, f"re-create it with 'tspg perturb {folder.parent}'", matrix=True,
+                          index_col=0)
 
 
 @dataclass

@@ -272,11 +272,54 @@ def _target_folder(out: Path, target: str) -> Path:
     return folder
 
 
+def _perturb_fix(folder: Path) -> str:
+    return f"re-create it with 'tspg perturb {folder.parent}' (add --target for one target)"
+
+
+def read_run_table(path: Path, fix: str, *, matrix: bool = False, **kw: object) -> pd.DataFrame:
+    """A table of a run folder, read with ``pd.read_csv(path, sep="\\t", **kw)``, or one :class:`InputError`.
+
+    A missing, unreadable, truncated or (with ``matrix``: a samples x genes matrix of numbers) non-numeric table
+    names the file and ``fix``; pandas' own errors never reach the user.
+    """
+    if not path.is_file():
+        raise InputError(f"{path} is missing; {fix}.")
+    try:
+        frame = pd.read_csv(path, sep="\t", **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path} is damaged ({str(exc).splitlines()[0][:100]}); {fix}.") from None
+    if matrix:
+        values = frame.to_numpy()
+        if frame.empty or not all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t)
+                                  for t in frame.dtypes) or not np.isfinite(values.astype(float)).all():
+            raise InputError(f"{path} is damaged or truncated (not a complete matrix of numbers); {fix}.")
+    if "index_col" in kw:
+        frame.index = frame.index.astype(str)
+    return frame
+
+
+def read_run_json(path: Path, fix: str) -> dict:
+    """A JSON file of a run folder as a dict, or one :class:`InputError` naming the file and ``fix``."""
+    import json
+
+    if not path.is_file():
+        raise InputError(f"{path} is missing; {fix}.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is damaged ({str(exc).splitlines()[0][:100]}); {fix}.") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} is damaged (not a JSON object); {fix}.")
+    return data
+
+
 def read_predictions(folder: Path) -> pd.DataFrame:
     """A target folder's ``predictions.tsv`` (labels as strings, missing labels as NaN, sample names as str)."""
-    pred = pd.read_csv(folder / PREDICTIONS, sep="\t", index_col=0, dtype={"label": str}, keep_default_na=False,
-                       na_values=[""])
-    pred.index = pred.index.astype(str)
+    pred = read_run_table(folder / PREDICTIONS, _perturb_fix(folder), index_col=0, dtype={"label": str},
+                          keep_default_na=False, na_values=[""])
+    if "label" not in pred.columns or "predicted_before" not in pred.columns:
+        raise InputError(f"{folder / PREDICTIONS} is damaged (no label or predicted_before column); "
+                         f"{_perturb_fix(folder)}.")
     return pred
 
 
@@ -287,24 +330,23 @@ def source_classes(predictions: pd.DataFrame) -> pd.Series:
 
 def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -> dict:
     """Write the top perturbed genes of a target (per sample, overall, per source) and their unique counts."""
-    import json
-
     from tspg import tl
 
     if rank_units not in RANK_UNITS:
         raise InputError(f"`rank_units` must be one of {', '.join(RANK_UNITS)}, not {rank_units!r}.")
     folder = _target_folder(out, target)
     name = PERTURBATIONS if rank_units == "expr" else PERTURBATIONS_SCALED
-    pert = pd.read_csv(folder / name, sep="\t", index_col=0)
-    pert.index = pert.index.astype(str)
+    pert = read_run_table(folder / name, _perturb_fix(folder), matrix=True, index_col=0)
     sources = source_classes(read_predictions(folder))
+    if list(sources.index) != list(pert.index):
+        raise InputError(f"{folder / name} and {folder / PREDICTIONS} list different samples; {_perturb_fix(folder)}.")
     per_sample = tl.top_genes_per_sample(pert, sources, k=k)
     summary = tl.top_gene_summary(per_sample, pert)
     write_table(per_sample, folder / TOP_GENES_PER_SAMPLE, index=False)
     write_table(summary, folder / TOP_GENES)
     write_table(tl.top_gene_summary_by_source(per_sample, pert, sources), folder / TOP_GENES_BY_SOURCE,
                 index=False)
-    metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
+    metrics = read_run_json(folder / METRICS, _perturb_fix(folder))
     metrics.update(tl.unique_top_genes(per_sample))
     metrics["top_k"] = k
     metrics["rank_units"] = rank_units
@@ -323,13 +365,11 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
     With ``by_source`` also the consensus top-k genes of each source class on their own
     (``enrichment_by_source_up.tsv`` / ``_down.tsv``, with a ``source`` column).
     """
-    import json
-
     from tspg import tl
     from tspg.data import read_gmt
 
     folder = _target_folder(out, target)
-    metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
+    metrics = read_run_json(folder / METRICS, _perturb_fix(folder))
     if "consensus_up" not in metrics:
         raise InputError(f"{folder}: no top genes yet; run 'tspg genes {out}' first.")
     libraries = {Path(p).name: read_gmt(p, genes=genes) for p in gmt_paths}
@@ -347,7 +387,8 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
         if not by_source:
             path.unlink(missing_ok=True)
             continue
-        per_source = pd.read_csv(folder / TOP_GENES_BY_SOURCE, sep="\t", dtype={"source": str, "gene": str})
+        per_source = read_run_table(folder / TOP_GENES_BY_SOURCE, f"re-create it with 'tspg genes {out}'",
+                                    dtype={"source": str, "gene": str})
         frames = []
         k = int(metrics.get("top_k", 20))
         for src, part in per_source.groupby("source", sort=True):
