@@ -289,9 +289,9 @@ def read_run_table(path: Path, fix: str, *, matrix: bool = False, **kw: object) 
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is damaged ({str(exc).splitlines()[0][:100]}); {fix}.") from None
     if matrix:
-        values = frame.to_numpy()
-        if frame.empty or not all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t)
-                                  for t in frame.dtypes) or not np.isfinite(values.astype(float)).all():
+        numeric = all(pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t) for t in frame.dtypes)
+        # no float copy of the matrix (a GTEx-sized one is hundreds of MB): the check reads the frame's own array
+        if frame.empty or not numeric or not np.isfinite(frame.to_numpy(copy=False)).all():
             raise InputError(f"{path} is damaged or truncated (not a complete matrix of numbers); {fix}.")
     if "index_col" in kw:
         frame.index = frame.index.astype(str)
