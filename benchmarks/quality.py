@@ -34,7 +34,8 @@ from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits  # noqa
 
 log = logging.getLogger("quality")
 
-METHODS = ("tspg", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean")
+METHODS = ("tspg", "tspg_no_prior", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target",
+           "target_mean")
 SHOWN = ("success_f", "success_logreg", "energy_distance", "energy_distance_genes", "c2st_auc", "mmd",
          "r2_mean_de20", "pearson_delta", "de_direction", "specificity", "l2", "genes_moved")
 # metrics compared in the per-data-set sentence, with the direction that is better
@@ -126,8 +127,14 @@ VARIANTS = {
     # tspg 0.1's defaults: the paper's loss terms (L1 to one target draw per sample, D on every class, random
     # initialisation) with tspg's measured weights (kappa 5, w_td 10, w_norm 1/sqrt(genes)) and the margin rule
     "tspg_0.1": {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0,
-                 "td_smoothing": 0.0},
+                 "td_smoothing": 0.0, "prior": "none"},
+    # the defaults of 2026-12-01 (distribution term, target-only D, L_ind, realism checkpoint) without the
+    # transport prior: G learns the whole perturbation
+    "tspg_no_prior": {"prior": "none"},
 }
+VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with tspg's weights",
+                "tspg_no_prior": "the defaults without the transport prior (`--prior none`): G learns the whole "
+                                 "perturbation, as tspg's defaults of 2026-12-01 did"}
 
 
 def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
@@ -277,8 +284,8 @@ def write_results(path: Path, results: dict[str, list[tuple[pd.DataFrame, dict]]
              f"{sklearn.__version__}. Wall time {wall / 60:.1f} min.", "",
              "Each data set and seed: one stratified split (20% held out, 10% of the rest for validation), f, and "
              "one generator with tspg's default settings (`tspg`)"
-             + (f" and one per compared setting ({', '.join(f'`{v}`' for v in variants)}: "
-                "tspg 0.1's defaults, the paper's loss terms with tspg's weights)" if variants else "")
+             + (" and one per compared setting (" + "; ".join(f"`{v}`: {VARIANT_TEXT[v]}" for v in variants)
+                + ")" if variants else "")
              + "; the baselines on the same held-out samples (all but the target class), and every metric on "
              "those samples. Cells are the mean ± sd over seeds (the seed changes the split, f and G). "
              "`real_target_train` is the floor (real target training samples against held-out target samples, "

@@ -132,3 +132,25 @@ def atlas_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     atlas = make_atlas(n_classes=3, n_genes=40, samples_per_class=8, n_markers=3, n_programs=2,
                        program_size=5)
     return atlas.write(tmp_path_factory.mktemp("atlas"))
+
+
+# ---------------------------------------------------------------- fuzzing (tests/data/test_fuzz.py)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz", action="store_true", help="run the fuzz tests with the long 'fuzz' profile")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from hypothesis import settings
+
+    # ci: bounded and derandomised (the same examples every run, seconds); fuzz: long, random
+    settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None)
+    settings.register_profile("fuzz", max_examples=2000, deadline=None)
+    settings.load_profile("fuzz" if config.getoption("--fuzz") else "ci")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    from fuzzhelp import TRIED
+
+    if TRIED:
+        parts = ", ".join(f"{name} {n}" for name, n in sorted(TRIED.items()))
+        terminalreporter.write_line(f"fuzz: {sum(TRIED.values())} examples tried ({parts})")

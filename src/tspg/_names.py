@@ -12,6 +12,8 @@ from tspg.data import InputError
 
 # ---------------------------------------------------------------- root of a run folder
 MANIFEST = "manifest.json"
+#: The run folder's write lock (:func:`tspg.workflow.run_lock`).
+LOCK = ".tspg.lock"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
 CLASSIFIER_METRICS = "classifier_metrics.json"
 CLASSIFIER_HISTORY = "classifier_history.tsv"

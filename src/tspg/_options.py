@@ -27,6 +27,8 @@ G_INITS: tuple[str, ...] = ("zero", "random")
 
 #: Target-distribution terms of G's loss (``GeneratorConfig.td_loss``).
 TD_LOSSES: tuple[str, ...] = ("energy", "mmd", "sinkhorn", "draw")
+#: Transport priors of the generator (``GeneratorConfig.prior``): Gaussian optimal transport, class-mean shift, none.
+PRIORS: tuple[str, ...] = ("ot", "mean", "none")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")
 #: Rules that choose the kept epoch (``GeneratorConfig.checkpoint``).
@@ -37,4 +39,4 @@ CHECKPOINT_RULES: tuple[str, ...] = ("realism", "margin")
 #: is used.
 PAPER_LOSS: dict = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False,
                     "w_gan": 1.0, "w_adv": 1.0, "w_norm": 1.0, "w_td": 1.0, "w_ind": 0.0, "kappa": 0.0,
-                    "td_smoothing": 0.0}
+                    "td_smoothing": 0.0, "prior": "none"}

@@ -5,6 +5,7 @@ Heavy modules (torch, pandas) are imported inside the commands so that ``tspg --
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import sys
@@ -21,6 +22,7 @@ from tspg._options import (
     PAPER_LOSS,
     PERTURB_WHICH,
     PRECISIONS,
+    PRIORS,
     RANK_UNITS,
     TARGET_COV_MODELS,
     TD_LOSSES,
@@ -127,9 +129,15 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--g-init", type=click.Choice(list(G_INITS)), default=None,
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),
+        click.option("--prior", type=click.Choice(list(PRIORS)), default=None,
+                     help="Transport prior of the generator: ot (default: each sample first moves by the Gaussian "
+                          "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
+                          "mean (the class-mean shift) or none (the paper's G learns the whole perturbation)."),
+        click.option("--prior-components", type=int, default=None,
+                     help="PCA components of the transport prior (default 50)."),
         click.option("--paper-loss", is_flag=True,
-                     help="The paper's generator loss: --td-loss draw --disc-real all --g-init random, every weight "
-                          "1 and kappa 0 (with tspg 0.1's --checkpoint margin); other options apply on top."),
+                     help="The paper's generator: --td-loss draw --disc-real all --g-init random --prior none, every "
+                          "weight 1 and kappa 0 (with tspg 0.1's --checkpoint margin); other options apply on top."),
         click.option("--stop-at-accuracy", type=click.FloatRange(0.0, 1.0), default=None,
                      help="Stop a generator early once its validation perturbation accuracy has been at least this "
                           "for 10 epochs in a row (--epochs stays the maximum). Default: run every epoch."),
@@ -174,7 +182,8 @@ for _name in ("lr_generator", "lr_discriminator", "min_steps_per_epoch", "patien
 _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov": "target_cov", "kappa": "kappa",
                      "w_gan": "w_gan", "w_adv": "w_adv", "w_norm": "w_norm", "w_td": "w_td", "w_ind": "w_ind",
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
-                     "disc_real": "disc_real", "checkpoint_rule": "checkpoint"}
+                     "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
+                     "prior_components": "prior_components"}
 
 
 def _check_device(device: str) -> None:
@@ -370,19 +379,40 @@ def app() -> None:
     """
 
 
-def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
-    """Run ``body``; if it fails on bad input before a model is saved, remove the folder this command created."""
+def _new_run(out: Path, force: bool, body: Callable[[], None], command: str) -> None:
+    """Run ``body`` holding ``out``'s write lock.
+
+    If it fails on bad input before a model is saved, the folder this command created is removed (never one that
+    another process holds).
+    """
     from tspg._names import CLASSIFIER_WEIGHTS
     from tspg.data import InputError
+    from tspg.workflow import RunLockedError, run_lock
 
     created = not out.exists()
     try:
-        body()
+        with run_lock(out, command):
+            body()
+    except RunLockedError:
+        raise
     except InputError:
         # remove what this command created, unless a trained model was saved there already
         if created and out.exists() and not (out / CLASSIFIER_WEIGHTS).exists():
             shutil.rmtree(out, ignore_errors=True)
         raise
+
+
+def _locked(command: str) -> Callable:
+    """Run the decorated command holding the write lock of its ``run_dir`` (:func:`tspg.workflow.run_lock`)."""
+    def decorate(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def wrapper(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+            from tspg.workflow import run_lock
+
+            with run_lock(Path(kw["run_dir"]), command):
+                return f(*args, **kw)
+        return wrapper
+    return decorate
 
 
 @app.command("run", context_settings=CONTEXT)
@@ -397,6 +427,9 @@ def _new_run(out: Path, force: bool, body: Callable[[], None]) -> None:
 @_plot_options
 @click.option("--no-evaluate", is_flag=True, help="Skip the evaluation against baselines (evaluation.tsv/.md).")
 @click.option("--force", is_flag=True, help="Replace a run already in --out.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted run in --out made by the same command: its classifier and every completed "
+                   "target are kept, the rest is trained and written (an empty --out starts a new run).")
 def run_cmd(**kw) -> None:  # noqa: ANN003
     """Train the classifier and one generator per target, then perturb and write every output.
 
@@ -405,6 +438,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     history.tsv, mean_shift.tsv.
     """
     _setup_logging(kw["quiet"])
+    from tspg._names import MANIFEST
     from tspg.model import TSPG
     from tspg.workflow import (
         check_out_folder,
@@ -413,6 +447,8 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
         clear_run,
         generator_phase,
         perturb_phase,
+        read_classifier_metrics,
+        read_target_metrics,
     )
 
     out = Path(kw["out"])
@@ -420,7 +456,13 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     cc, gc = _configs(kw)
     spec = _data_spec(kw)
     pspec = _perturb_spec(kw)
-    check_out_folder(out, kw["force"])
+    if kw["resume"] and kw["force"]:
+        from tspg.data import InputError
+
+        raise InputError("--resume keeps the run in --out and --force replaces it; pass one of them.")
+    resuming = kw["resume"] and (out / MANIFEST).exists()
+    if not resuming:
+        check_out_folder(out, kw["force"])
     dataset = spec.load()
     check_run_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
@@ -432,12 +474,24 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     summary: dict = {}
 
     def body() -> None:
-        if kw["force"]:
-            clear_run(out)
-        summary["clf"] = classifier_phase(model, dataset, out)
+        nonlocal model
+        done: set[str] = set()
+        if resuming:  # under the lock: the folder is read as its last writer left it
+            from tspg.workflow import resume_run
+
+            model, done = resume_run(out, model, dataset, spec, targets, device=kw["device"])
+            summary["clf"] = read_classifier_metrics(out)
+        else:
+            if kw["force"]:
+                clear_run(out)
+            summary["clf"] = classifier_phase(model, dataset, out)
         for t in targets:
-            generator_phase(model, dataset, t, out)
-            summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
+            if t in done:  # perturbed already (metrics.json is written last); its analysis is cheap to redo
+                summary[t] = read_target_metrics(out, t)
+            else:
+                if t not in model.generators:
+                    generator_phase(model, dataset, t, out)
+                summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
             _analyse(out, t, model.genes, kw)
         if not kw["no_evaluate"]:
             from tspg.workflow import evaluate_phase
@@ -446,7 +500,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
         _figures_and_report(out, model, dataset, targets, kw)
 
     evaluation: dict = {}
-    _new_run(out, kw["force"], body)
+    _new_run(out, kw["force"], body, "tspg run")
     _print_summary(out, summary.pop("clf"), summary, evaluation)
 
 
@@ -475,7 +529,7 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
             clear_run(out)
         summary["clf"] = classifier_phase(model, dataset, out)
 
-    _new_run(out, kw["force"], body)
+    _new_run(out, kw["force"], body, "tspg train-classifier")
     _print_summary(out, summary["clf"], {})
 
 
@@ -505,6 +559,7 @@ def _reload(run_dir: str, kw: dict, retrain: tuple[str, ...] = ()):  # noqa: ANN
 @click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
               help="Arithmetic of training: fp32 or bf16 autocast (default: the run's, else fp32).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
+@_locked("tspg train-generator")
 def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Train generators for TARGETs in an existing run folder (its classifier, split and scaler are reused).
 
@@ -533,6 +588,7 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 @_data_options(required=False)
 @_DEVICE
 @_QUIET
+@_locked("tspg perturb")
 def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Perturb samples with the trained generators of a run folder and write the per-target outputs.
 
@@ -577,6 +633,7 @@ def _run_targets(run_dir: str, targets: tuple[str, ...]) -> tuple[list[str], lis
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_analysis_options
 @_QUIET
+@_locked("tspg genes")
 def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Write the most perturbed genes of each target of a run.
 
@@ -597,6 +654,7 @@ def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: AN
               help="GMT library (repeatable).")
 @click.option("--target", "targets", multiple=True, help="Target class (default: every target of the run).")
 @_QUIET
+@_locked("tspg enrich")
 def enrich_cmd(run_dir: str, enrich_gmt: tuple[str, ...], targets: tuple[str, ...], quiet: bool) -> None:
     """Hypergeometric enrichment of each target's consensus top up and down genes (after 'tspg genes').
 
@@ -631,6 +689,7 @@ def _refresh_report(out: Path) -> None:
 @_data_options(required=False)
 @_DEVICE
 @_QUIET
+@_locked("tspg plot")
 def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Draw the figures of a run (PNG and SVG) and rewrite its report.html.
 
@@ -653,6 +712,7 @@ def plot_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN
 @_data_options(required=False)
 @_DEVICE
 @_QUIET
+@_locked("tspg evaluate")
 def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: ANN003
     """Compare each target's perturbations with baselines on the held-out samples.
 
@@ -676,6 +736,7 @@ def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa:
 @app.command("report", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @_QUIET
+@_locked("tspg report")
 def report_cmd(run_dir: str, quiet: bool) -> None:
     """Write RUN_DIR/report.html: one self-contained page (figures embedded) with every result of the run."""
     _setup_logging(quiet)

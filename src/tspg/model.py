@@ -35,7 +35,7 @@ from tspg.data import (
     share_called_target,
     stratified_split,
 )
-from tspg.nn import Classifier, Generator, seeded
+from tspg.nn import Classifier, Generator, TransportPrior, seeded
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
@@ -401,16 +401,18 @@ class TSPG:
         gen, hist = fit_generator(
             self.classifier, prep.x[tr], prep.x[tr & (prep.y == t)], t, prep.x[va], self.generator_config,
             seed=seed, device=self.device, progress=self.progress, desc=f"generator {target}",
-            generator=generator, discriminator=discriminator,
+            generator=generator, discriminator=discriminator, y_train=prep.y[tr],
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
         best = max(hist, key=lambda r: checkpoint_score(r, self.generator_config.checkpoint))
         self.generator_summaries[target] = {
-            "epochs_trained": len(hist), "best_epoch": best["epoch"],
+            "epochs_trained": hist[-1]["epoch"], "best_epoch": best["epoch"],
             "val_perturbation_accuracy": round(best["val_accuracy"], 6), "val_margin": round(best["val_margin"], 6),
             "val_energy": round(best["val_energy"], 6),
         }
+        if gen.prior is not None:  # the prior's size, so that load() rebuilds the same module
+            self.generator_summaries[target]["prior_components"] = int(gen.prior.components.shape[0])
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self
 
@@ -627,8 +629,14 @@ class TSPG:
             if t in skip:
                 continue
             fix = f"retrain that generator with 'tspg train-generator {folder} --target \"{t}\"'"
-            model.generators[t] = _load_module(Generator(len(model.genes)), folder / info["dir"] / GENERATOR_WEIGHTS,
-                                               fix, info.get("sha256")).to(model.device)
-            model.generator_configs[t] = config_from_dict(GeneratorConfig, info.get("config", {}))
+            k = info.get("training", {}).get("prior_components")
+            prior = None if k is None else TransportPrior(len(model.genes), len(model.classes), int(k))
+            model.generators[t] = _load_module(Generator(len(model.genes), prior=prior),
+                                               folder / info["dir"] / GENERATOR_WEIGHTS, fix,
+                                               info.get("sha256")).to(model.device)
+            saved = info.get("config", {})
+            # a generator saved before the transport prior existed has none (config_from_dict would say "ot")
+            saved = saved if "prior" in saved else {**saved, "prior": "none"}
+            model.generator_configs[t] = config_from_dict(GeneratorConfig, saved)
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

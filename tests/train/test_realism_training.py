@@ -11,7 +11,8 @@ from tspg.tl._metrics import energy_distance
 from tspg.train import AdversarialPlan, ClassifierConfig, GeneratorConfig, checkpoint_score, new_adversary
 from tspg.train._losses import individual_loss
 
-OLD = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0}
+OLD = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0,
+       "prior": "none"}
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +104,20 @@ def test_group_mean_loss_weights_each_group_by_its_size():
     x_adv = torch.tensor([[1.0, 0.0], [3.0, 0.0], [5.0, 5.0]])
     # group 0's mean (2, 0) is 4 from the target mean 0, twice; group 1's (5, 5) is 50, once
     assert group_mean_loss(x_adv, torch.zeros(2), groups, 3).item() == pytest.approx((2 * 4 + 50) / 3)
+
+
+def test_realism_checkpoint_counts_only_confident_calls():
+    # every validation sample just across f's boundary: plainly accurate, but not with a margin of MARGIN_ENOUGH
+    borderline = {"val_accuracy": 1.0, "val_confident": 0.5, "val_margin": 0.2, "val_dist": 0.1, "val_energy": 0.2}
+    confident = {"val_accuracy": 1.0, "val_confident": 1.0, "val_margin": 4.0, "val_dist": 0.1, "val_energy": 0.4}
+    assert checkpoint_score(confident) > checkpoint_score(borderline)
+    assert checkpoint_score({**borderline, "val_confident": 0.96}) > checkpoint_score(confident)  # both enough
+
+
+def test_confident_share_is_the_share_with_margin_at_least_one_logit():
+    from tspg.train._adversarial import MARGIN_ENOUGH, _margins
+
+    logits = torch.tensor([[0.0, 2.0, 0.5], [0.0, 0.5, 0.0], [3.0, 1.0, 0.0]])
+    margins = _margins(logits, 1)
+    assert margins.tolist() == [1.5, 0.5, -2.0]
+    assert ((margins >= MARGIN_ENOUGH).float().mean()).item() == pytest.approx(1 / 3)

@@ -99,7 +99,9 @@ def test_bf16_training_is_finite_and_repeatable(small):
     g2, h2 = _fit(small, precision="bf16")
     assert h1 == h2
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values(), strict=True))
-    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["val_dist"]) for r in h1)
+    # epoch 0 scores the transport prior alone: no training step, so no losses
+    assert h1[0]["epoch"] == 0 and np.isnan(h1[0]["g_loss"]) and np.isfinite(h1[0]["val_dist"])
+    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["val_dist"]) for r in h1[1:])
     assert all(p.dtype == torch.float32 for p in g1.parameters())
 
 
@@ -119,11 +121,11 @@ def test_bf16_generator_training_runs_its_matrix_products_in_bfloat16(small):
 
 def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
     _, h = _fit(small, epochs=8, stop_accuracy=0.0, stop_accuracy_epochs=2)
-    assert len(h) == 2
+    assert h[-1]["epoch"] == 2  # (after epoch 0, the prior alone)
     _, h = _fit(small, epochs=3, stop_accuracy=0.0, stop_accuracy_epochs=5)
-    assert len(h) == 3
+    assert h[-1]["epoch"] == 3
     _, h = _fit(small, epochs=3)
-    assert len(h) == 3
+    assert h[-1]["epoch"] == 3
 
 
 def test_discriminator_is_trainable_again_after_the_generator_step(small):

@@ -272,8 +272,9 @@ def _read_npy(path: Path) -> pd.DataFrame:
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
-        raise InputError(f"{path}: cannot read as .parquet ({str(exc).splitlines()[0]}).") from None
+    except Exception as exc:  # noqa: BLE001 (pyarrow raises ArrowInvalid, ArrowIOError, its base ArrowException)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{path}: cannot read as .parquet ({reason}); is it a complete Parquet file?") from None
     if isinstance(frame.index, pd.RangeIndex) and len(frame.columns) and not pd.api.types.is_numeric_dtype(
         frame[frame.columns[0]]
     ):
@@ -299,11 +300,18 @@ def _read_gct(path: Path) -> pd.DataFrame:
         if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(genes):
             log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(genes))
         return pd.DataFrame(values.T, index=pd.Index(samples, dtype=object), columns=pd.Index(genes, dtype=object))
-    frame = pd.read_csv(
-        path, sep="\t", skiprows=2, header=0, index_col=0, low_memory=False,
-        names=["__gene__", "__desc__", *samples], na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
-        dtype={"__gene__": str, "__desc__": str},
-    )
+    try:
+        frame = pd.read_csv(
+            path, sep="\t", skiprows=2, header=0, index_col=0, low_memory=False,
+            names=["__gene__", "__desc__", *samples], na_values=["NA", "NaN", "nan", ""], keep_default_na=False,
+            dtype={"__gene__": str, "__desc__": str},
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"{path}: cannot parse as GCT ({str(exc).splitlines()[0]}); every row below line 3 needs "
+                         f"a name, a description and {len(samples)} values (one per sample).") from None
+    if list(frame.columns) != ["__desc__", *samples]:  # a first data row with one field too many
+        raise InputError(f"{path}: a data row has more fields than line 3 ({len(header)}); every row needs a name, "
+                         f"a description and {len(samples)} values.")
     frame = frame.drop(columns="__desc__")
     _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
     if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
@@ -336,8 +344,9 @@ def read_h5ad_matrix(
     path = Path(path)
     try:
         adata = ad.read_h5ad(path)
-    except (OSError, KeyError) as exc:
-        raise InputError(f"{path}: cannot read as .h5ad ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 (h5py and anndata raise OSError, KeyError, RuntimeError, their own)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(f"{path}: cannot read as .h5ad ({reason}); is it a complete AnnData file?") from None
     if layer is not None and use_raw:
         raise InputError("Choose either `layer` or `use_raw`, not both.")
     if use_raw:

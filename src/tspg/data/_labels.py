@@ -30,6 +30,10 @@ def _read_cls(path: Path, samples: Sequence[str] | None) -> pd.Series:
         values = [names[i] for i in idx]
     if samples is None:
         raise InputError(f"{path}: a .cls file gives labels in GEM column order, so it needs the GEM.")
+    if len(set(samples)) != len(samples):
+        dup = pd.Index(samples)[pd.Index(samples).duplicated()].unique()[:5]
+        raise InputError(f"{path}: the GEM's sample names repeat (e.g. {', '.join(map(str, dup))}), so its labels "
+                         "cannot be told apart; give every GEM sample a unique name.")
     if len(samples) != len(values):
         raise InputError(f"{path}: {len(values)} labels for {len(samples)} GEM samples; a .cls file must have "
                          "one label per GEM sample, in the GEM's order.")
@@ -62,6 +66,9 @@ def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
         is_header = first["sample"].lower() in {"sample", "samples", "id", "sample_id", "sampleid", "name", ""}
     if is_header:
         table = table.iloc[1:]
+    if table.empty:
+        raise InputError(f"{path}: no labels below the header line; expected one line per sample: sample id, "
+                         "label.")
     empty = table["label"] == ""
     if empty.any():
         raise InputError(f"{path}: {int(empty.sum())} sample(s) have an empty label, e.g. "

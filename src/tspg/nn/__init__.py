@@ -1,5 +1,5 @@
 """Torch modules of TSPG: classifier f, generator G, discriminator D."""
 
-from tspg.nn._modules import Classifier, Discriminator, Generator, ResidualBlock, perturb, seeded
+from tspg.nn._modules import Classifier, Discriminator, Generator, ResidualBlock, TransportPrior, perturb, seeded
 
-__all__ = ["Classifier", "Discriminator", "Generator", "ResidualBlock", "perturb", "seeded"]
+__all__ = ["Classifier", "Discriminator", "Generator", "ResidualBlock", "TransportPrior", "perturb", "seeded"]

@@ -85,6 +85,10 @@ class Generator(nn.Module):
         Start the output layer at zero weights and bias, so that the untrained G is the identity map
         (``G(x) = 0``) instead of a random perturbation of every gene; gradients still reach every layer from
         the first step on (the output layer's weights get them at once, the others once those are non-zero).
+    prior
+        A :class:`TransportPrior`: each sample is first moved by this closed-form transport of its class onto the
+        target, and the network learns the perturbation of the moved sample (see :func:`perturb`). None: the
+        paper's generator, which learns the whole perturbation.
     """
 
     def __init__(
@@ -94,6 +98,7 @@ class Generator(nn.Module):
         n_residual: int = 3,
         up: tuple[int, ...] = (256, 512),
         zero_init: bool = False,
+        prior: TransportPrior | None = None,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -111,10 +116,57 @@ class Generator(nn.Module):
             nn.init.zeros_(out.bias)
         layers += [out, nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.prior = prior
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the perturbation G(x) in [-1, 1] (scaled units)."""
+        """Return the learned perturbation G(x) in [-1, 1] (scaled units) of its input."""
         return self.net(x)
+
+    def transport(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` moved by the transport prior (``x`` itself when there is none): the input of the network."""
+        return x if self.prior is None else x + self.prior(x)
+
+
+class TransportPrior(nn.Module):
+    """A closed-form transport of every class onto one target class, in a PCA space (buffers only, no weights).
+
+    A sample ``x`` is projected on the PCA (``z = (x - center) C^T``), assigned to the class whose centroid in that
+    space is nearest (or to the class given), and moved by that class's affine map ``dz = z M_c + b_c``, which
+    goes back to genes through the components; outside the PCA space it moves by the class's ``outside`` shift:
+    ``T(x) = (z M_c + b_c) C + o_c``. :func:`tspg.train.fit_transport_prior` fits it (the Gaussian optimal-transport
+    map, or the class-mean shift); the target's own map is zero.
+
+    Parameters
+    ----------
+    n_genes, n_classes, n_components
+        Sizes of the buffers (filled with zeros: the identity transport until fitted or loaded).
+    """
+
+    def __init__(self, n_genes: int, n_classes: int, n_components: int) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_genes))
+        self.register_buffer("components", torch.zeros(n_components, n_genes))
+        self.register_buffer("centroids", torch.zeros(n_classes, n_components))
+        self.register_buffer("maps", torch.zeros(n_classes, n_components, n_components))
+        self.register_buffer("shifts", torch.zeros(n_classes, n_components))
+        self.register_buffer("outside", torch.zeros(n_classes, n_genes))
+
+    def assign(self, x: torch.Tensor) -> torch.Tensor:
+        """The class of each row: the nearest centroid in the PCA space."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = (x.float() - self.center) @ self.components.T
+            return torch.cdist(z, self.centroids).argmin(1)
+
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """The displacement ``T(x)`` of each row (batch x genes); ``classes``: each row's class, else assigned.
+
+        Always computed in float32, also under a bfloat16 autocast (the map is fixed and cheap next to G).
+        """
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = (x.float() - self.center) @ self.components.T
+            c = torch.cdist(z, self.centroids).argmin(1) if classes is None else classes
+            dz = torch.bmm(z.unsqueeze(1), self.maps[c]).squeeze(1) + self.shifts[c]
+            return dz @ self.components + self.outside[c]
 
 
 class Discriminator(nn.Module):
@@ -139,14 +191,18 @@ class Discriminator(nn.Module):
 
 
 def perturb(generator: Generator, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return ``(x_adv, G(x))`` with ``x_adv = clip(x + G(x), 0, 1)``.
+    """Return ``(x_adv, g)`` with ``x_adv = clip(x + G(x), 0, 1)``; ``g`` is the network's output.
 
     Training samples lie in [0, 1] (the scaler is fitted on them), so this is the paper's clip. A held-out value
     already outside [0, 1] bounds its own side instead (``clip(x + G(x), min(x, 0), max(x, 1))``), so that the
     clip never moves a gene the generator did not move.
+
+    With a transport prior ``T`` (:attr:`Generator.prior`) the sample is first moved to ``x' = x + T(x)`` and
+    ``x_adv = clip(x' + g, ...)`` with ``g = G(x')``: the network learns what the closed-form transport misses.
     """
-    g = generator(x)
-    return torch.clamp(x + g, torch.clamp(x, max=0.0), torch.clamp(x, min=1.0)), g
+    moved = generator.transport(x)
+    g = generator(moved)
+    return torch.clamp(moved + g, torch.clamp(x, max=0.0), torch.clamp(x, min=1.0)), g
 
 
 @contextlib.contextmanager

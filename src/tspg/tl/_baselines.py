@@ -7,19 +7,15 @@ same clip as the generator (:func:`clip_perturbed`), so every metric compares li
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
+import torch
 
-if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
-    from sklearn.decomposition import PCA
+from tspg.train import N_COMPONENTS, fit_pca, fit_transport_prior, project  # noqa: F401 (re-exported)
 
 BaselineName = Literal["identity", "mean_shift", "optimal_transport", "nearest_target", "target_mean"]
 
-#: Principal components of the optimal-transport baseline (fewer when the training part is smaller).
-N_COMPONENTS = 50
-#: Ridge added to the (Ledoit-Wolf shrunk) class covariances, times their mean variance, so that they invert.
-RIDGE = 1e-6
 
 
 def clip_perturbed(x: np.ndarray, x_adv: np.ndarray) -> np.ndarray:
@@ -47,39 +43,6 @@ def clip_perturbed(x: np.ndarray, x_adv: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x, dtype=np.float32)
     return np.clip(np.asarray(x_adv, dtype=np.float32), np.minimum(x, 0.0), np.maximum(x, 1.0)).astype(np.float32)
-
-
-def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0) -> PCA:
-    """PCA of the training part with at most ``n_components`` (and fewer than the samples or genes).
-
-    Parameters
-    ----------
-    x_train
-        Training samples x genes (scaled units).
-    n_components
-        Upper bound on the components.
-    seed
-        Seed of the (possibly randomised) SVD.
-
-    Returns
-    -------
-    The fitted :class:`sklearn.decomposition.PCA`, fitted in float32 (scaled expression has no more precision
-    than that, and a float64 copy of a GTEx-sized training part alone is hundreds of MB); :func:`project` gives
-    the scores.
-    """
-    n, g = x_train.shape
-    k = max(1, min(n_components, n - 1, g))
-    # scikit-learn's "auto" picks "covariance_eigh" for n >= 10 x genes (genes <= 1,000), which forms X^T X - n mu mu^T
-    # and loses precision in float32; these are "auto"'s other choices
-    solver = "full" if max(n, g) <= 500 or k >= 0.8 * min(n, g) else "randomized"
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=k, svd_solver=solver, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
-
-
-def project(pca: PCA, x: np.ndarray) -> np.ndarray:
-    """Scores of the rows of ``x`` on a :func:`fit_pca` PCA, as float64 (for the distance computations)."""
-    return pca.transform(np.asarray(x, dtype=np.float32)).astype(np.float64)
 
 
 def _class_rows(y: np.ndarray, cls: object) -> np.ndarray:
@@ -136,48 +99,35 @@ def mean_shift(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources:
     return clip_perturbed(x, x + shift)
 
 
-def _gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.covariance import LedoitWolf
-
-    cov = LedoitWolf().fit(z).covariance_ if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
-    ridge = RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12)
-    return z.mean(0), cov + ridge * np.eye(len(cov))
-
-
 def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources: np.ndarray, target: object,
                       seed: int = 0) -> np.ndarray:
     """Closed-form Gaussian optimal transport from each source class to the target, in a PCA space.
 
-    A PCA (at most :data:`N_COMPONENTS` components) is fitted on the training part; per source class, the
+    The map of :func:`tspg.train.fit_transport_prior` (``kind="ot"``, the default generator's transport prior):
+    a PCA (at most :data:`N_COMPONENTS` components) is fitted on the training part; per source class, the
     training samples of the source and of the target are modelled as Gaussians (Ledoit-Wolf shrunk covariances,
     so classes with fewer samples than components work) and each sample's PCA coordinates ``z`` move to the
     Monge map ``T(z) = m_t + A (z - m_s)`` (POT's ``bures_wasserstein_mapping``). The displacement ``T(z) - z``
     goes back to genes through the components, and outside the PCA space the sample moves by the mean shift
     (``mu_target - mu_source`` minus its part in the PCA space), so a source class's training mean lands on the
-    target's (before the clip). Samples of the target class itself are left unchanged (the map of a class onto
-    itself is the identity).
+    target's (before the clip). Each sample moves by the map of its given source class (the generator's prior
+    assigns classes itself); samples of the target class itself are left unchanged.
     """
-    from ot.gaussian import bures_wasserstein_mapping
-
     x = np.asarray(x, dtype=np.float32)
-    sources = np.asarray(sources)
-    pca = fit_pca(x_train, seed=seed)
-    z_train = project(pca, x_train)
-    m_t, c_t = _gaussian(z_train[_class_rows(y_train, target)])
-    mu_t = x_train[y_train == target].mean(0).astype(np.float64)
-
-    def residual(d: np.ndarray) -> np.ndarray:  # the part of a gene-space shift outside the PCA space
-        return d - (d @ pca.components_.T) @ pca.components_
+    y_train, sources = np.asarray(y_train), np.asarray(sources)
+    classes = np.unique(y_train)
+    _class_rows(y_train, target)
+    prior = fit_transport_prior(x_train, np.searchsorted(classes, y_train), int(np.searchsorted(classes, target)),
+                                len(classes), kind="ot", seed=seed)
     x_adv = x.copy()
     for cls in np.unique(sources):
         if cls == target:
             continue
         rows = sources == cls
-        m_s, c_s = _gaussian(z_train[_class_rows(y_train, cls)])
-        a, b = bures_wasserstein_mapping(m_s, m_t, c_s, c_t)
-        z = project(pca, x[rows])
-        move = (z @ a + b - z) @ pca.components_  # A is symmetric: T(z) = z A + b row-wise
-        x_adv[rows] = x[rows] + (move + residual(mu_t - x_train[y_train == cls].mean(0))).astype(np.float32)
+        _class_rows(y_train, cls)
+        c = torch.full((int(rows.sum()),), int(np.searchsorted(classes, cls)), dtype=torch.long)
+        with torch.no_grad():
+            x_adv[rows] = x[rows] + prior(torch.as_tensor(x[rows]), classes=c).numpy()
     return clip_perturbed(x, x_adv)
 
 

@@ -18,9 +18,11 @@ from tspg.train._losses import (
     norm_loss,
     target_distance_loss,
 )
+from tspg.train._prior import N_COMPONENTS, fit_pca, fit_transport_prior, project
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
 __all__ = [
+    "N_COMPONENTS",
     "AdversarialPlan",
     "PRECISIONS",
     "TARGET_COV_MODELS",
@@ -35,6 +37,8 @@ __all__ = [
     "cpu_has_native_bf16",
     "fit_classifier",
     "fit_generator",
+    "fit_pca",
+    "fit_transport_prior",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",
@@ -42,6 +46,7 @@ __all__ = [
     "norm_loss",
     "perturbation_accuracy",
     "predict_logits",
+    "project",
     "resolve_device",
     "resolved_w_norm",
     "target_distance_loss",

@@ -10,6 +10,7 @@ from tspg._options import (  # noqa: F401 (PAPER_LOSS re-exported)
     DISC_REAL,
     PAPER_LOSS,
     PRECISIONS,
+    PRIORS,
     TARGET_COV_MODELS,
     TD_LOSSES,
 )
@@ -170,6 +171,16 @@ class GeneratorConfig:
         Weight of ``L_ind`` (:func:`tspg.train._losses.individual_loss`): each sample's squared distance to the
         mean perturbation of the samples of its mini-batch that f calls the same class. Default 1; 0 is the
         paper's loss.
+    prior
+        The transport prior (:data:`PRIORS`): ``ot`` (the default) first moves each sample by the closed-form
+        Gaussian optimal-transport map of its class onto the target (in a PCA space of the training part,
+        :func:`tspg.train.fit_transport_prior`; the class is the nearest class centroid there), and G learns the
+        perturbation of the moved sample: what the closed-form map misses (the classifier's call, non-Gaussian
+        structure). ``mean`` moves each sample by its class's mean shift instead; ``none`` is the paper's G, which
+        learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
+        also scores the prior alone (epoch 0, G = 0 with ``zero_init``). Measured in ``docs/method.md``.
+    prior_components
+        Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     """
 
     lr_generator: float = 2e-4
@@ -197,6 +208,8 @@ class GeneratorConfig:
     w_ind: float = 1.0
     w_mean: float = 0.0
     td_smoothing: float = 0.5
+    prior: str = "ot"
+    prior_components: int = 50
 
     def __post_init__(self) -> None:
         self.validate()
@@ -211,7 +224,7 @@ class GeneratorConfig:
         # batch normalisation needs at least two samples in a batch
         _check_int(self, "batch_size", 2)
         for name, low in (("epochs", 1), ("min_steps_per_epoch", 1), ("patience", 0), ("target_rank", 1),
-                          ("stop_accuracy_epochs", 1)):
+                          ("stop_accuracy_epochs", 1), ("prior_components", 1)):
             _check_int(self, name, low)
         for name in ("w_gan", "w_adv", "w_td", "kappa", "w_ind", "w_mean"):
             _check_number(self, name)
@@ -219,7 +232,8 @@ class GeneratorConfig:
         _check_number(self, "target_shrinkage", 0.0, 1.0)
         _check_number(self, "stop_accuracy", 0.0, 1.0, none_ok=True)
         for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES),
-                              ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS)):
+                              ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS),
+                              ("prior", PRIORS)):
             _check_choice(self, name, allowed)
         if not isinstance(self.zero_init, bool):
             _fail(self, "zero_init", "must be True or False")

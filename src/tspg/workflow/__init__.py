@@ -14,6 +14,7 @@ from tspg.workflow._figures import (
     plot_phase,
     read_target,
 )
+from tspg.workflow._lock import RunLockedError, run_lock
 from tspg.workflow._memory import release_memory
 from tspg.workflow._run import (
     DataSpec,
@@ -29,8 +30,11 @@ from tspg.workflow._run import (
     load_perturb_data,
     mean_shift_tables,
     perturb_phase,
+    read_classifier_metrics,
     read_predictions,
+    read_target_metrics,
     reload_dataset,
+    resume_run,
     source_classes,
 )
 
@@ -38,6 +42,7 @@ __all__ = [
     "DataSpec",
     "PerturbSpec",
     "PlotSpec",
+    "RunLockedError",
     "TargetResults",
     "check_heatmap_samples",
     "check_out_folder",
@@ -57,9 +62,13 @@ __all__ = [
     "mean_shift_tables",
     "perturb_phase",
     "plot_phase",
+    "read_classifier_metrics",
     "read_predictions",
+    "read_target_metrics",
     "read_target",
     "release_memory",
     "reload_dataset",
+    "resume_run",
+    "run_lock",
     "source_classes",
 ]

@@ -98,7 +98,8 @@ def check_out_folder(out: Path, force: bool) -> None:
         if parent.exists() and not parent.is_dir():
             raise InputError(f"--out {out}: {parent} is a file, so the folder cannot be made; choose another --out.")
     if (out / MANIFEST).exists() and not force:
-        raise InputError(f"--out {out} already holds a tspg run; choose another folder or pass --force to replace it.")
+        raise InputError(f"--out {out} already holds a tspg run; pass --resume to finish an interrupted run of the "
+                         "same command, --force to replace it, or choose another folder.")
 
 
 def clear_run(out: Path) -> None:
@@ -166,14 +167,19 @@ def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] |
 
 
 def classifier_phase(model: TSPG, dataset: Dataset, out: Path) -> dict:
-    """Fit the classifier, save the model and write ``classifier_metrics.json`` and its history."""
+    """Fit the classifier, write ``classifier_metrics.json``, its history and the data summary, then save the model.
+
+    The manifest is written last (by :meth:`TSPG.save`), so a folder with a manifest has every file of the phase:
+    a process killed before it leaves no run, and the same command starts again.
+    """
     model.fit_classifier(dataset)
     release_memory()
-    model.save(out)
+    out.mkdir(parents=True, exist_ok=True)
     metrics = model.classifier_metrics(dataset)
     write_json(out / CLASSIFIER_METRICS, metrics)
     write_table(pd.DataFrame(model.classifier_history), out / CLASSIFIER_HISTORY, index=False)
     write_table(data_summary(model, dataset), out / DATA_SUMMARY, index=False)
+    model.save(out)
     log.info("classifier: held-out accuracy %.3f on %d samples", metrics["accuracy"], metrics["n_test"])
     return metrics
 
@@ -187,13 +193,17 @@ def data_summary(model: TSPG, dataset: Dataset) -> pd.DataFrame:
 
 
 def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> None:
-    """Fit one target's generator and save it (with its history) before anything else can fail."""
+    """Fit one target's generator and save it (with its history) before anything else can fail.
+
+    The history is written before the manifest names the target, so a target in the manifest has both.
+    """
     model.fit_generator(dataset, target)
     release_memory()
     clear_target_outputs(out, target)
-    model.save(out)
+    (out / target_dirname(target)).mkdir(parents=True, exist_ok=True)
     write_table(pd.DataFrame(model.generator_histories[target]), out / target_dirname(target) / HISTORY,
                 index=False)
+    model.save(out)
 
 
 def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, spec: PerturbSpec,
@@ -252,6 +262,12 @@ def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, Dat
     if override is None and not Path(spec.data).exists():
         raise InputError(f"The run's data file {spec.data} is gone; pass --data (and --labels) to point at it.")
     dataset = spec.load()
+    check_same_data(model, spec, dataset)
+    return dataset, spec
+
+
+def check_same_data(model: TSPG, spec: DataSpec, dataset: Dataset) -> None:
+    """Refuse data that are not the run's: files whose SHA-256 differs from the recorded, other samples or genes."""
     recorded_digests = model.inputs.get("sha256", {})
     for key in ("data", "labels", "gene_sets"):
         path = getattr(spec, key)
@@ -262,7 +278,6 @@ def reload_dataset(model: TSPG, override: DataSpec | None) -> tuple[Dataset, Dat
     if list(dataset.gem.columns) != model.genes or list(dataset.gem.index) != list(model.split.index):
         raise InputError("The data's samples or genes differ from those of the run's classifier; use the same files "
                          "and options, or start a new run.")
-    return dataset, spec
 
 
 def _target_folder(out: Path, target: str) -> Path:
@@ -400,3 +415,62 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
         write_table(table, path, index=False)
         tables[f"by_source_{direction}"] = table
     return tables
+
+
+def read_classifier_metrics(out: Path) -> dict:
+    """``classifier_metrics.json`` of a run folder (checked as :func:`read_run_json` checks)."""
+    return read_run_json(out / CLASSIFIER_METRICS, "re-create the run with 'tspg run ... --force'")
+
+
+def read_target_metrics(out: Path, target: str) -> dict:
+    """A target's ``metrics.json`` (checked as :func:`read_run_json` checks)."""
+    folder = out / target_dirname(target)
+    return read_run_json(folder / METRICS, _perturb_fix(folder))
+
+
+#: Settings a resumed run must share with the run in its folder (manifest key path -> what the user changes).
+_RESUME_KEYS = (("seed", "--seed"), ("config.test_size", "--test-size"), ("config.val_size", "--val-size"),
+                ("config.impute", "--impute"), ("config.classifier", "the classifier options"),
+                ("config.generator", "the generator options"))
+
+
+def _manifest_value(manifest: dict, key: str) -> object:
+    value: object = manifest
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def resume_run(out: Path, model: TSPG, dataset: Dataset, spec: DataSpec, targets: list[str],
+               device: str = "auto") -> tuple[TSPG, set[str]]:
+    """Load the interrupted run in ``out`` to finish it with the command that made it (``tspg run --resume``).
+
+    The folder's settings must equal ``model``'s (the command's: seed, split sizes, imputation, classifier and
+    generator settings) and its data ``dataset``'s (the same files by SHA-256, the same samples and genes); any
+    difference is one :class:`InputError` naming it. Targets the folder holds no generator for are trained by the
+    caller; a target whose ``metrics.json`` is written is complete (perturb writes it last).
+
+    Returns
+    -------
+    The loaded model (with the command's generator settings for the targets still to train) and the targets that
+    are complete.
+    """
+    from tspg.model import read_manifest
+    from tspg.train import config_to_dict
+
+    manifest = read_manifest(out)
+    mine = {"seed": model.seed, "config": {
+        "classifier": config_to_dict(model.classifier_config), "generator": config_to_dict(model.generator_config),
+        "test_size": model.test_size, "val_size": model.val_size, "impute": model.impute}}
+    for key, what in _RESUME_KEYS:
+        if _manifest_value(manifest, key) != _manifest_value(mine, key):
+            raise InputError(f"--resume: the run in {out} was made with other settings ({what} differ); repeat the "
+                             "command that made it, or pass --force to replace the run.")
+    loaded = TSPG.load(out, device=device, progress=model.progress)
+    check_same_data(loaded, spec, dataset)
+    missing = [t for t in targets if t not in loaded.generators]
+    done = {t for t in targets if t in loaded.generators
+            and (out / target_dirname(t) / METRICS).is_file() and (out / target_dirname(t) / PERTURBATIONS).is_file()}
+    log.info("resuming %s: classifier and %d target(s) kept, %d to train, %d to perturb", out, len(done),
+             len(missing), len(targets) - len(done) - len(missing))
+    return loaded, done

@@ -1,0 +1,142 @@
+"""The transport prior of the generator: a closed-form map of every class onto the target (Gaussian OT or mean shift).
+
+The same fit gives the evaluation's ``optimal_transport`` baseline (:func:`tspg.tl.optimal_transport`), so the
+prior a generator starts from and the baseline it is measured against are one map.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tspg.nn import TransportPrior
+
+if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
+    from sklearn.decomposition import PCA
+
+#: Principal components of the transport (fewer when the training part is smaller).
+N_COMPONENTS = 50
+#: Ridge added to the (Ledoit-Wolf shrunk) class covariances, times their mean variance, so that they invert.
+RIDGE = 1e-6
+#: A class with fewer training samples than this is moved by its mean shift (a covariance needs samples).
+MIN_SAMPLES_FOR_COVARIANCE = 3
+#: Centroid coordinate of a class without training samples (finite: its squared distance fits float32).
+FAR = 1e15
+
+
+def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0) -> PCA:
+    """PCA of the training part with at most ``n_components`` (and fewer than the samples or genes).
+
+    Parameters
+    ----------
+    x_train
+        Training samples x genes (scaled units).
+    n_components
+        Upper bound on the components.
+    seed
+        Seed of the (possibly randomised) SVD.
+
+    Returns
+    -------
+    The fitted :class:`sklearn.decomposition.PCA`, fitted in float32 (scaled expression has no more precision
+    than that, and a float64 copy of a GTEx-sized training part alone is hundreds of MB); :func:`project` gives
+    the scores.
+    """
+    n, g = x_train.shape
+    k = max(1, min(n_components, n - 1, g))
+    # scikit-learn's "auto" picks "covariance_eigh" for n >= 10 x genes (genes <= 1,000), which forms X^T X - n mu mu^T
+    # and loses precision in float32; these are "auto"'s other choices
+    solver = "full" if max(n, g) <= 500 or k >= 0.8 * min(n, g) else "randomized"
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=k, svd_solver=solver, random_state=seed).fit(np.asarray(x_train, dtype=np.float32))
+
+
+def project(pca: PCA, x: np.ndarray) -> np.ndarray:
+    """Scores of the rows of ``x`` on a :func:`fit_pca` PCA, as float64 (for the distance computations)."""
+    return pca.transform(np.asarray(x, dtype=np.float32)).astype(np.float64)
+
+
+def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Ledoit-Wolf shrunk covariance (plus :data:`RIDGE`) of the rows of ``z``."""
+    from sklearn.covariance import LedoitWolf
+
+    cov = LedoitWolf().fit(z).covariance_ if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
+    ridge = RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12)
+    return z.mean(0), cov + ridge * np.eye(len(cov))
+
+
+def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
+                        n_components: int = N_COMPONENTS, seed: int = 0) -> TransportPrior:
+    """Fit the closed-form transport of every class onto ``target`` (:class:`tspg.nn.TransportPrior`).
+
+    A PCA (at most ``n_components``) is fitted on the training part. ``kind="ot"``: per class, its training
+    samples and the target's are modelled as Gaussians in the PCA space (Ledoit-Wolf shrunk covariances, so
+    classes with fewer samples than components work) and a sample's coordinates ``z`` move by the Monge map
+    ``T(z) = m_t + A (z - m_s)`` (POT's ``bures_wasserstein_mapping``), the optimal transport between the two
+    Gaussians. ``kind="mean"``: every sample of a class moves by ``mu_target - mu_class``. In both, outside the
+    PCA space a sample moves by the part of its class's mean shift outside it, so that a class's training mean
+    lands on the target's. A class with fewer than :data:`MIN_SAMPLES_FOR_COVARIANCE` training samples is moved
+    by its mean shift; one without training samples is never assigned (its centroid is put :data:`FAR` away).
+
+    Parameters
+    ----------
+    x_train
+        Training samples x genes (scaled units).
+    y_train
+        Class index of each training sample.
+    target
+        The target's class index.
+    n_classes
+        Number of classes.
+    kind
+        ``ot`` or ``mean``.
+    n_components
+        Upper bound on the PCA components.
+    seed
+        Seed of the PCA's randomised SVD.
+
+    Returns
+    -------
+    The fitted prior (CPU, float32 buffers).
+    """
+    if kind not in ("ot", "mean"):
+        raise ValueError(f"kind must be 'ot' or 'mean', not {kind!r}")
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train)
+    pca = fit_pca(x_train, n_components, seed)
+    comp = pca.components_.astype(np.float64)
+    k, g = comp.shape
+    z = project(pca, x_train)
+    rows_t = y_train == target
+    if not rows_t.any():
+        raise ValueError("the target class has no training sample")
+    m_t, c_t = gaussian(z[rows_t]) if kind == "ot" else (z[rows_t].mean(0), None)
+    mu_t = x_train[rows_t].mean(0, dtype=np.float64)
+    centroids = np.full((n_classes, k), FAR)
+    maps, shifts, outside = np.zeros((n_classes, k, k)), np.zeros((n_classes, k)), np.zeros((n_classes, g))
+    for c in range(n_classes):
+        rows = y_train == c
+        if not rows.any():
+            continue
+        centroids[c] = z[rows].mean(0)
+        if c == target:
+            continue
+        d = mu_t - x_train[rows].mean(0, dtype=np.float64)
+        outside[c] = d - (d @ comp.T) @ comp
+        if kind == "ot" and rows.sum() >= MIN_SAMPLES_FOR_COVARIANCE:
+            from ot.gaussian import bures_wasserstein_mapping
+
+            m_s, c_s = gaussian(z[rows])
+            a, b = bures_wasserstein_mapping(m_s, m_t, c_s, c_t)  # T(z) = z A + b row-wise (A is symmetric)
+            maps[c], shifts[c] = a - np.eye(k), b
+        else:
+            shifts[c] = m_t - centroids[c]
+    prior = TransportPrior(g, n_classes, k)
+    values = {"center": pca.mean_, "components": comp, "centroids": centroids, "maps": maps, "shifts": shifts,
+              "outside": outside}
+    for name, v in values.items():
+        getattr(prior, name).copy_(torch.as_tensor(np.asarray(v), dtype=torch.float32))
+    return prior
