@@ -130,9 +130,9 @@ def _generator_options(f: Callable) -> Callable:
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),
         click.option("--prior", type=click.Choice(list(PRIORS)), default=None,
-                     help="Transport prior of the generator: ot (default: each sample first moves by the Gaussian "
+                     help="Transport prior of the generator: ot (each sample first moves by the Gaussian "
                           "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
-                          "mean (the class-mean shift) or none (the paper's G learns the whole perturbation)."),
+                          "mean (the class-mean shift) or none (default: the paper's G learns the whole perturbation)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--paper-loss", is_flag=True,

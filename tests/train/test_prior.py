@@ -96,7 +96,7 @@ def _specificity(model, ds, true_delta):
 @pytest.mark.slow
 def test_ot_prior_gives_each_sample_its_own_transition(paired):
     model, ds, true_delta = paired
-    model.generator_config = GeneratorConfig(epochs=6)
+    model.generator_config = GeneratorConfig(epochs=6, prior="ot")
     model.fit_generator(ds, "Tumour")
     with_prior = _specificity(model, ds, true_delta)
     model.generator_config = GeneratorConfig(epochs=6, prior="none")
@@ -109,7 +109,7 @@ def test_ot_prior_gives_each_sample_its_own_transition(paired):
 def test_checkpoint_keeps_the_prior_alone_when_training_only_makes_it_worse(paired):
     model, ds, _ = paired
     # a learning rate this large saturates G's tanh at once: every trained epoch is far from the target
-    model.generator_config = GeneratorConfig(epochs=1, lr_generator=5.0)
+    model.generator_config = GeneratorConfig(epochs=1, lr_generator=5.0, prior="ot")
     model.fit_generator(ds, "Tumour")
     hist = model.generator_histories["Tumour"]
     assert [r["epoch"] for r in hist] == [0, 1] and np.isnan(hist[0]["g_loss"])

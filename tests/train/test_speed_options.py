@@ -99,9 +99,9 @@ def test_bf16_training_is_finite_and_repeatable(small):
     g2, h2 = _fit(small, precision="bf16")
     assert h1 == h2
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values(), strict=True))
-    # epoch 0 scores the transport prior alone: no training step, so no losses
-    assert h1[0]["epoch"] == 0 and np.isnan(h1[0]["g_loss"]) and np.isfinite(h1[0]["val_dist"])
-    assert all(np.isfinite(r["g_loss"]) and np.isfinite(r["val_dist"]) for r in h1[1:])
+    # with a transport prior epoch 0 scores it alone (no losses); every trained epoch has finite losses
+    trained = [r for r in h1 if r["epoch"] > 0]
+    assert trained and all(np.isfinite(r["g_loss"]) and np.isfinite(r["val_dist"]) for r in trained)
     assert all(p.dtype == torch.float32 for p in g1.parameters())
 
 
@@ -121,7 +121,7 @@ def test_bf16_generator_training_runs_its_matrix_products_in_bfloat16(small):
 
 def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
     _, h = _fit(small, epochs=8, stop_accuracy=0.0, stop_accuracy_epochs=2)
-    assert h[-1]["epoch"] == 2  # (after epoch 0, the prior alone)
+    assert h[-1]["epoch"] == 2
     _, h = _fit(small, epochs=3, stop_accuracy=0.0, stop_accuracy_epochs=5)
     assert h[-1]["epoch"] == 3
     _, h = _fit(small, epochs=3)

@@ -172,11 +172,11 @@ class GeneratorConfig:
         mean perturbation of the samples of its mini-batch that f calls the same class. Default 1; 0 is the
         paper's loss.
     prior
-        The transport prior (:data:`PRIORS`): ``ot`` (the default) first moves each sample by the closed-form
+        The transport prior (:data:`PRIORS`): ``ot`` first moves each sample by the closed-form
         Gaussian optimal-transport map of its class onto the target (in a PCA space of the training part,
         :func:`tspg.train.fit_transport_prior`; the class is the nearest class centroid there), and G learns the
         perturbation of the moved sample: what the closed-form map misses (the classifier's call, non-Gaussian
-        structure). ``mean`` moves each sample by its class's mean shift instead; ``none`` is the paper's G, which
+        structure). ``mean`` moves each sample by its class's mean shift instead; ``none`` (the default, the paper's G)
         learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
         also scores the prior alone (epoch 0, G = 0 with ``zero_init``). Measured in ``docs/method.md``.
     prior_components
@@ -208,7 +208,7 @@ class GeneratorConfig:
     w_ind: float = 1.0
     w_mean: float = 0.0
     td_smoothing: float = 0.5
-    prior: str = "ot"
+    prior: str = "none"
     prior_components: int = 50
 
     def __post_init__(self) -> None:
