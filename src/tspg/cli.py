@@ -132,7 +132,7 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--prior", type=click.Choice(list(PRIORS)), default=None,
                      help="Transport prior of the generator: ot (each sample first moves by the Gaussian "
                           "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
-                          "mean (the class-mean shift) or none (default: the paper's G learns the whole perturbation)."),
+                          "mean (the class-mean shift) or none (default: the paper's G learns it all)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--paper-loss", is_flag=True,
