@@ -529,6 +529,12 @@ class TSPG:
         }
 
     # ---------------------------------------------------------------- persistence
+    def settings(self) -> dict:
+        """The seed and the settings of this model as the manifest records them (``seed``, ``config``)."""
+        return {"seed": self.seed, "config": {
+            "classifier": config_to_dict(self.classifier_config), "generator": config_to_dict(self.generator_config),
+            "test_size": self.test_size, "val_size": self.val_size, "impute": self.impute}}
+
     def manifest(self) -> dict:
         """Everything besides the weights that rebuilds this model, as JSON-ready data."""
         import numpy
@@ -541,14 +547,7 @@ class TSPG:
             "tspg_version": __version__,
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
                          "pandas": pandas.__version__},
-            "seed": self.seed,
-            "config": {
-                "classifier": config_to_dict(self.classifier_config),
-                "generator": config_to_dict(self.generator_config),
-                "test_size": self.test_size,
-                "val_size": self.val_size,
-                "impute": self.impute,
-            },
+            **self.settings(),
             "inputs": self.inputs,
             "gene_sets": self.gene_set_report,
             "classes": self.classes,

@@ -115,9 +115,10 @@ def test_realism_checkpoint_counts_only_confident_calls():
 
 
 def test_confident_share_is_the_share_with_margin_at_least_one_logit():
-    from tspg.train._adversarial import MARGIN_ENOUGH, _margins
+    from tspg.train._adversarial import MARGIN_ENOUGH
+    from tspg.train._losses import target_margins
 
     logits = torch.tensor([[0.0, 2.0, 0.5], [0.0, 0.5, 0.0], [3.0, 1.0, 0.0]])
-    margins = _margins(logits, 1)
+    margins = target_margins(logits, 1)
     assert margins.tolist() == [1.5, 0.5, -2.0]
     assert ((margins >= MARGIN_ENOUGH).float().mean()).item() == pytest.approx(1 / 3)

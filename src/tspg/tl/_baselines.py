@@ -103,7 +103,7 @@ def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, s
                       seed: int = 0) -> np.ndarray:
     """Closed-form Gaussian optimal transport from each source class to the target, in a PCA space.
 
-    The map of :func:`tspg.train.fit_transport_prior` (``kind="ot"``, the default generator's transport prior):
+    The map of :func:`tspg.train.fit_transport_prior` (``kind="ot"``, the generator's ``--prior ot``):
     a PCA (at most :data:`N_COMPONENTS` components) is fitted on the training part; per source class, the
     training samples of the source and of the target are modelled as Gaussians (Ledoit-Wolf shrunk covariances,
     so classes with fewer samples than components work) and each sample's PCA coordinates ``z`` move to the

@@ -26,6 +26,7 @@ from tspg.train._losses import (
     norm_loss,
     sinkhorn_loss,
     target_distance_loss,
+    target_margins,
 )
 from tspg.train._prior import fit_transport_prior
 from tspg.train._progress import epoch_bar
@@ -330,18 +331,12 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
         v_logits = plan.classifier(v_adv)
         v_hit = (v_logits.argmax(1) == target).float().mean()
         v_margin = -adversarial_loss(v_logits, target, plan.config.kappa)
-        v_confident = (_margins(v_logits, target) >= MARGIN_ENOUGH).float().mean()
+        v_confident = (target_margins(v_logits, target) >= MARGIN_ENOUGH).float().mean()
         v_dist = (v_adv - plan.sampler.mu).abs().mean()
         v_energy = energy_loss(v_adv, plan.y_target, plan.center, unbiased=False)
         values = torch.stack([v_hit, v_confident, v_margin, v_dist, v_energy]).tolist()
     return dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
 
-
-def _margins(logits: torch.Tensor, target: int) -> torch.Tensor:
-    """Each row's margin ``z_t - max_{i!=t} z_i`` (positive: called the target)."""
-    others = logits.clone()
-    others[:, target] = float("-inf")
-    return logits[:, target] - others.max(dim=1).values
 
 
 def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progress: bool,

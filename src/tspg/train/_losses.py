@@ -7,12 +7,16 @@ import warnings
 import torch
 
 
-def adversarial_loss(logits: torch.Tensor, target: int, kappa: float = 0.0) -> torch.Tensor:
-    """Carlini-Wagner targeted loss on logits: mean of ``max(max_{i!=t} z_i - z_t, -kappa)``."""
-    z_t = logits[:, target]
+def target_margins(logits: torch.Tensor, target: int) -> torch.Tensor:
+    """Each row's margin ``z_t - max_{i!=t} z_i`` of the target's logit (positive: called the target)."""
     others = logits.clone()
     others[:, target] = float("-inf")
-    return torch.clamp(others.max(dim=1).values - z_t, min=-kappa).mean()
+    return logits[:, target] - others.max(dim=1).values
+
+
+def adversarial_loss(logits: torch.Tensor, target: int, kappa: float = 0.0) -> torch.Tensor:
+    """Carlini-Wagner targeted loss on logits: mean of ``max(max_{i!=t} z_i - z_t, -kappa)``."""
+    return torch.clamp(-target_margins(logits, target), min=-kappa).mean()
 
 
 def norm_loss(perturbation: torch.Tensor) -> torch.Tensor:

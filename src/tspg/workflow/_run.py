@@ -456,12 +456,9 @@ def resume_run(out: Path, model: TSPG, dataset: Dataset, spec: DataSpec, targets
     are complete.
     """
     from tspg.model import read_manifest
-    from tspg.train import config_to_dict
 
     manifest = read_manifest(out)
-    mine = {"seed": model.seed, "config": {
-        "classifier": config_to_dict(model.classifier_config), "generator": config_to_dict(model.generator_config),
-        "test_size": model.test_size, "val_size": model.val_size, "impute": model.impute}}
+    mine = model.settings()
     for key, what in _RESUME_KEYS:
         if _manifest_value(manifest, key) != _manifest_value(mine, key):
             raise InputError(f"--resume: the run in {out} was made with other settings ({what} differ); repeat the "
