@@ -16,7 +16,8 @@ and bf16 matrix-product peak and the ratio. Also (wall time and peak RSS, as a s
 end on W1 and W2 (defaults, and W2 with ``--stop-at-accuracy 0.95``) and on W3 and W4 (``--stop-at-accuracy
 0.95``); perturbing 10,000 samples; ``tspg --help``; and reading a 2,000 x 56,202 TSV with tspg's reader against
 ``pandas.read_csv`` (both in fresh processes, with their peak RSS). Writes ``benchmarks/results/speed.md``
-(``--quick``: a smaller set in under two minutes, to ``benchmarks/results/speed_quick.md``).
+(``--quick``: a smaller set in under two minutes, to ``benchmarks/results/speed_quick.md``). ``--only gtex-gct``
+reads a synthetic GTEx v8-sized gzipped GCT (56,202 x 17,382) for one gene set, to ``speed_gct.md``.
 """
 
 from __future__ import annotations
@@ -316,6 +317,76 @@ def reader(folder: Path, n_samples: int, n_genes: int = 56_202) -> dict:
             "matrix_mb": matrix_mb}
 
 
+def gtex_gct(folder: Path, n_genes: int = 56_202, n_samples: int = 17_382, set_sizes=(200, 4_386)) -> dict:
+    """A synthetic GTEx v8-sized gzipped GCT v1.2, read by ``load_dataset`` for one gene set, fresh processes.
+
+    Names are versioned Ensembl IDs, descriptions symbols (about 3% repeated, as in GTEx); the gene sets are
+    symbols (``--gene-id-column Description``). Each read is a fresh process: wall time and peak RSS against the
+    baseline RSS of the imports alone and the float32 matrix of the chosen genes.
+    """
+    import gzip
+
+    rng = np.random.default_rng(0)
+    path = folder / "gtex_like.gct.gz"
+    symbols = [f"SYM{i:05d}" for i in range(n_genes)]
+    for j in rng.choice(n_genes, n_genes // 35, replace=False):  # repeated symbols, merged on reading
+        symbols[j] = symbols[(j + 1) % n_genes]
+    table = np.array([f"{v / 10:g}" for v in range(10_000)], dtype=object)  # values 0-999.9, 0.1 steps
+    t0 = time.perf_counter()
+    with gzip.open(path, "wt", compresslevel=1, newline="\n") as fh:
+        fh.write(f"#1.2\n{n_genes}\t{n_samples}\n")
+        fh.write("\t".join(["Name", "Description", *(f"GTEX-{i:05d}" for i in range(n_samples))]) + "\n")
+        for i in range(n_genes):
+            codes = np.minimum(rng.gamma(0.6, 300.0, n_samples), 9_999).astype(np.int64)
+            fh.write(f"ENSG{i:011d}.{1 + i % 9}\t{symbols[i]}\t" + "\t".join(table[codes]) + "\n")
+    write_s = time.perf_counter() - t0
+    log(f"gtex-gct: wrote {path.stat().st_size / 1e9:.2f} GB ({n_genes:,} x {n_samples:,}) in {write_s:.0f} s")
+    labels = folder / "gtex_like_labels.tsv"
+    labels.write_text("sample\tlabel\n" + "".join(f"GTEX-{i:05d}\tT{i % 53:02d}\n" for i in range(n_samples)))
+    unique = list(dict.fromkeys(symbols))
+    reads = []
+    for size in set_sizes:
+        chosen = [unique[j] for j in sorted(rng.choice(len(unique), size, replace=False))]
+        gmt = folder / f"set_{size}.gmt"
+        gmt.write_text(f"SET_{size}\tna\t" + "\t".join(chosen) + "\n")
+        code = ("import sys, time, tspg.data as d; t = time.perf_counter(); "
+                "ds = d.load_dataset(sys.argv[1], sys.argv[2], gene_sets=sys.argv[3], gene_set_names=[sys.argv[4]], "
+                "gene_id_column='Description', hash_inputs=False); print(time.perf_counter() - t, *ds.gem.shape)")
+        _, rss_base, _ = child_peak([PY, "-c", "import tspg.data, pyarrow.csv"])
+        wall, rss, out = child_peak([PY, "-c", code, str(path), str(labels), str(gmt), f"SET_{size}"])
+        read_s, rows, cols = out.split()[:3]
+        matrix_mb = int(rows) * int(cols) * 4 / 2**20
+        reads.append({"set": size, "genes": int(cols), "samples": int(rows), "read_s": float(read_s),
+                      "rss": rss, "base_rss": rss_base, "matrix_mb": matrix_mb,
+                      "ratio": (rss - rss_base) / matrix_mb})
+        log(f"gtex-gct: set of {size}: {int(cols)} genes in {float(read_s):.0f} s, peak RSS {rss:.0f} MB (imports "
+            f"{rss_base:.0f} MB; chosen float32 matrix {matrix_mb:.0f} MB; ratio {reads[-1]['ratio']:.2f})")
+    return {"shape": f"{n_genes:,} x {n_samples:,}", "gz_gb": path.stat().st_size / 1e9, "write_s": write_s,
+            "reads": reads}
+
+
+def write_gct_report(path: Path, info: dict, res: dict, total_s: float) -> None:
+    """``speed_gct.md``: the GTEx-sized GCT read (``python benchmarks/speed.py --only gtex-gct``)."""
+    L = ["# Speed benchmark: reading a GTEx-sized GCT for one gene set", "",
+         f"Written by `python benchmarks/speed.py --only gtex-gct` on {info['date']} in {total_s / 60:.1f} min. "
+         f"CPU: {info['cpu']}, {info['cores']} logical cores; flags {info['flags']}; Python {info['python']}, "
+         f"numpy {info['numpy']}, pandas {info['pandas']}, pyarrow {info['pyarrow']}, tspg {info['tspg']}. "
+         f"Load average before {info['load_before']}.", "",
+         f"A synthetic gzipped GCT v1.2 of GTEx v8's size ({res['shape']} genes x samples; versioned Ensembl IDs "
+         f"in Name, symbols in Description with about 3% repeated; {res['gz_gb']:.2f} GB gzipped, written in "
+         f"{res['write_s']:.0f} s) read by `tspg.data.load_dataset(..., gene_sets=GMT, gene_set_names=[SET], "
+         "gene_id_column='Description')` in a fresh process: only the set's rows are parsed and held "
+         "(`tspg.data._genesets.GeneSetRows`). Memory: peak RSS of the process, less the RSS of a process that "
+         "only imports `tspg.data` and `pyarrow.csv`, against the float32 matrix of the chosen genes "
+         "(target: at most 2x).", "",
+         "| gene set | genes read | read (s) | peak RSS (MB) | imports alone (MB) | chosen float32 matrix (MB) | "
+         "(peak - imports) / matrix |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in res["reads"]:
+        L.append(f"| {r['set']:,} symbols | {r['genes']:,} | {r['read_s']:.0f} | {r['rss']:.0f} | "
+                 f"{r['base_rss']:.0f} | {r['matrix_mb']:.0f} | {r['ratio']:.2f} |")
+    path.write_text("\n".join(L) + "\n")
+
+
 def end_to_end(folder: Path, a, target: str, extra: list[str], label: str) -> dict:
     """``tspg run`` as a subprocess on the atlas written to disk: wall time, peak RSS, held-out accuracy."""
     data = folder / f"in_{label}"
@@ -454,7 +525,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads, under two minutes")
     parser.add_argument("--out", type=Path, default=None, help="results file (default benchmarks/results/speed.md, "
                         "or speed_quick.md with --quick)")
+    parser.add_argument("--only", choices=["gtex-gct"], default=None,
+                        help="gtex-gct: only the GTEx-sized GCT read, to benchmarks/results/speed_gct.md")
     args = parser.parse_args()
+    if args.only == "gtex-gct":
+        t_start, info = time.perf_counter(), machine()
+        tmp = Path(tempfile.mkdtemp(prefix="tspg-gct-"))
+        try:
+            res = gtex_gct(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        out = args.out or RESULTS / "speed_gct.md"
+        write_gct_report(out, info, res, time.perf_counter() - t_start)
+        log(f"wrote {out}")
+        return
     quick = args.quick
     out = args.out or RESULTS / ("speed_quick.md" if quick else "speed.md")
     t_start = time.perf_counter()

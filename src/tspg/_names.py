@@ -69,7 +69,13 @@ def enrichment_file(direction: str, by_source: bool = False) -> str:
     return f"enrichment_{'by_source_' if by_source else ''}{direction}.tsv"
 
 
-ENRICHMENT_FILES: tuple[str, ...] = tuple(enrichment_file(d, s) for s in (False, True) for d in DIRECTIONS)
+#: One-sample outputs of ``tspg perturb --perturb-data ONE``: ``<target>/patients/<sample>/``, with its page.
+PATIENTS = "patients"
+PATIENT_PAGE = "patient.html"
+#: Preranked enrichment of a target's mean perturbation (all sources and per source class).
+ENRICHMENT_RANKED = "enrichment_ranked.tsv"
+ENRICHMENT_FILES: tuple[str, ...] = (*(enrichment_file(d, s) for s in (False, True) for d in DIRECTIONS),
+                                     ENRICHMENT_RANKED)
 #: The files of a target's folder that belong to its current generator's perturbations (removed when it is
 #: replaced).
 TARGET_OUTPUTS: tuple[str, ...] = (METRICS, PERTURBED, PERTURBATIONS, PERTURBED_SCALED, PERTURBATIONS_SCALED,

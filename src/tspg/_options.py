@@ -8,6 +8,12 @@ from typing import Literal
 #: Missing-value policies of :func:`tspg.data.load_dataset` and :class:`tspg.TSPG`.
 Impute = Literal["none", "zero", "mean", "median", "drop-genes"]
 IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "median", "drop-genes")
+#: Expression transforms before scaling (:class:`tspg.TSPG` ``transform``; :func:`tspg.data.apply_transform`):
+#: none, log2(x + 1), ln(x + 1).
+TRANSFORMS: tuple[str, ...] = ("none", "log2p1", "log1p")
+#: Which GCT column names the genes (:func:`tspg.data.read_gem` ``gene_id_column``): GCT's ``Name`` (e.g. GTEx's
+#: versioned Ensembl IDs) or ``Description`` (e.g. GTEx's symbols).
+GENE_ID_COLUMNS: tuple[str, ...] = ("Name", "Description")
 #: Models of the target class distribution (``GeneratorConfig.target_cov``; :class:`tspg.train.TargetSampler`).
 TargetCov = Literal["full", "diagonal", "lowrank"]
 TARGET_COV_MODELS: tuple[str, ...] = ("full", "diagonal", "lowrank")

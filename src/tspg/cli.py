@@ -18,6 +18,7 @@ from tspg._options import (
     CHECKPOINT_RULES,
     DISC_REAL,
     G_INITS,
+    GENE_ID_COLUMNS,
     IMPUTE_METHODS,
     PAPER_LOSS,
     PERTURB_WHICH,
@@ -26,6 +27,7 @@ from tspg._options import (
     RANK_UNITS,
     TARGET_COV_MODELS,
     TD_LOSSES,
+    TRANSFORMS,
     TSNE_MODES,
 )
 
@@ -34,12 +36,32 @@ log = logging.getLogger("tspg")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` of the command: a warning becomes one log line, a library's at DEBUG only.
+
+    tspg's own code warns through ``logging``; a Python warning raised by a library (pandas, scikit-learn,
+    anndata, torch) is about that library's internals, which the command's user cannot act on, so its text goes
+    to the ``tspg.library`` logger at DEBUG (not shown at the command's INFO level) instead of the terminal.
+    """
+    text = str(message).strip().splitlines()[0][:300] if str(message).strip() else category.__name__
+    origin = Path(filename).resolve()
+    own = Path(__file__).resolve().parent in origin.parents
+    logger = log if own else logging.getLogger("tspg.library")
+    logger.log(logging.WARNING if own else logging.DEBUG, "%s (%s, %s:%d)", text, category.__name__, origin.name,
+               lineno)
+
+
 def _setup_logging(quiet: bool) -> None:
+    import warnings
+
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", force=True)
     logging.getLogger("tspg").setLevel(logging.WARNING if quiet else logging.INFO)
+    logging.getLogger("tspg.library").setLevel(logging.WARNING)  # DEBUG records of library warnings: not shown
     # the command's log is tspg's own: other libraries speak only of problems (openTSNE logs its choices at INFO)
     for name in ("openTSNE",):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.showwarning = _show_warning
 
 
 #: Options several commands share (a click option decorator makes a new option each time it is applied).
@@ -64,6 +86,9 @@ def _data_options(required: bool) -> Callable:
                      help="GMT file of gene sets (with or without the description column)."),
         click.option("--gene-set", "gene_set_names", multiple=True,
                      help="Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
+        click.option("--gene-id-column", type=click.Choice(list(GENE_ID_COLUMNS)), default=None,
+                     help="For .gct data: the column naming the genes, Name (default; GTEx: versioned Ensembl IDs) "
+                          "or Description (GTEx: symbols; rows sharing a symbol are merged into their mean)."),
         click.option("--allow-missing-labels", is_flag=True,
                      help="Use only the samples that both the GEM and the labels have, instead of stopping."),
         click.option("--impute", type=click.Choice(list(IMPUTE_METHODS)), default=None,
@@ -89,6 +114,10 @@ def _train_options(f: Callable) -> Callable:
                      help="Share of the rest kept for early stopping and checkpoint choice."),
         click.option("--classifier-epochs", type=int, default=None,
                      help="Maximum classifier epochs (default 100; early stopping on validation loss)."),
+        click.option("--transform", type=click.Choice(list(TRANSFORMS)), default="none", show_default=True,
+                     help="Transform of the expression values before scaling: log2p1 (log2(x+1)) or log1p (ln(x+1)) "
+                          "for linear counts or intensities. Recorded in the run and applied to every later input; "
+                          "expression-unit outputs are then in the transformed units."),
         _DEVICE,
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
                      help="Arithmetic of training: fp32 (default) or bf16 autocast (faster only on GPUs and CPUs "
@@ -132,9 +161,15 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--prior", type=click.Choice(list(PRIORS)), default=None,
                      help="Transport prior of the generator: ot (each sample first moves by the Gaussian "
                           "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
-                          "mean (the class-mean shift) or none (default: the paper's G learns it all)."),
+                          "mean (the class-mean shift) or none (the paper's G learns it all). Default: ot."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
+        click.option("--prior-folds", type=int, default=None,
+                     help="G trains on each sample moved by a prior fitted without its fold (cross-fitting; "
+                          "default 5; 1: the prior of the whole training part)."),
+        click.option("--prior-share-low", type=float, default=None,
+                     help="During training each sample moves by a random share in [this, 1] of its prior "
+                          "displacement, so G learns to finish short moves (default 0.5; 1: the whole move)."),
         click.option("--paper-loss", is_flag=True,
                      help="The paper's generator: --td-loss draw --disc-real all --g-init random --prior none, every "
                           "weight 1 and kappa 0 (with tspg 0.1's --checkpoint margin); other options apply on top."),
@@ -183,7 +218,8 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "w_gan": "w_gan", "w_adv": "w_adv", "w_norm": "w_norm", "w_td": "w_td", "w_ind": "w_ind",
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
-                     "prior_components": "prior_components"}
+                     "prior_components": "prior_components", "prior_folds": "prior_folds",
+                     "prior_share_low": "prior_share_low"}
 
 
 def _check_device(device: str) -> None:
@@ -220,7 +256,8 @@ def _data_spec(kw: dict):  # noqa: ANN202
     return DataSpec(data=kw["data"], labels=kw.get("labels"), labels_key=kw.get("labels_key"),
                     transpose=kw.get("transpose", False), layer=kw.get("layer"), use_raw=kw.get("use_raw", False),
                     gene_sets=kw.get("gene_sets"), gene_set_names=list(kw.get("gene_set_names") or []),
-                    allow_missing_labels=kw.get("allow_missing_labels", False), impute=kw.get("impute") or "none")
+                    allow_missing_labels=kw.get("allow_missing_labels", False), impute=kw.get("impute") or "none",
+                    gene_id_column=kw.get("gene_id_column"))
 
 
 def _perturb_spec(kw: dict):  # noqa: ANN202
@@ -466,11 +503,11 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     dataset = spec.load()
     check_run_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
-                 device=kw["device"], progress=not kw["quiet"])
+                 transform=kw["transform"], device=kw["device"], progress=not kw["quiet"])
     if pspec.data is not None:  # check it before training so that a bad file costs no training time
         from tspg.workflow import load_perturb_data
 
-        load_perturb_data(pspec, spec, dataset.genes, spec.impute)
+        load_perturb_data(pspec, spec, dataset.genes, spec.impute, kw["transform"])
     summary: dict = {}
 
     def body() -> None:
@@ -521,7 +558,7 @@ def train_classifier_cmd(**kw) -> None:  # noqa: ANN003
     check_out_folder(out, kw["force"])
     dataset = spec.load()
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
-                 device=kw["device"], progress=not kw["quiet"])
+                 transform=kw["transform"], device=kw["device"], progress=not kw["quiet"])
     summary: dict = {}
 
     def body() -> None:
@@ -592,7 +629,9 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     """Perturb samples with the trained generators of a run folder and write the per-target outputs.
 
-    The top genes (and, with --enrich-gmt, their enrichment) are recomputed from the new perturbations.
+    The top genes (and, with --enrich-gmt, their enrichment) are recomputed from the new perturbations. With
+    --perturb-data holding ONE sample (one patient), its own genes, enrichment, probabilities and page go to
+    RUN/<target>/patients/<sample>/ and the cohort's files are left as they are.
     """
     _setup_logging(kw["quiet"])
     from tspg.workflow import perturb_phase
@@ -604,6 +643,17 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
         from tspg.data import InputError
 
         raise InputError(f"{run_dir} has no trained generator; run 'tspg train-generator {run_dir} --target CLASS'.")
+    from tspg.workflow import patient_folder, patient_phase, single_sample
+
+    if single_sample(pspec, spec, model):
+        for t in targets:
+            s = patient_phase(model, dataset, t, Path(run_dir), pspec, spec, k=kw["top_k"],
+                              gmt_paths=list(kw.get("enrich_gmt") or []), figures=not kw.get("no_figures"))
+            click.echo(f"sample {s['sample']!r} -> {t!r}: f calls it {s['predicted_before']} "
+                       f"(p_target {s['prob_target_before']:.3f}), after the perturbation {s['predicted_after']} "
+                       f"(p_target {s['prob_target_after']:.3f}); "
+                       f"{patient_folder(Path(run_dir), t, s['sample']) / 'patient.html'}")
+        return
     results = {}
     for t in targets:
         results[t] = perturb_phase(model, dataset, t, Path(run_dir), pspec, spec)

@@ -23,13 +23,17 @@ from tspg._names import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, MANIFEST, check_t
 from tspg._options import IMPUTE_METHODS
 from tspg._settings import settings
 from tspg.data import (
+    TRANSFORM_UNITS,
     Dataset,
     InputError,
     MinMaxScaler,
+    apply_transform,
     check_split_sizes,
     check_targets,
+    check_transform,
     file_sha256,
     fill_missing,
+    looks_like_counts,
     match_genes,
     prepare,
     share_called_target,
@@ -272,6 +276,13 @@ class TSPG:
     impute
         Missing-value policy used when the data were loaded (``none``, ``zero``, ``mean``, ``median``,
         ``drop-genes``).
+    transform
+        Applied to every sample the model sees before it is scaled (:data:`tspg.data.TRANSFORMS`): ``none``
+        (the default), ``log2p1`` (``log2(x + 1)``) or ``log1p`` (``ln(x + 1)``), for linear counts or
+        intensities. Recorded in the run folder and applied to every later input (:meth:`scale`, :meth:`perturb`);
+        expression-unit outputs (``perturbation_expr``, ``perturbed_expr``, the genes' deltas) are in the
+        transformed units (:data:`tspg.data.TRANSFORM_UNITS`). Without one, :meth:`fit_classifier` warns when
+        the data look like counts (:func:`tspg.data.looks_like_counts`).
     device
         Torch device for training and inference: ``auto`` (a CUDA device when present, else the CPU), ``cpu``,
         ``cuda`` or ``cuda:N``.
@@ -298,6 +309,7 @@ class TSPG:
         test_size: float = 0.2,
         val_size: float = 0.1,
         impute: str = "none",
+        transform: str = "none",
         device: str = "auto",
         progress: bool = True,
     ) -> None:
@@ -314,6 +326,8 @@ class TSPG:
         self.test_size = test_size
         self.val_size = val_size
         self.impute = impute
+        check_transform(transform)
+        self.transform = transform
         self.device = str(resolve_device(device))
         self.progress = progress
         self.genes: list[str] = []
@@ -350,7 +364,13 @@ class TSPG:
         self.classifier_config.validate()
         self.split = stratified_split(dataset.labels, test_size=self.test_size, val_size=self.val_size,
                                       seed=self.seed)
-        prep = prepare(dataset, self.classes, self.split, self.impute)
+        if self.transform == "none":
+            counts, why = looks_like_counts(dataset.gem.to_numpy())
+            if counts:
+                log.warning("the data look like linear counts (%s): pass --transform log2p1 (API: "
+                            "TSPG(transform='log2p1')) to train on log2(x + 1), or ignore this if they are not",
+                            why)
+        prep = prepare(dataset, self.classes, self.split, self.impute, transform=self.transform)
         self.scaler, self.fill = prep.scaler, prep.fill
         tr, va = prep.part == "train", prep.part == "val"
         n_parts = pd.Series(prep.part).value_counts().to_dict()
@@ -391,7 +411,7 @@ class TSPG:
         check_target_dirs([*self.generators, target])
         self.generator_config.validate()
         prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill,
-                       genes=self.genes)
+                       genes=self.genes, transform=self.transform)
         t = self.classes.index(target)
         tr, va = prep.part == "train", prep.part == "val"
         log.info("generator for target '%s': %d training samples, %d of the target class", target, int(tr.sum()),
@@ -442,7 +462,8 @@ class TSPG:
         """``gem`` (samples x genes, original units) in the model's scaled units, genes in the model's order.
 
         Genes are matched by name (:func:`tspg.data.match_genes`: any column order, extra genes ignored, Ensembl
-        version suffixes ignored where needed); missing values are filled as the run was trained to.
+        version suffixes ignored where needed); the model's :attr:`transform` is applied; missing values are
+        filled as the run was trained to.
 
         Parameters
         ----------
@@ -458,6 +479,7 @@ class TSPG:
         if self.scaler is None:
             raise RuntimeError("fit_classifier (or TSPG.load) first")
         values = gem.iloc[:, match_genes(gem.columns, self.genes, source)].to_numpy(dtype=np.float32)
+        values = apply_transform(values, self.transform, source)
         if not np.isfinite(values).all():
             if self.fill is None or np.isnan(self.fill).all():
                 raise InputError(f"{source} has missing or infinite values and this run was trained without "
@@ -533,7 +555,8 @@ class TSPG:
         """The seed and the settings of this model as the manifest records them (``seed``, ``config``)."""
         return {"seed": self.seed, "config": {
             "classifier": config_to_dict(self.classifier_config), "generator": config_to_dict(self.generator_config),
-            "test_size": self.test_size, "val_size": self.val_size, "impute": self.impute}}
+            "test_size": self.test_size, "val_size": self.val_size, "impute": self.impute,
+            "transform": self.transform}}
 
     def manifest(self) -> dict:
         """Everything besides the weights that rebuilds this model, as JSON-ready data."""
@@ -552,6 +575,7 @@ class TSPG:
             "gene_sets": self.gene_set_report,
             "classes": self.classes,
             "genes": self.genes,
+            "expression_units": TRANSFORM_UNITS[self.transform],
             "scaler": {"kind": "minmax", "min": self.scaler.data_min.tolist(),
                        "range": self.scaler.data_range.tolist()},
             "fill": None if self.fill is None or np.isnan(self.fill).all() else self.fill.tolist(),
@@ -609,7 +633,8 @@ class TSPG:
         cfg = m["config"]
         model = cls(config_from_dict(ClassifierConfig, cfg["classifier"]),
                     config_from_dict(GeneratorConfig, cfg["generator"]), seed=m["seed"],
-                    test_size=cfg["test_size"], val_size=cfg["val_size"], impute=cfg["impute"], device=device,
+                    test_size=cfg["test_size"], val_size=cfg["val_size"], impute=cfg["impute"],
+                    transform=cfg.get("transform", "none"), device=device,
                     progress=progress)
         model.genes, model.classes = list(m["genes"]), list(m["classes"])
         model.inputs, model.gene_set_report = m.get("inputs", {}), m.get("gene_sets", {})
@@ -634,8 +659,9 @@ class TSPG:
                                                folder / info["dir"] / GENERATOR_WEIGHTS, fix,
                                                info.get("sha256")).to(model.device)
             saved = info.get("config", {})
-            # a generator saved before the transport prior existed has none (config_from_dict would say "ot")
-            saved = saved if "prior" in saved else {**saved, "prior": "none"}
+            # a generator saved before the transport prior existed has none (config_from_dict would say "ot"), and
+            # one saved before cross-fitting was trained on the whole prior's displacements
+            saved = {"prior": "none", "prior_folds": 1, "prior_share_low": 1.0, **saved}
             model.generator_configs[t] = config_from_dict(GeneratorConfig, saved)
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

@@ -83,7 +83,9 @@ def test_output_folder_contract(run_dir, inputs):
         assert list(shift.index) == manifest["classes"]
         assert np.allclose(shift.loc[target].to_numpy(), 0.0)
         hist = pd.read_csv(d / "history.tsv", sep="\t")
-        assert len(hist) == 3 and {"d_loss", "g_loss", "gan", "adv", "norm", "td", "val_accuracy"} <= set(hist.columns)
+        # epoch 0 is the transport prior alone (the default --prior ot), then the 3 trained epochs
+        assert hist["epoch"].tolist() == [0, 1, 2, 3] and hist.loc[0, ["d_loss", "g_loss"]].isna().all()
+        assert {"d_loss", "g_loss", "gan", "adv", "norm", "td", "val_accuracy"} <= set(hist.columns)
     assert not list(run_dir.rglob("*.tmp"))
 
 

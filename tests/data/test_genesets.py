@@ -107,7 +107,8 @@ def test_unknown_gene_set_lists_close_matches():
 
 def test_gene_set_without_any_gem_gene():
     with pytest.raises(InputError, match=r"None of the genes of gene set\(s\) HALLMARK_HYPOXIA are in the "
-                                         r"GEM; .*symbols vs Ensembl"):
+                                         r"GEM; the GEM's genes look like Ensembl IDs \(ENSG\.\.\.\), the GMT's "
+                                         r"like gene symbols"):
         select_gene_sets(SETS, ["HALLMARK_HYPOXIA"], ["ENSG00000141510", "ENSG00000136997"])
 
 

@@ -24,8 +24,8 @@ def pbmc_path(shared_data):  # noqa: ANN001, ANN201
 
 
 def _quiet_load(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-    with warnings.catch_warnings():  # anndata warns about the file's old obsp layout
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # anndata's notes on the file's old layout must not reach the user
+        warnings.simplefilter("error")
         return load_dataset(*args, **kwargs)
 
 
@@ -71,7 +71,7 @@ def test_pbmc_h5ad_raw_with_obs_labels(pbmc_path):
 
 def test_pbmc_h5ad_x_is_scaled_and_differs_from_raw(pbmc_path):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")
         x = read_gem(pbmc_path)
         raw = read_gem(pbmc_path, use_raw=True)
     assert x.shape == (700, 765) and list(x.index) == list(raw.index)

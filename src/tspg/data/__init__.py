@@ -10,6 +10,7 @@ from tspg.data._dataset import (
     check_targets,
     file_sha256,
     fill_missing,
+    from_anndata,
     load_dataset,
     match_genes,
     prepare,
@@ -21,6 +22,7 @@ from tspg.data._gem import GEM_FORMATS, gem_format, read_gem, read_h5ad_matrix
 from tspg.data._genesets import read_gmt, select_gene_sets
 from tspg.data._labels import labels_from_obs, read_labels, share_called_target
 from tspg.data._synthetic import SyntheticAtlas, make_atlas, make_paired_atlas
+from tspg.data._transform import TRANSFORM_UNITS, TRANSFORMS, apply_transform, check_transform, looks_like_counts
 
 __all__ = [
     "GEM_FORMATS",
@@ -30,14 +32,20 @@ __all__ = [
     "MinMaxScaler",
     "Prepared",
     "SyntheticAtlas",
+    "TRANSFORMS",
+    "TRANSFORM_UNITS",
     "align_labels",
+    "apply_transform",
     "check_split_sizes",
     "check_targets",
+    "check_transform",
     "file_sha256",
     "fill_missing",
+    "from_anndata",
     "gem_format",
     "labels_from_obs",
     "load_dataset",
+    "looks_like_counts",
     "make_atlas",
     "make_paired_atlas",
     "match_genes",

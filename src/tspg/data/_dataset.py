@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,9 +14,11 @@ import pandas as pd
 
 from tspg._options import IMPUTE_METHODS, Impute
 from tspg.data._errors import InputError
-from tspg.data._gem import gem_format, header_genes, read_gem, read_h5ad_matrix
-from tspg.data._genesets import read_gmt, select_gene_sets
+from tspg.data._gem import anndata_matrix, gem_format, header_genes, read_gem, read_h5ad_matrix
+from tspg.data._genesets import GeneSetRows, gene_lookup, read_gmt, select_gene_sets
+from tspg.data._ids import strip_ensembl_version
 from tspg.data._labels import labels_from_obs, read_labels
+from tspg.data._transform import apply_transform
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +84,6 @@ def check_targets(targets: list[str], classes: list[str]) -> None:
     for t in targets:
         if t not in classes:
             raise InputError(f"Unknown target class '{t}'; valid classes: {', '.join(map(str, classes))}.")
-
-
-_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GTP]\d{6,})\.\d+(_PAR_Y)?$")
-
-
-def strip_ensembl_version(gene: str) -> str:
-    """``ENSG00000223972.5`` -> ``ENSG00000223972`` (any Ensembl gene, transcript or protein ID); others as they are.
-
-    Examples
-    --------
-    >>> strip_ensembl_version("ENSG00000223972.5"), strip_ensembl_version("TP53")
-    ('ENSG00000223972', 'TP53')
-    """
-    m = _ENSEMBL_VERSION.match(str(gene))
-    return m.group(1) + (m.group(2) or "") if m else str(gene)
 
 
 def match_genes(columns: pd.Index | list[str], genes: list[str], source: str = "the data") -> np.ndarray:
@@ -251,9 +238,102 @@ def _early_gene_selection(data: Path, transpose: bool, gene_sets: str | Path | N
         return None
     if any(name not in library for name in gene_set_names):
         return None
-    wanted = {g for name in gene_set_names for g in library[name]}
+    find = gene_lookup(genes)
+    wanted = {find(g) for name in gene_set_names for g in library[name]}
     keep = [g for g in genes if g in wanted]
     return (genes, keep) if keep else None
+
+
+def from_anndata(adata: object, labels_key: str, *, layer: str | None = None, use_raw: bool = False,
+                 gene_sets: str | Path | None = None, gene_set_names: list[str] | None = None,
+                 impute: Impute = "none") -> Dataset:
+    """A :class:`Dataset` from an AnnData object in memory (no file written or read but the GMT).
+
+    Parameters
+    ----------
+    adata
+        An :class:`anndata.AnnData`: samples (cells) x genes.
+    labels_key
+        The ``.obs`` column holding the class of each sample.
+    layer, use_raw
+        Use ``adata.layers[layer]`` or ``adata.raw.X`` instead of ``.X``.
+    gene_sets, gene_set_names, impute
+        As :func:`load_dataset`.
+
+    Returns
+    -------
+    The validated :class:`Dataset`; its ``sources`` say it came from memory.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> from tspg.data import from_anndata, make_atlas
+    >>> atlas = make_atlas(n_classes=3, n_genes=60, samples_per_class=10, n_markers=5, seed=0)
+    >>> adata = ad.AnnData(atlas.gem.to_numpy(), obs=atlas.labels.rename("tissue").to_frame())
+    >>> adata.var_names = list(atlas.gem.columns)
+    >>> from_anndata(adata, "tissue").classes
+    ['Heart - Left Ventricle', 'Liver', 'Lung']
+    """
+    if impute not in IMPUTE_METHODS:
+        raise InputError(f"Unknown `impute` '{impute}'; choose one of {', '.join(IMPUTE_METHODS)}.")
+    gem = anndata_matrix(adata, layer, use_raw).copy()
+    labels = labels_from_obs(adata.obs, labels_key, "the AnnData object")
+    report: dict = {}
+    if gene_set_names and gene_sets is None:
+        raise InputError("`gene_set_names` needs `gene_sets=GMT_FILE` to say where the sets are defined.")
+    if gene_sets is not None:
+        if not gene_set_names:
+            raise InputError("`gene_sets` given without `gene_set_names=NAME`.")
+        library = read_gmt(gene_sets, genes=list(gem.columns))
+        selected, report = select_gene_sets(library, gene_set_names, list(gem.columns), str(gene_sets))
+        gem = gem[selected]
+    gem = _check_finite(gem, impute, "the AnnData object")
+    sources = {"data": "AnnData in memory", "labels_key": labels_key, "layer": layer, "use_raw": use_raw}
+    if gene_sets is not None:
+        sources["gene_sets"] = str(gene_sets)
+    return Dataset(gem=gem, labels=labels, gene_set_report=report, sources=sources)
+
+
+def _check_finite(gem: pd.DataFrame, impute: str, data: object) -> pd.DataFrame:
+    """Stop at missing/infinite values unless ``impute`` says what to do (they become NaN, or their genes go)."""
+    values = gem.to_numpy()
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return gem
+    n_bad = int(bad.sum())
+    r, c = np.argwhere(bad)[0]
+    where = f"e.g. sample '{gem.index[r]}', gene '{gem.columns[c]}'"
+    if impute == "none":
+        raise InputError(f"{data}: {n_bad} missing or infinite value(s) ({where}); fill them, or pass "
+                         "`impute=mean|median|zero|drop-genes`.")
+    np.copyto(values, np.nan, where=bad)
+    gem = pd.DataFrame(values, index=gem.index, columns=gem.columns)
+    if impute == "drop-genes":
+        keep = ~bad.any(axis=0)
+        if not keep.any():
+            raise InputError(f"{data}: every gene has a missing value; `impute=drop-genes` would drop all.")
+        log.warning("dropping %d gene(s) with missing values", int((~keep).sum()))
+        return gem.loc[:, keep]
+    log.warning("%d missing value(s) will be filled with the training part's %s", n_bad, impute)
+    return gem
+
+
+def _gct_gene_filter(data: Path, gene_sets: str | Path | None,
+                     gene_set_names: list[str] | None) -> Callable[[str], bool] | None:
+    """For a ``.gct`` GEM and chosen gene sets: a test of a row's gene name, so only the sets' rows are read.
+
+    (:class:`tspg.data._genesets.GeneSetRows`). None whenever anything is off (the normal path then raises its
+    usual errors).
+    """
+    if gem_format(data) != "gct" or gene_sets is None or not gene_set_names:
+        return None
+    try:
+        library = read_gmt(gene_sets)
+    except (InputError, OSError, UnicodeDecodeError):
+        return None
+    if any(name not in library for name in gene_set_names):
+        return None
+    return GeneSetRows(g for name in gene_set_names for g in library[name])
 
 
 def load_dataset(
@@ -269,6 +349,7 @@ def load_dataset(
     allow_missing_labels: bool = False,
     impute: Impute = "none",
     hash_inputs: bool = True,
+    gene_id_column: str | None = None,
 ) -> Dataset:
     """Read and validate a GEM and its labels.
 
@@ -291,6 +372,9 @@ def load_dataset(
         any), or fill them with ``zero`` or the training part's per-gene ``mean``/``median`` (at split time).
     hash_inputs
         Record SHA-256 digests of the input files.
+    gene_id_column
+        For a ``.gct`` GEM: the column naming the genes, ``Name`` (default) or ``Description`` (see
+        :func:`tspg.data.read_gem`).
 
     Returns
     -------
@@ -317,7 +401,8 @@ def load_dataset(
     else:
         all_genes = _early_gene_selection(data, transpose, gene_sets, gene_set_names)
         keep = None if all_genes is None else all_genes[1]
-        gem = read_gem(data, transpose=transpose, layer=layer, use_raw=use_raw, genes=keep)
+        gem = read_gem(data, transpose=transpose, layer=layer, use_raw=use_raw, genes=keep,
+                       gene_id_column=gene_id_column, gene_filter=_gct_gene_filter(data, gene_sets, gene_set_names))
         lab = read_labels(labels, samples=list(gem.index))
     if not gem.index.is_unique:
         raise InputError(f"{data}: duplicated sample names, e.g. {_examples(gem.index[gem.index.duplicated()])}.")
@@ -337,25 +422,7 @@ def load_dataset(
         if list(gem.columns) != selected:
             gem = gem[selected]
 
-    values = gem.to_numpy()
-    bad = ~np.isfinite(values)
-    if bad.any():
-        n_bad = int(bad.sum())
-        r, c = np.argwhere(bad)[0]
-        where = f"e.g. sample '{gem.index[r]}', gene '{gem.columns[c]}'"
-        if impute == "none":
-            raise InputError(f"{data}: {n_bad} missing or infinite value(s) ({where}); fill them, or pass "
-                             "`impute=mean|median|zero|drop-genes`.")
-        np.copyto(values, np.nan, where=bad)
-        gem = pd.DataFrame(values, index=gem.index, columns=gem.columns)
-        if impute == "drop-genes":
-            keep = ~bad.any(axis=0)
-            if not keep.any():
-                raise InputError(f"{data}: every gene has a missing value; `impute=drop-genes` would drop all.")
-            log.warning("dropping %d gene(s) with missing values", int((~keep).sum()))
-            gem = gem.loc[:, keep]
-        else:
-            log.warning("%d missing value(s) will be filled with the training part's %s", n_bad, impute)
+    gem = _check_finite(gem, impute, data)
 
     sources = {"data": str(data)}
     if labels is not None:
@@ -482,12 +549,14 @@ def fill_missing(values: np.ndarray, fill: np.ndarray) -> np.ndarray:
 
 def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Impute = "none",
             scaler: MinMaxScaler | None = None, fill: np.ndarray | None = None,
-            genes: list[str] | None = None) -> Prepared:
-    """Impute with training statistics, fit the scaler on the training part and scale every sample.
+            genes: list[str] | None = None, transform: str = "none") -> Prepared:
+    """Transform, impute with training statistics, fit the scaler on the training part and scale every sample.
 
     Given ``scaler`` and ``fill`` (a run's own), they are used as they are instead of being fitted again; then
     ``genes`` (the run's) says which of the data's genes they belong to, matched by name (:func:`match_genes`),
-    so data in another gene order are scaled gene by gene, never column by column.
+    so data in another gene order are scaled gene by gene, never column by column. ``transform``
+    (:data:`tspg.data.TRANSFORMS`) is applied to the values first (:func:`tspg.data.apply_transform`); fill
+    values and the scaler are in the transformed units.
     """
     if scaler is not None and genes is None:
         raise ValueError("prepare: a fitted scaler needs the genes it was fitted on (genes=...)")
@@ -500,7 +569,7 @@ def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Imput
         raise InputError(f"{int(unknown.sum())} sample(s) have labels the run does not know (e.g. "
                          f"'{dataset.labels[unknown].iloc[0]}'); use the labels the run was trained on.")
     gem = dataset.gem if genes is None else dataset.gem.iloc[:, match_genes(dataset.gem.columns, genes)]
-    values = gem.to_numpy(dtype=np.float32)
+    values = apply_transform(gem.to_numpy(dtype=np.float32), transform)
     is_train = (part == "train").to_numpy()
     if scaler is not None:
         if fill is not None and not np.isnan(fill).all():

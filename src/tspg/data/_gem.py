@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import gzip
 import logging
+import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tspg._options import GENE_ID_COLUMNS
 from tspg.data._errors import InputError
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,8 @@ def _count_lines(path: Path) -> int | None:
 
 
 def _read_numeric_rows(
-    path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None
+    path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None,
+    name_field: int = 0, wanted: Callable[[str], bool] | None = None,
 ) -> tuple[list[str], np.ndarray] | None:
     """Fast reader of a delimited text matrix: rows of ``n_lead`` name fields, then ``n_values`` numbers.
 
@@ -115,16 +119,18 @@ def _read_numeric_rows(
 
     Returns
     -------
-    The first name field of every row and the rows x values float32 matrix (only the columns ``keep`` when
-    given), or None when the file needs the general reader: quotes, rows of the wrong length, an empty name or
-    anything pyarrow does not parse as a number (the general reader then reads it or names the problem).
+    The name field ``name_field`` (0: the first) of every row and the rows x values float32 matrix (only the
+    columns ``keep`` when given; only the rows whose name ``wanted`` accepts, when given: the others' numbers are
+    never parsed, so a GTEx-sized GCT read for one gene set holds only that set's rows), or None when the file
+    needs the general reader: quotes, rows of the wrong length, an empty name or anything pyarrow does not parse
+    as a number (the general reader then reads it or names the problem).
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     sep_b = sep.encode()
     width = n_values if keep is None else len(keep)
-    capacity = _count_lines(path)
+    capacity = _count_lines(path) if wanted is None else None
     out = np.empty((max(capacity - skip, 0), width), dtype=np.float32) if capacity is not None else None
     blocks: list[np.ndarray] = []
     names: list[str] = []
@@ -156,12 +162,16 @@ def _read_numeric_rows(
                 if not line:
                     continue  # blank lines are skipped, as pandas does
                 parts = line.split(sep_b, n_lead)
-                if len(parts) <= n_lead or not parts[0] or parts[n_lead].count(sep_b) != n_values - 1:
+                if (len(parts) <= n_lead or not parts[name_field]
+                        or parts[n_lead].count(sep_b) != n_values - 1):
                     return None
                 try:
-                    names.append(parts[0].decode())
+                    name = parts[name_field].decode()
                 except UnicodeDecodeError:
                     return None
+                if wanted is not None and not wanted(name):
+                    continue
+                names.append(name)
                 values.append(parts[n_lead])
             if not values:
                 continue
@@ -187,7 +197,7 @@ def _read_numeric_rows(
             rows += len(block)
     pa.default_memory_pool().release_unused()
     if rows == 0:
-        return None
+        return None if wanted is None else (names, np.empty((0, width), dtype=np.float32))
     matrix = out[:rows] if out is not None else np.concatenate(blocks)
     return names, matrix
 
@@ -282,7 +292,51 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_gct(path: Path) -> pd.DataFrame:
+def merge_duplicate_genes(genes: list[str], values: np.ndarray, source: str) -> tuple[list[str], np.ndarray]:
+    """Rows (genes) of the same name merged into one, their per-sample mean (missing values left out).
+
+    The rule for gene symbols that name several rows (GTEx's ``Description`` column has about 1,600 such
+    symbols among 56,200 rows: read-through and paralog loci): each sample's value is the mean of those rows'
+    values. The first row's place is kept. The log says how many symbols and rows were merged.
+
+    Parameters
+    ----------
+    genes
+        One name per row.
+    values
+        Rows x samples (float32).
+    source
+        The file, for the log line.
+
+    Returns
+    -------
+    Unique names and their rows.
+    """
+    codes, uniques = pd.factorize(pd.Index(genes))
+    if len(uniques) == len(genes):
+        return genes, values
+    counts = np.bincount(codes)
+    dup = np.flatnonzero(counts > 1)
+    first = np.unique(codes, return_index=True)[1]  # the first row of each name (codes count up from 0)
+    merged = values[first].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a sample missing in every row of a name stays missing
+        for c in dup:
+            merged[c] = np.nanmean(values[codes == c], axis=0)
+    log.info("%s: %d gene names appear on more than one row (%d rows, e.g. %s); each is the mean of its rows",
+             source, len(dup), int(counts[dup].sum()), ", ".join(map(str, uniques[dup[:3]])))
+    return list(map(str, uniques)), merged
+
+
+def _none_wanted(path: Path, wanted: Callable[[str], bool] | None, n_rows: int) -> None:
+    """Stop when a row test let no row of a GCT through (naming the identifier styles where the test can)."""
+    if wanted is not None and n_rows == 0:
+        why = getattr(wanted, "why_none", None)
+        raise InputError(f"{path}: none of its rows is a gene of the chosen gene set(s)"
+                         + (f"; {why()}." if why else "."))
+
+
+def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], bool] | None = None) -> pd.DataFrame:
     with _open_text(path) as fh:
         version = fh.readline().strip()
         dims = fh.readline().strip().split("\t")
@@ -293,10 +347,16 @@ def _read_gct(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: GCT line 3 must start with 'NAME<TAB>Description<TAB>' then sample names.")
     samples = header[2:]
     _check_unique(samples, "sample", path, "sample names (GCT columns) must be unique")
-    fast = _read_numeric_rows(path, "\t", skip=3, n_lead=2, n_values=len(samples))
+    by_description = gene_id_column == "Description"
+    fast = _read_numeric_rows(path, "\t", skip=3, n_lead=2, n_values=len(samples), name_field=int(by_description),
+                              wanted=wanted)
     if fast is not None:
         genes, values = fast
-        _check_unique(genes, "gene", path, "collapse duplicated probes to one row per gene first")
+        _none_wanted(path, wanted, len(genes))
+        if by_description:
+            genes, values = merge_duplicate_genes(genes, values, str(path))
+        _check_unique(genes, "gene", path, "collapse duplicated probes to one row per gene first (or pass "
+                      "--gene-id-column Description to name genes by that column)")
         if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(genes):
             log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(genes))
         return pd.DataFrame(values.T, index=pd.Index(samples, dtype=object), columns=pd.Index(genes, dtype=object))
@@ -312,7 +372,20 @@ def _read_gct(path: Path) -> pd.DataFrame:
     if list(frame.columns) != ["__desc__", *samples]:  # a first data row with one field too many
         raise InputError(f"{path}: a data row has more fields than line 3 ({len(header)}); every row needs a name, "
                          f"a description and {len(samples)} values.")
-    frame = frame.drop(columns="__desc__")
+    if wanted is not None:
+        chosen = (frame["__desc__"].fillna("").astype(str) if by_description else frame.index.to_series()).map(wanted)
+        frame = frame[chosen.to_numpy(bool)]
+        _none_wanted(path, wanted, len(frame))
+    if by_description:
+        names = frame["__desc__"].fillna("").astype(str)
+        if (names == "").any():
+            raise InputError(f"{path}: {int((names == '').sum())} row(s) have an empty Description; fill them or "
+                             "use --gene-id-column Name.")
+        frame = _to_float32(frame.drop(columns="__desc__"), path)
+        genes, values = merge_duplicate_genes(list(names), frame.to_numpy(np.float32), str(path))
+        frame = pd.DataFrame(values, index=pd.Index(genes, dtype=object), columns=frame.columns)
+    else:
+        frame = frame.drop(columns="__desc__")
     _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
     if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
         log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(frame))
@@ -339,36 +412,60 @@ def read_h5ad_matrix(
     The samples x genes float32 matrix and the ``.obs`` table.
     """
     import anndata as ad
-    from scipy import sparse
 
     path = Path(path)
     try:
-        adata = ad.read_h5ad(path)
+        with warnings.catch_warnings():
+            # anndata's notes on an older file's layout (FutureWarning "Moving element from .uns['neighbors'] ...
+            # to .obsp", OldFormatWarning "written without encoding metadata"): the file is read all the same, and a
+            # file it cannot read raises
+            warnings.simplefilter("ignore")
+            adata = ad.read_h5ad(path)
     except Exception as exc:  # noqa: BLE001 (h5py and anndata raise OSError, KeyError, RuntimeError, their own)
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(f"{path}: cannot read as .h5ad ({reason}); is it a complete AnnData file?") from None
+    return anndata_matrix(adata, layer, use_raw, str(path)), adata.obs
+
+
+def anndata_matrix(adata: object, layer: str | None = None, use_raw: bool = False,
+                   source: str = "the AnnData object") -> pd.DataFrame:
+    """The samples x genes float32 matrix of an AnnData object: ``.X``, ``.layers[layer]`` or ``.raw.X``.
+
+    Parameters
+    ----------
+    adata
+        An :class:`anndata.AnnData` (in memory or read from a file).
+    layer, use_raw
+        As :func:`read_h5ad_matrix`.
+    source
+        Where it came from, for error messages.
+    """
+    from scipy import sparse
+
     if layer is not None and use_raw:
         raise InputError("Choose either `layer` or `use_raw`, not both.")
     if use_raw:
         if adata.raw is None:
-            raise InputError(f"{path}: has no .raw; drop `use_raw` to use .X.")
+            raise InputError(f"{source}: has no .raw; drop `use_raw` to use .X.")
         matrix, genes = adata.raw.X, adata.raw.var_names
     elif layer is not None:
         if layer not in adata.layers:
             valid = ", ".join(adata.layers.keys()) or "none"
-            raise InputError(f"{path}: no layer '{layer}'; layers present: {valid}.")
+            raise InputError(f"{source}: no layer '{layer}'; layers present: {valid}.")
         matrix, genes = adata.layers[layer], adata.var_names
     else:
         matrix, genes = adata.X, adata.var_names
+    if matrix is None:
+        raise InputError(f"{source}: .X is empty (None); pass `layer=` or `use_raw=True`.")
     if sparse.issparse(matrix):
         matrix = matrix.toarray()
     frame = pd.DataFrame(np.asarray(matrix, dtype=np.float32), index=adata.obs_names.astype(str),
                          columns=pd.Index(genes).astype(str))
-    _check_unique(frame.index, "sample", path, "make .obs_names unique (adata.obs_names_make_unique()) first")
-    _check_unique(frame.columns, "gene", path, "make gene names unique (adata.var_names_make_unique()) first")
+    _check_unique(frame.index, "sample", source, "make .obs_names unique (adata.obs_names_make_unique()) first")
+    _check_unique(frame.columns, "gene", source, "make gene names unique (adata.var_names_make_unique()) first")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise InputError(f"{path}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
-    return frame, adata.obs
+        raise InputError(f"{source}: the GEM is empty ({frame.shape[0]} samples x {frame.shape[1]} genes).")
+    return frame
 
 
 def read_gem(
@@ -378,6 +475,8 @@ def read_gem(
     layer: str | None = None,
     use_raw: bool = False,
     genes: list[str] | None = None,
+    gene_id_column: str | None = None,
+    gene_filter: Callable[[str], bool] | None = None,
 ) -> pd.DataFrame:
     """Read a GEM file into a samples x genes float32 DataFrame.
 
@@ -396,6 +495,13 @@ def read_gem(
     genes
         Keep only these genes, in this order (they must be in the file). A samples x genes text file then never
         holds the other genes in memory.
+    gene_id_column
+        For ``.gct``: the column that names the genes, ``Name`` (the default) or ``Description`` (e.g. GTEx's
+        symbols beside its versioned Ensembl IDs). Rows that share a Description are merged into their mean
+        (:func:`merge_duplicate_genes`; the log says how many).
+    gene_filter
+        For ``.gct``: read only the rows (genes) whose name it accepts; the numbers of the others are never
+        parsed nor held (a GTEx-sized file read for one gene set).
 
     Returns
     -------
@@ -415,6 +521,13 @@ def read_gem(
     fmt = gem_format(path)
     if fmt != "h5ad" and (layer is not None or use_raw):
         raise InputError("`layer` and `use_raw` apply to .h5ad files only.")
+    if gene_id_column is not None and gene_id_column not in GENE_ID_COLUMNS:
+        raise InputError(f"Unknown `gene_id_column` {gene_id_column!r}; choose {' or '.join(GENE_ID_COLUMNS)}.")
+    if gene_filter is not None and fmt != "gct":
+        raise InputError("`gene_filter` applies to .gct files only.")
+    if gene_id_column is not None and fmt != "gct":
+        raise InputError("`gene_id_column` applies to .gct files only (other formats have one gene name per "
+                         "column).")
     try:
         if fmt in ("tsv", "txt", "csv"):
             frame = _read_delimited(path, "," if fmt == "csv" else "\t", None if transpose else genes)
@@ -425,7 +538,7 @@ def read_gem(
         elif fmt == "gct":
             if transpose:
                 raise InputError("`transpose` does not apply to .gct files (GCT is always genes x samples).")
-            frame = _read_gct(path)
+            frame = _read_gct(path, gene_id_column or "Name", gene_filter)
         else:
             if transpose:
                 raise InputError("`transpose` does not apply to .h5ad files (AnnData is always cells x genes).")

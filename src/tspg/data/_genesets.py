@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from tspg.data._errors import InputError
+from tspg.data._ids import id_style, strip_ensembl_version
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,24 @@ def read_gmt(path: str | Path, genes: Iterable[str] | None = None) -> dict[str, 
     return sets
 
 
+def gene_lookup(genes: Sequence[str]) -> Callable[[str], str | None]:
+    """A function giving the GEM's name of a gene-set member, or None when the GEM lacks it.
+
+    A member matches a GEM gene of the same name; failing that, Ensembl version suffixes are ignored on both
+    sides (``ENSG00000141510`` and ``ENSG00000141510.16`` match) where that makes a unique match.
+    """
+    present = set(genes)
+    stripped: dict[str, str | None] = {}
+    for g in genes:
+        key = strip_ensembl_version(g)
+        stripped[key] = g if key not in stripped else None  # None: two GEM genes share it, so no match
+
+    def find(member: str) -> str | None:
+        return member if member in present else stripped.get(strip_ensembl_version(member))
+
+    return find
+
+
 def select_gene_sets(
     library: dict[str, list[str]], names: Sequence[str], genes: Sequence[str], source: str = "the GMT file"
 ) -> tuple[list[str], dict[str, dict]]:
@@ -93,23 +112,69 @@ def select_gene_sets(
     """
     report: dict[str, dict] = {}
     wanted: set[str] = set()
-    present = set(genes)
+    find = gene_lookup(genes)
     for name in names:
         if name not in library:
             close = difflib.get_close_matches(name, list(library), n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(close)}?" if close else f"{len(library)} sets are defined there."
             raise InputError(f"Unknown gene set '{name}' in {source}; {hint}")
         members = library[name]
-        missing = [g for g in members if g not in present]
+        found, missing, n_versionless = [], [], 0
+        for g in members:
+            hit = find(g)
+            if hit is None:
+                missing.append(g)
+            else:
+                found.append(hit)
+                n_versionless += hit != g
         report[name] = {"n_genes": len(members), "n_missing": len(missing), "missing": missing}
+        if n_versionless:
+            log.info("gene set %s: %d genes matched by Ensembl ID without the version suffix", name, n_versionless)
         if missing:
             log.info("gene set %s: %d of %d genes are not in the GEM (e.g. %s)", name, len(missing),
                      len(members), ", ".join(missing[:5]))
+            if found and len(found) < len(members) / 2:
+                log.warning("gene set %s: only %d of its %d genes are in the GEM; %s", name, len(found),
+                            len(members), _styles(genes, members))
         else:
             log.info("gene set %s: all %d genes are in the GEM", name, len(members))
-        wanted.update(members)
+        wanted.update(found)
     selected = [g for g in genes if g in wanted]
     if not selected:
-        raise InputError(f"None of the genes of gene set(s) {', '.join(names)} are in the GEM; check that the GEM "
-                         "and the GMT use the same gene identifiers (symbols vs Ensembl ids).")
+        members = [g for n in names for g in library[n]]
+        raise InputError(f"None of the genes of gene set(s) {', '.join(names)} are in the GEM; "
+                         f"{_styles(genes, members)}.")
     return selected, report
+
+
+def _styles(gem_genes: Sequence[str], set_genes: Sequence[str]) -> str:
+    """Which identifier style each side uses, and what to do when they differ (for messages)."""
+    gem, gmt = id_style(gem_genes), id_style(set_genes)
+    if gem.split(" (")[0] != gmt.split(" (")[0]:
+        return (f"the GEM's genes look like {gem}, the GMT's like {gmt}: use one identifier for both (for a GCT "
+                "with symbols in its Description column: --gene-id-column Description)")
+    return f"both use {gem.split(' (')[0]}, so the GEM lacks most of them (another species or assembly?)"
+
+
+class GeneSetRows:
+    """A row test for reading a GCT for chosen gene sets: whether a row's gene belongs to one of them.
+
+    A name passes when it is a member, also after removing Ensembl version suffixes on either side (as
+    :func:`gene_lookup` matches). The first names it is asked about are kept, so that when none passes
+    :meth:`why_none` can say which identifier style each side uses.
+    """
+
+    def __init__(self, members: Iterable[str]) -> None:
+        self.members = set(members)
+        self.stripped = {strip_ensembl_version(g) for g in self.members}
+        self.seen: list[str] = []
+
+    def __call__(self, gene: str) -> bool:
+        """Whether the row named ``gene`` is read."""
+        if len(self.seen) < 2000:
+            self.seen.append(gene)
+        return gene in self.members or strip_ensembl_version(gene) in self.stripped
+
+    def why_none(self) -> str:
+        """The identifier styles of the file's rows and of the sets (for the message when no row passed)."""
+        return _styles(self.seen, sorted(self.members))

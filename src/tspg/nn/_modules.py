@@ -190,7 +190,8 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def perturb(generator: Generator, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def perturb(generator: Generator, x: torch.Tensor,
+            displacement: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(x_adv, g)`` with ``x_adv = clip(x + G(x), 0, 1)``; ``g`` is the network's output.
 
     Training samples lie in [0, 1] (the scaler is fitted on them), so this is the paper's clip. A held-out value
@@ -199,8 +200,10 @@ def perturb(generator: Generator, x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
     With a transport prior ``T`` (:attr:`Generator.prior`) the sample is first moved to ``x' = x + T(x)`` and
     ``x_adv = clip(x' + g, ...)`` with ``g = G(x')``: the network learns what the closed-form transport misses.
+    ``displacement`` replaces ``T(x)`` (training uses cross-fitted displacements,
+    :func:`tspg.train.out_of_fold_transport`).
     """
-    moved = generator.transport(x)
+    moved = generator.transport(x) if displacement is None else x + displacement
     g = generator(moved)
     return torch.clamp(moved + g, torch.clamp(x, max=0.0), torch.clamp(x, min=1.0)), g
 

@@ -14,6 +14,7 @@ from tspg._names import (
     CLASSIFIER_METRICS,
     DATA_SUMMARY,
     DIRECTIONS,
+    ENRICHMENT_RANKED,
     EVALUATION_TSV,
     FIG_CLASSIFIER_HISTORY,
     FIG_HEATMAP_PREFIX,
@@ -167,6 +168,19 @@ def _enrichment(folder: Path, n: int = 10) -> str:
         parts.append(f"<h4>Enrichment of the {direction} genes</h4><p>{sig} terms with q &lt; 0.05 "
                      f"(hypergeometric test, Benjamini-Hochberg per library, background: the model's genes); "
                      f"top {len(shown)}:</p>{_table(shown)}")
+    ranked = _read_tsv(folder / ENRICHMENT_RANKED)
+    if ranked is not None and len(ranked):
+        overall = ranked[ranked["source"].astype(str) == "all"]
+        for sign, word in ((1, "raised"), (-1, "lowered")):
+            side = overall[(overall["nes"] * sign > 0)].head(n)[
+                ["library", "term", "size", "nes", "p", "q", "leading_edge"]].copy()
+            side["leading_edge"] = [", ".join(str(g).split(",")[:10]) + (" ..." if str(g).count(",") >= 10 else "")
+                                    for g in side["leading_edge"]]
+            sig = int(((overall["q"] < 0.05) & ((overall["nes"] * sign > 0))).sum())
+            parts.append(f"<h4>Ranked enrichment: terms {word} by the transition</h4><p>{sig} terms with q &lt; "
+                         "0.05 (preranked GSEA of the mean perturbation over all genes: gseapy, 2,000 "
+                         "permutations, GSEA's FDR q; per source class in "
+                         f"<code>{ENRICHMENT_RANKED}</code>); top {len(side)}:</p>{_table(side)}")
     return "".join(parts) or '<p class="note">No enrichment (pass <code>--enrich-gmt</code>).</p>'
 
 

@@ -1,6 +1,6 @@
 """Analysis of results: top perturbed genes, their consistency across sources, enrichment, baselines and metrics."""
 
-from tspg.tl._anndata import to_anndata
+from tspg.tl._anndata import perturb_anndata, to_anndata
 from tspg.tl._baselines import (
     BASELINES,
     N_COMPONENTS,
@@ -12,7 +12,7 @@ from tspg.tl._baselines import (
     project,
 )
 from tspg.tl._embedding import TSNE_MODES, TsneMap, choose_tsne_samples, tsne_map
-from tspg.tl._enrich import enrich
+from tspg.tl._enrich import RANKED_COLUMNS, enrich, enrich_ranked
 from tspg.tl._evaluate import (
     ALL,
     COMPARED_BASELINES,
@@ -37,6 +37,7 @@ from tspg.tl._topgenes import (
 )
 
 __all__ = [
+    "RANKED_COLUMNS",
     "ALL",
     "BASELINES",
     "COMPARED_BASELINES",
@@ -66,10 +67,12 @@ __all__ = [
     "TSNE_MODES",
     "TsneMap",
     "choose_tsne_samples",
+    "perturb_anndata",
     "to_anndata",
     "tsne_map",
     "consensus_genes",
     "enrich",
+    "enrich_ranked",
     "top_gene_summary",
     "top_gene_summary_by_source",
     "top_genes_per_sample",

@@ -86,3 +86,81 @@ def to_anndata(
             adata.obsm["X_tspg_tsne_before"] = t[["before_tsne1", "before_tsne2"]].to_numpy(dtype=np.float32)
     adata.uns["tspg"] = _h5ad_safe({"target": target, "metrics": metrics or {}, "run": run or {}})
     return adata
+
+
+def perturb_anndata(model: object, adata: object, target: str, *, layer: str | None = None, use_raw: bool = False,
+                    labels_key: str | None = None, key_added: str = "tspg", copy: bool = False):  # noqa: ANN201
+    """Perturb the samples of an AnnData object towards ``target`` and write the results into it (scanpy style).
+
+    The samples are read as the model reads any new data (:meth:`tspg.TSPG.perturb`: genes matched by name,
+    the run's transform and fill applied). Keys written, ``K`` being ``key_added``:
+
+    - ``obsm[f'{K}_perturbation']``, ``obsm[f'{K}_perturbed']``: ``x_adv - x`` and ``x_adv`` as DataFrames
+      (samples x the model's genes, in the model's expression units);
+    - ``layers[f'{K}_perturbation']``, ``layers[f'{K}_perturbed']``: the same at the matrix's full shape, where
+      the model's genes are all among ``var_names``, the matrix read is ``.X`` or a layer (not ``.raw``) and the
+      run has no transform (so that its units are the matrix's); genes outside the model move by 0;
+    - ``obs[f'{K}_predicted_before']``, ``obs[f'{K}_predicted_after']`` (f's class),
+      ``obs[f'{K}_prob_target_before']``, ``obs[f'{K}_prob_target_after']``;
+    - ``uns[K]``: ``target``, ``expression_units``, ``genes`` (the model's) and ``metrics``
+      (:meth:`tspg.model.Perturbation.metrics`).
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`tspg.TSPG` with a generator for ``target``.
+    adata
+        An :class:`anndata.AnnData`.
+    target
+        The target class.
+    layer, use_raw
+        Read ``adata.layers[layer]`` or ``adata.raw.X`` instead of ``.X``.
+    labels_key
+        An ``.obs`` column of true classes, for the per-source metrics (optional).
+    key_added
+        Prefix of every key written.
+    copy
+        Work on a copy and return it; otherwise write into ``adata`` and return None.
+
+    Examples
+    --------
+    >>> import anndata as ad
+    >>> from tspg import TSPG
+    >>> from tspg.data import from_anndata, make_atlas
+    >>> from tspg.train import ClassifierConfig, GeneratorConfig
+    >>> atlas = make_atlas(n_classes=3, n_genes=60, samples_per_class=10, n_markers=5, seed=0)
+    >>> adata = ad.AnnData(atlas.gem.to_numpy(), obs=atlas.labels.rename("tissue").to_frame())
+    >>> adata.var_names = list(atlas.gem.columns)
+    >>> model = TSPG(ClassifierConfig(epochs=2), GeneratorConfig(epochs=1), progress=False, device="cpu")
+    >>> model = model.fit(from_anndata(adata, "tissue"), targets=["Liver"])
+    >>> perturb_anndata(model, adata, "Liver")
+    >>> adata.layers["tspg_perturbation"].shape, "tspg_predicted_after" in adata.obs
+    ((30, 60), True)
+    """
+    from tspg.data import TRANSFORM_UNITS
+    from tspg.data._gem import anndata_matrix
+    from tspg.data._labels import labels_from_obs
+
+    if copy:
+        adata = adata.copy()
+    gem = anndata_matrix(adata, layer, use_raw)
+    labels = labels_from_obs(adata.obs, labels_key, "the AnnData object") if labels_key else None
+    result = model.perturb(gem, target, labels=labels, source="the AnnData object", external=True)
+    delta, perturbed = result.perturbation_expr, result.perturbed_expr
+    k = key_added
+    adata.obsm[f"{k}_perturbation"] = delta.set_axis(adata.obs_names, axis=0)
+    adata.obsm[f"{k}_perturbed"] = perturbed.set_axis(adata.obs_names, axis=0)
+    genes = pd.Index(model.genes)
+    if not use_raw and model.transform == "none" and genes.isin(adata.var_names).all():
+        full = np.zeros((adata.n_obs, adata.n_vars), dtype=np.float32)
+        full[:, adata.var_names.get_indexer(genes)] = delta.to_numpy(np.float32)
+        adata.layers[f"{k}_perturbation"] = full
+        adata.layers[f"{k}_perturbed"] = gem.to_numpy(np.float32) + full
+    pred = result.predictions
+    for col in ("predicted_before", "predicted_after"):
+        adata.obs[f"{k}_{col}"] = pd.Categorical(pred[col].to_numpy(), categories=model.classes)
+    for col in ("prob_target_before", "prob_target_after"):
+        adata.obs[f"{k}_{col}"] = pred[col].to_numpy(np.float32)
+    adata.uns[k] = _h5ad_safe({"target": target, "expression_units": TRANSFORM_UNITS[model.transform],
+                               "genes": list(model.genes), "metrics": result.metrics()})
+    return adata if copy else None

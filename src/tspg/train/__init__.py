@@ -18,7 +18,7 @@ from tspg.train._losses import (
     norm_loss,
     target_distance_loss,
 )
-from tspg.train._prior import N_COMPONENTS, fit_pca, fit_transport_prior, project
+from tspg.train._prior import N_COMPONENTS, fit_pca, fit_transport_prior, out_of_fold_transport, project
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "fit_generator",
     "fit_pca",
     "fit_transport_prior",
+    "out_of_fold_transport",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",

@@ -28,7 +28,7 @@ from tspg.train._losses import (
     target_distance_loss,
     target_margins,
 )
-from tspg.train._prior import fit_transport_prior
+from tspg.train._prior import fit_transport_prior, out_of_fold_transport
 from tspg.train._progress import epoch_bar
 from tspg.train._target import TargetSampler
 
@@ -173,13 +173,19 @@ def fit_generator(
             new_g, new_d = new_adversary(x_train.shape[1], config, seed)
             generator = new_g if generator is None else generator
             discriminator = new_d if discriminator is None else discriminator
+        displacement = None
         if config.prior != "none" and generator.prior is None:
             if y_train is None:
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
-            generator.prior = fit_transport_prior(x_train, y_train, target, int(classifier.net[-1].out_features),
-                                                  kind=config.prior, n_components=config.prior_components, seed=seed)
+            n_classes = int(classifier.net[-1].out_features)
+            generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
+                                                  n_components=config.prior_components, seed=seed)
+            if config.prior_folds > 1:
+                displacement = out_of_fold_transport(x_train, y_train, target, n_classes, kind=config.prior,
+                                                     n_components=config.prior_components,
+                                                     folds=config.prior_folds, seed=seed)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
-        return _train(plan, x_train, x_val, progress, desc)
+        return _train(plan, x_train, x_val, progress, desc, displacement)
     finally:
         for p in classifier.parameters():
             p.requires_grad_(True)
@@ -278,8 +284,11 @@ class AdversarialPlan:
             return mmd_loss(x_adv, y, self.bandwidths, self.center)
         return sinkhorn_loss(x_adv, y, self.sinkhorn_reg, self.center)
 
-    def step(self, x: torch.Tensor, calls: torch.Tensor | None = None) -> torch.Tensor:
+    def step(self, x: torch.Tensor, calls: torch.Tensor | None = None,
+             displacement: torch.Tensor | None = None) -> torch.Tensor:
         """One discriminator and one generator update on the mini-batch ``x`` (``calls``: f's class of each row).
+
+        ``displacement``: each row's transport-prior move (else the generator's prior computes it).
 
         Returns
         -------
@@ -288,7 +297,7 @@ class AdversarialPlan:
         cfg = self.config
         real = x if cfg.disc_real == "all" else self.target_batch(len(x))
         with autocast(self.device, self.precision):
-            x_adv, g = perturb(self.generator, x)  # x_adv is fp32 (x is), g may be bf16
+            x_adv, g = perturb(self.generator, x, displacement)  # x_adv is fp32 (x is), g may be bf16
             d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
@@ -340,12 +349,13 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
 
 
 def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progress: bool,
-           desc: str) -> tuple[Generator, list[dict]]:
+           desc: str, displacement: np.ndarray | None = None) -> tuple[Generator, list[dict]]:
     config, device, classifier, target = plan.config, plan.device, plan.classifier, plan.target
     warn_if_slow_precision(device, config.precision)
     gen = torch.Generator(device="cpu").manual_seed(plan.seed)
     generator = plan.generator
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
+    dt = None if displacement is None else torch.as_tensor(displacement, dtype=torch.float32, device=device)
     # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)
     calls = None
     if config.w_ind > 0 or config.w_mean > 0:
@@ -379,7 +389,12 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
                 pos = 0
             idx = order[pos:pos + batch]
             pos += batch
-            sums += plan.step(xt[idx], None if calls is None else calls[idx]).double()
+            disp = None
+            if dt is not None:  # a random share in [prior_share_low, 1] of each row's cross-fitted move
+                lo = config.prior_share_low
+                share = torch.rand(len(idx), 1, generator=plan.dev_gen, device=device)
+                disp = dt[idx] * (lo + (1.0 - lo) * share)
+            sums += plan.step(xt[idx], None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
         row.update(_validate(plan, xv))

@@ -176,11 +176,21 @@ class GeneratorConfig:
         Gaussian optimal-transport map of its class onto the target (in a PCA space of the training part,
         :func:`tspg.train.fit_transport_prior`; the class is the nearest class centroid there), and G learns the
         perturbation of the moved sample: what the closed-form map misses (the classifier's call, non-Gaussian
-        structure). ``mean`` moves each sample by its class's mean shift instead; ``none`` (the default, the paper's G)
-        learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
+        structure); the default. ``mean`` moves each sample by its class's mean shift instead; ``none`` (the paper's
+        G) learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
         also scores the prior alone (epoch 0, G = 0 with ``zero_init``). Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
+    prior_folds
+        With a prior, G trains on cross-fitted displacements: each training sample moved by a prior fitted on
+        the other ``prior_folds`` - 1 folds (:func:`tspg.train.out_of_fold_transport`), so that what G learns to
+        add is what the map misses on a new sample. 1: the prior of the whole training part (in-sample, which
+        leaves G nothing to learn where the map fits its own training samples exactly).
+    prior_share_low
+        With a prior, each training step moves each sample by a random share, uniform in ``[prior_share_low,
+        1]``, of its (cross-fitted) displacement before G, so that G learns to finish a move the map leaves short
+        (a new sample the map does not carry into the target class), not only to leave a finished one alone.
+        1: always the whole displacement. Perturbing always applies the whole map.
     """
 
     lr_generator: float = 2e-4
@@ -208,8 +218,10 @@ class GeneratorConfig:
     w_ind: float = 1.0
     w_mean: float = 0.0
     td_smoothing: float = 0.5
-    prior: str = "none"
+    prior: str = "ot"
     prior_components: int = 50
+    prior_folds: int = 5
+    prior_share_low: float = 0.5
 
     def __post_init__(self) -> None:
         self.validate()
@@ -224,10 +236,12 @@ class GeneratorConfig:
         # batch normalisation needs at least two samples in a batch
         _check_int(self, "batch_size", 2)
         for name, low in (("epochs", 1), ("min_steps_per_epoch", 1), ("patience", 0), ("target_rank", 1),
-                          ("stop_accuracy_epochs", 1), ("prior_components", 1)):
+                          ("stop_accuracy_epochs", 1), ("prior_components", 1),
+                          ("prior_folds", 1)):
             _check_int(self, name, low)
         for name in ("w_gan", "w_adv", "w_td", "kappa", "w_ind", "w_mean"):
             _check_number(self, name)
+        _check_number(self, "prior_share_low", 0.0, 1.0)
         _check_number(self, "w_norm", none_ok=True)
         _check_number(self, "target_shrinkage", 0.0, 1.0)
         _check_number(self, "stop_accuracy", 0.0, 1.0, none_ok=True)

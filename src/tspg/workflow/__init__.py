@@ -16,6 +16,7 @@ from tspg.workflow._figures import (
 )
 from tspg.workflow._lock import RunLockedError, run_lock
 from tspg.workflow._memory import release_memory
+from tspg.workflow._patient import patient_folder, patient_phase, single_sample
 from tspg.workflow._run import (
     DataSpec,
     PerturbSpec,
@@ -58,6 +59,8 @@ __all__ = [
     "genes_phase",
     "headline",
     "headline_text",
+    "patient_folder",
+    "patient_phase",
     "load_perturb_data",
     "mean_shift_tables",
     "perturb_phase",
@@ -70,5 +73,6 @@ __all__ = [
     "reload_dataset",
     "resume_run",
     "run_lock",
+    "single_sample",
     "source_classes",
 ]

@@ -18,6 +18,7 @@ from tspg._names import (
     CLASSIFIER_METRICS,
     DATA_SUMMARY,
     DIRECTIONS,
+    ENRICHMENT_RANKED,
     HISTORY,
     MANIFEST,
     MEAN_SHIFT,
@@ -40,7 +41,17 @@ from tspg._names import (
     target_dirname,
 )
 from tspg._options import RANK_UNITS
-from tspg.data import Dataset, InputError, check_targets, file_sha256, load_dataset, match_genes, read_gem, read_labels
+from tspg.data import (
+    Dataset,
+    InputError,
+    apply_transform,
+    check_targets,
+    file_sha256,
+    load_dataset,
+    match_genes,
+    read_gem,
+    read_labels,
+)
 from tspg.model import TSPG
 from tspg.workflow._memory import release_memory
 
@@ -61,6 +72,7 @@ class DataSpec:
     gene_set_names: list[str] = field(default_factory=list)
     allow_missing_labels: bool = False
     impute: str = "none"
+    gene_id_column: str | None = None
 
     def load(self) -> Dataset:
         """Read and validate the data set; its ``sources`` record these options and the files' SHA-256."""
@@ -68,6 +80,7 @@ class DataSpec:
             self.data, self.labels, labels_key=self.labels_key, transpose=self.transpose, layer=self.layer,
             use_raw=self.use_raw, gene_sets=self.gene_sets, gene_set_names=self.gene_set_names or None,
             allow_missing_labels=self.allow_missing_labels, impute=self.impute,  # type: ignore[arg-type]
+            gene_id_column=self.gene_id_column,
         )
         dataset.sources = {**self.to_dict(), "sha256": dataset.sources.get("sha256", {})}
         return dataset
@@ -143,20 +156,25 @@ def check_run_targets(targets: list[str], classes: list[str]) -> None:
 
 
 def load_perturb_data(spec: PerturbSpec, data_spec: DataSpec, genes: list[str] | None = None,
-                      impute: str = "none") -> tuple[pd.DataFrame, pd.Series | None, str]:
+                      impute: str = "none", transform: str = "none") -> tuple[pd.DataFrame, pd.Series | None, str]:
     """Read the external GEM (and optional labels) to perturb; with ``genes``, check it can be perturbed.
 
-    The file is read as samples x genes; an ``.h5ad`` uses the training data's ``--layer``/``--use-raw``.
+    The file is read as samples x genes; an ``.h5ad`` uses the training data's ``--layer``/``--use-raw``, a
+    ``.gct`` its ``--gene-id-column``. With
+    ``genes``, its values in those genes must take the run's ``transform`` (no negative values for a log).
     """
     from tspg.data import gem_format
 
     h5ad = gem_format(spec.data) == "h5ad"
-    gem = read_gem(spec.data, layer=data_spec.layer if h5ad else None, use_raw=data_spec.use_raw and h5ad)
+    gct = gem_format(spec.data) == "gct"
+    gem = read_gem(spec.data, layer=data_spec.layer if h5ad else None, use_raw=data_spec.use_raw and h5ad,
+                   gene_id_column=data_spec.gene_id_column if gct else None)
     if genes is not None:
         chosen = gem.iloc[:, match_genes(gem.columns, genes, f"`perturb_data` {spec.data}")]
         if impute in ("none", "drop-genes") and not np.isfinite(chosen.to_numpy()).all():
             raise InputError(f"`perturb_data` {spec.data} has missing or infinite values in the model's genes; fill "
                              "them, or train with --impute mean|median|zero.")
+        apply_transform(chosen.to_numpy(np.float32), transform, f"`perturb_data` {spec.data}")
     labels = None
     if spec.labels is not None:
         labels = read_labels(spec.labels, samples=list(gem.index))
@@ -211,7 +229,7 @@ def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, 
     """Perturb the chosen samples towards ``target`` and write every per-target output file."""
     folder = out / target_dirname(target)
     if spec.data is not None:
-        gem, labels, source = load_perturb_data(spec, data_spec, model.genes, model.impute)
+        gem, labels, source = load_perturb_data(spec, data_spec, model.genes, model.impute, model.transform)
     else:
         if dataset is None:
             raise RuntimeError("dataset needed")
@@ -414,7 +432,40 @@ def enrich_phase(out: Path, target: str, gmt_paths: list[str], genes: list[str],
         table = table[["source", *[c for c in table.columns if c != "source"]]]
         write_table(table, path, index=False)
         tables[f"by_source_{direction}"] = table
+    tables["ranked"] = ranked_enrichment(folder, target, libraries, metrics.get("rank_units", "expr"))
     return tables
+
+
+def ranked_enrichment(folder: Path, target: str, libraries: dict, rank_units: str = "expr") -> pd.DataFrame:
+    """Preranked enrichment (:func:`tspg.tl.enrich_ranked`) of a target's mean perturbation per gene.
+
+    The score of a gene is its mean perturbation over the perturbed samples that do not belong to the target
+    (their label, else f's call before), in the units the top genes were ranked in; once over all of them
+    (``source`` = ``all``) and once per source class. Writes ``enrichment_ranked.tsv``.
+    """
+    from tspg import tl
+
+    name = PERTURBATIONS if rank_units == "expr" else PERTURBATIONS_SCALED
+    pert = read_run_table(folder / name, _perturb_fix(folder), matrix=True, index_col=0)
+    sources = source_classes(read_predictions(folder)).reindex(pert.index)
+    moved = sources != target
+    groups = [("all", moved.to_numpy())]
+    groups += [(str(c), (sources == c).to_numpy()) for c in sorted(sources[moved].dropna().unique())]
+    frames = []
+    for src, rows in groups:
+        if rows.any():
+            frames.append(tl.enrich_ranked(pert[rows].mean(0), libraries).assign(source=src))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=tl.RANKED_COLUMNS)
+    table = table.reindex(columns=["source", *tl.RANKED_COLUMNS])
+    write_table(table, folder / ENRICHMENT_RANKED, index=False)
+    overall = table[table["source"] == "all"]
+    for sign, word in ((1, "up"), (-1, "down")):
+        side = overall[np.sign(overall["nes"]) == sign]
+        if len(side):
+            top = side.iloc[0]
+            log.info("target '%s' ranked enrichment %s: %s (%s), NES %.2f, q = %.2g", target, word, top["term"],
+                     top["library"], top["nes"], top["q"])
+    return table
 
 
 def read_classifier_metrics(out: Path) -> dict:
@@ -430,7 +481,8 @@ def read_target_metrics(out: Path, target: str) -> dict:
 
 #: Settings a resumed run must share with the run in its folder (manifest key path -> what the user changes).
 _RESUME_KEYS = (("seed", "--seed"), ("config.test_size", "--test-size"), ("config.val_size", "--val-size"),
-                ("config.impute", "--impute"), ("config.classifier", "the classifier options"),
+                ("config.impute", "--impute"), ("config.transform", "--transform"),
+                ("config.classifier", "the classifier options"),
                 ("config.generator", "the generator options"))
 
 
@@ -438,6 +490,8 @@ def _manifest_value(manifest: dict, key: str) -> object:
     value: object = manifest
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
+    if value is None and key == "config.transform":  # recorded since the transform exists; before: none
+        return "none"
     return value
 
 

@@ -1,0 +1,73 @@
+"""One patient (n = 1): `tspg perturb RUN --perturb-data ONE.tsv` writes that sample's genes, enrichment and page."""
+
+import json
+
+import pandas as pd
+import pytest
+from clihelp import tspg
+
+from tspg import TSPG
+from tspg.data import make_atlas
+
+pytestmark = pytest.mark.slow  # a whole run in the fixture
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    atlas = make_atlas(n_classes=3, n_genes=120, samples_per_class=30, n_markers=10, seed=9)
+    root = tmp_path_factory.mktemp("patient")
+    paths = atlas.write(root / "input")
+    out = root / "run"
+    tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--out", out,
+         "--classifier-epochs", "10", "--epochs", "5", "--no-evaluate", "--no-figures", "--quiet")
+    return atlas, paths, out
+
+
+def test_one_sample_gets_its_own_folder_and_page_and_the_cohort_files_stay(run, tmp_path):
+    atlas, paths, out = run
+    heart = atlas.labels.index[atlas.labels == "Heart - Left Ventricle"][0]
+    one = atlas.gem.loc[[heart]].rename(index={heart: "PATIENT 7"})
+    one = one[one.columns[::-1]].assign(EXTRA_GENE=1.0)  # another gene order and a gene the model lacks
+    one.to_csv(tmp_path / "one.tsv", sep="\t")
+    cohort = (out / "Liver" / "perturbations.tsv").read_bytes()
+    proc = tspg("perturb", out, "--target", "Liver", "--perturb-data", tmp_path / "one.tsv", "--enrich-gmt",
+                paths["gene_sets"], "--quiet")
+    assert "PATIENT 7" in proc.stdout and "patient.html" in proc.stdout
+    folder = out / "Liver" / "patients" / "PATIENT_7"
+    assert (out / "Liver" / "perturbations.tsv").read_bytes() == cohort  # the cohort's outputs are kept
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["sample"] == "PATIENT 7" and summary["predicted_before"] == "Heart - Left Ventricle"
+    assert summary["cohort_consensus"] and len(summary["top_up"]) == 20
+    top = pd.read_csv(folder / "top_genes.tsv", sep="\t")
+    consensus = json.loads((out / "Liver" / "metrics.json").read_text())["consensus_up"]
+    up = top[top["direction"] == "up"]
+    assert (up["in_cohort"] == up["gene"].isin(consensus)).all() and (up["specific"] == ~up["in_cohort"]).all()
+    probs = pd.read_csv(folder / "probabilities.tsv", sep="\t", index_col=0)
+    assert probs.sum().round(5).tolist() == [1.0, 1.0]
+    assert probs.loc["Liver", "after"] == pytest.approx(summary["prob_target_after"], abs=1e-6)
+    genes = pd.read_csv(folder / "perturbation.tsv", sep="\t", index_col=0)
+    assert len(genes) == 120 and "EXTRA_GENE" not in genes.index
+    pd.testing.assert_series_equal(genes["x"].rename(None), atlas.gem.loc[heart].rename(None).astype(float),
+                                   check_names=False, atol=1e-4, check_index_type=False)
+    for name in ("enrichment_up.tsv", "enrichment_down.tsv", "enrichment_ranked.tsv", "heatmap.png"):
+        assert (folder / name).exists(), name
+    page = (folder / "patient.html").read_text()
+    assert "PATIENT 7" in page and "specific to this sample" in page and "cohort consensus gene" in page
+    assert "data:image/png;base64" in page  # the heatmap is embedded
+
+
+def test_a_sample_without_the_model_s_genes_is_one_line(run, tmp_path):
+    atlas, _, out = run
+    atlas.gem.iloc[:1, :50].to_csv(tmp_path / "short.tsv", sep="\t")
+    proc = tspg("perturb", out, "--target", "Liver", "--perturb-data", tmp_path / "short.tsv", "--quiet",
+                check=False)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "lacks 70 of the model's 120 genes" in lines[0], proc.stderr
+    assert not (out / "Liver" / "patients" / atlas.gem.index[0]).exists()
+
+
+def test_the_api_perturbs_one_sample(run):
+    atlas, _, out = run
+    model = TSPG.load(out, progress=False)
+    one = model.perturb(atlas.gem.iloc[[0]], "Liver")
+    assert one.perturbation_expr.shape == (1, 120) and one.predictions["part"].iloc[0] in {"train", "val", "test"}
