@@ -13,6 +13,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():  # noqa: ANN202
+    """An in-process command reconfigures logging and the warnings hook; put them back after every test."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    named = [logging.getLogger(n) for n in ("tspg", "tspg.library", "openTSNE")]
+    saved = (list(root.handlers), root.level, [lg.level for lg in named], warnings.showwarning)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for lg, level in zip(named, saved[2], strict=True):
+        lg.setLevel(level)
+    warnings.showwarning = saved[3]
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets in ``<repo>/../shared/data``.

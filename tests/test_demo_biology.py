@@ -1,11 +1,10 @@
 """On the demo atlas, whose planted markers are known, TSPG's top genes and enrichment find them (defaults)."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from clihelp import tspg
 
 from tspg import tl
 from tspg.data import make_atlas
@@ -17,9 +16,8 @@ def test_default_run_recovers_the_planted_liver_markers(tmp_path):
     atlas = make_atlas(seed=0)  # the demo's atlas
     paths = atlas.write(tmp_path / "input")
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "tspg.cli", "run", "--data", str(paths["data"]), "--labels",
-                           str(paths["labels"]), "--target", "Liver", "--out", str(out), "--enrich-gmt",
-                           str(paths["gene_sets"]), "--quiet"], capture_output=True, text=True)
+    proc = tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--out", out,
+                "--enrich-gmt", paths["gene_sets"], "--quiet", check=False)
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "Liver" / "metrics.json").read_text())
     assert m["perturbation_accuracy"] >= 0.95

@@ -7,7 +7,6 @@ in a subprocess to check the real exit code and stderr end to end.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -20,22 +19,6 @@ import pytest
 from click.testing import CliRunner
 
 from tspg.cli import app
-
-
-@pytest.fixture
-def restore_logging():  # noqa: ANN201
-    """The CLI reconfigures the root logger onto the runner's stream; put the test session's logging back."""
-    root, tspg_log = logging.getLogger(), logging.getLogger("tspg")
-    saved = (list(root.handlers), root.level, tspg_log.level)
-    yield
-    for h in list(root.handlers):
-        if h not in saved[0]:
-            root.removeHandler(h)
-    for h in saved[0]:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(saved[1])
-    tspg_log.setLevel(saved[2])
 
 
 def run_cli(args: list[str]):  # noqa: ANN201
@@ -216,7 +199,7 @@ def _check_error(result, out: Path, words: list[str]) -> str:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_line_exit_2_and_no_output(case, atlas_files, tmp_path, restore_logging):
+def test_bad_input_is_one_line_exit_2_and_no_output(case, atlas_files, tmp_path):
     make_args, words = CASES[case]
     scratch = tmp_path / "in"
     scratch.mkdir()
@@ -227,7 +210,7 @@ def test_bad_input_is_one_line_exit_2_and_no_output(case, atlas_files, tmp_path,
 
 
 @pytest.mark.parametrize("case", ["unknown-target", "nan", "test-size", "unknown-gene-set"])
-def test_existing_empty_out_stays_empty(case, atlas_files, tmp_path, restore_logging):
+def test_existing_empty_out_stays_empty(case, atlas_files, tmp_path):
     make_args, words = CASES[case]
     scratch = tmp_path / "in"
     scratch.mkdir()
@@ -238,7 +221,7 @@ def test_existing_empty_out_stays_empty(case, atlas_files, tmp_path, restore_log
     assert out.is_dir() and list(out.iterdir()) == []
 
 
-def test_out_is_a_file(atlas_files, tmp_path, restore_logging):
+def test_out_is_a_file(atlas_files, tmp_path):
     out = tmp_path / "out"
     out.write_text("keep me")
     result = run_cli(["run", *FAST, *_base(atlas_files), "--out", out])
@@ -246,7 +229,7 @@ def test_out_is_a_file(atlas_files, tmp_path, restore_logging):
     assert out.read_text() == "keep me"
 
 
-def test_out_below_a_file(atlas_files, tmp_path, restore_logging):
+def test_out_below_a_file(atlas_files, tmp_path):
     (tmp_path / "afile").write_text("keep me")
     out = tmp_path / "afile" / "run"
     result = run_cli(["train-classifier", "--quiet", "--classifier-epochs", "1", "--data", atlas_files["data"],
@@ -255,7 +238,7 @@ def test_out_below_a_file(atlas_files, tmp_path, restore_logging):
     assert (tmp_path / "afile").read_text() == "keep me"
 
 
-def test_the_same_inputs_pass_with_allow_missing_labels_and_impute(atlas_files, tmp_path, restore_logging):
+def test_the_same_inputs_pass_with_allow_missing_labels_and_impute(atlas_files, tmp_path):
     """Control: the 'some-shared-samples' and 'nan' inputs together get through once the options allow them.
 
     ``train-classifier`` reads and validates the data exactly as ``run`` does, without training generators.
@@ -332,7 +315,7 @@ def test_help(command):
 
 @pytest.mark.parametrize("damage", ["truncated", "partial"])
 @pytest.mark.parametrize("command", ["genes", "report", "enrich", "plot", "evaluate", "export", "perturb"])
-def test_a_damaged_manifest_is_one_line_for_every_command(tmp_path, damage, command, restore_logging):
+def test_a_damaged_manifest_is_one_line_for_every_command(tmp_path, damage, command):
     run = tmp_path / "run"
     run.mkdir()
     text = '{"format": "tspg-run", "format_version": 2, "genes": ["G1"' if damage == "truncated" else \

@@ -11,7 +11,8 @@ from tspg.cli import _setup_logging, _show_warning
 def test_a_library_warning_is_a_debug_record_and_tspg_s_own_a_warning_line(caplog):
     library_file = "/venv/lib/python3.11/site-packages/sklearn/preprocessing/_data.py"
     own_file = str(Path(tspg.__file__).parent / "_settings.py")
-    with caplog.at_level(logging.DEBUG, logger="tspg"):
+    # another test's command may have left tspg.library at WARNING: set both loggers for this test
+    with caplog.at_level(logging.DEBUG, logger="tspg"), caplog.at_level(logging.DEBUG, logger="tspg.library"):
         _show_warning(UserWarning("Numerical issues were encountered\nsecond line"), UserWarning, library_file, 299)
         _show_warning(UserWarning("torch is imported already"), UserWarning, own_file, 91)
     lib, own = caplog.records[-2:]

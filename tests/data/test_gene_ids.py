@@ -122,3 +122,42 @@ def test_a_gct_read_for_a_gene_set_never_parses_the_other_rows(gtex_like, tmp_pa
     assert ds.gem.shape[1] == 30
     with pytest.raises(InputError, match="not-a-number"):  # read whole, the damaged row is found
         read_gem(tmp_path / "damaged.gct")
+
+
+def test_a_header_with_a_wrong_row_count_is_read_right_and_a_filtered_read_does_not_warn(gtex_like, tmp_path, caplog):
+    folder, gem, names, descriptions = gtex_like
+    text = (folder / "gem.gct").read_text().splitlines()
+    for claimed in (7, 500):  # fewer rows than the file has (the matrix grows), more (it is trimmed)
+        text[1] = f"{claimed}\t{gem.shape[0]}"
+        (tmp_path / f"h{claimed}.gct").write_text("\n".join(text) + "\n")
+        with caplog.at_level(logging.WARNING, logger="tspg"):
+            caplog.clear()
+            whole = read_gem(tmp_path / f"h{claimed}.gct")
+        assert list(whole.columns) == names
+        np.testing.assert_allclose(whole.to_numpy(), gem.to_numpy(), rtol=1e-6)
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{tmp_path / f'h{claimed}.gct'}: header says {claimed} genes but the file has {len(names)} rows"]
+        with caplog.at_level(logging.WARNING, logger="tspg"):
+            caplog.clear()
+            ds = load_dataset(tmp_path / f"h{claimed}.gct", folder / "labels.tsv", gene_sets=folder / "symbols.gmt",
+                              gene_set_names=["SYMBOL_SET"], gene_id_column="Description")
+        assert ds.gem.shape == (gem.shape[0], 30)
+        assert not [r for r in caplog.records if "header says" in r.getMessage()]  # 30 of 120 rows is no fault
+
+
+@pytest.mark.parametrize("owner", [True, False])
+def test_rows_are_compacted_in_place_as_fancy_indexing_would(owner):
+    from tspg.data._gem import _compact_rows
+
+    rng = np.random.default_rng(3)
+    for n_rows in (1, 5, 300, 1000):
+        values = rng.normal(size=(n_rows, 7)).astype(np.float32)
+        rows = np.flatnonzero(rng.random(n_rows) < 0.7)
+        if len(rows) == 0:
+            rows = np.array([n_rows - 1])
+        expected = values[rows]
+        # a view (of a larger matrix) does not own its memory and cannot be trimmed in place: copied once
+        source = values if owner else np.vstack([values, values])[:n_rows]
+        out = _compact_rows(source, rows, step=16)
+        np.testing.assert_array_equal(out, expected)
+        assert (out.base is None) and (out is source) == owner

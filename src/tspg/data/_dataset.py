@@ -76,6 +76,8 @@ def align_labels(gem: pd.DataFrame, labels: pd.Series, allow_missing: bool = Fal
             raise InputError("; ".join(parts) + "; fix the files or pass `allow_missing_labels=True` to use only the "
                              f"{len(shared)} shared samples.")
         log.warning("%s; using the %d shared samples", "; ".join(parts), len(shared))
+    if len(shared) == len(gem):  # every sample labelled: the GEM as it is (a GTEx-sized matrix is not copied)
+        return gem, labels.loc[shared]
     return gem.loc[shared], labels.loc[shared]
 
 

@@ -108,14 +108,17 @@ def _count_lines(path: Path) -> int | None:
 
 def _read_numeric_rows(
     path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None,
-    name_field: int = 0, wanted: Callable[[str], bool] | None = None,
+    name_field: int = 0, wanted: Callable[[str], bool] | None = None, max_rows: int | None = None,
 ) -> tuple[list[str], np.ndarray] | None:
     """Fast reader of a delimited text matrix: rows of ``n_lead`` name fields, then ``n_values`` numbers.
 
     Lines are split in Python only once per row; the numbers of an 8 MB chunk are parsed at once by pyarrow's
     CSV reader as one column (wide files are its slow case when read as a table: its cost grows with columns x
     blocks). Numbers are parsed as float64 and rounded to float32, as pandas does, and stored straight into one
-    preallocated float32 matrix, so the text is never held whole and the matrix is never copied.
+    float32 matrix, so the text is never held whole and the matrix is never copied: it is allocated (not
+    touched: untouched pages cost no memory) for an upper bound on the rows, ``max_rows`` (a GCT's header) or
+    the file's line count, and trimmed in place to the rows read at the end; without a bound it grows by
+    doubling.
 
     Returns
     -------
@@ -130,9 +133,10 @@ def _read_numeric_rows(
 
     sep_b = sep.encode()
     width = n_values if keep is None else len(keep)
-    capacity = _count_lines(path) if wanted is None else None
-    out = np.empty((max(capacity - skip, 0), width), dtype=np.float32) if capacity is not None else None
-    blocks: list[np.ndarray] = []
+    if max_rows is None and wanted is None:
+        lines = _count_lines(path)
+        max_rows = None if lines is None else max(lines - skip, 0)
+    out = np.empty((max_rows if max_rows is not None else 256, width), dtype=np.float32)
     names: list[str] = []
     read_opts = pacsv.ReadOptions(column_names=["v"], block_size=4 * FAST_CHUNK_BYTES)  # one block per chunk
     parse_opts = pacsv.ParseOptions(ignore_empty_lines=False, quote_char=False)
@@ -187,19 +191,19 @@ def _read_numeric_rows(
             del column, body
             if keep is not None:
                 block = block[:, keep]
-            if out is not None and rows + len(block) <= len(out):
-                out[rows:rows + len(block)] = block
-            else:
-                if out is not None:  # more rows than newlines: cannot happen, but stay correct
-                    blocks.append(out[:rows])
-                    out = None
-                blocks.append(block.astype(np.float32))
+            if rows + len(block) > len(out):  # no bound, or a header that says too few rows: grow by doubling
+                grown = np.empty((max(2 * len(out), rows + len(block)), width), dtype=np.float32)
+                grown[:rows] = out[:rows]
+                out = grown
+            out[rows:rows + len(block)] = block
             rows += len(block)
+            del block
     pa.default_memory_pool().release_unused()
     if rows == 0:
         return None if wanted is None else (names, np.empty((0, width), dtype=np.float32))
-    matrix = out[:rows] if out is not None else np.concatenate(blocks)
-    return names, matrix
+    if rows < len(out):
+        out.resize((rows, width), refcheck=False)  # trimmed in place (a realloc to less: nothing is copied)
+    return names, out
 
 
 def header_genes(path: str | Path) -> list[str] | None:
@@ -318,14 +322,33 @@ def merge_duplicate_genes(genes: list[str], values: np.ndarray, source: str) -> 
     counts = np.bincount(codes)
     dup = np.flatnonzero(counts > 1)
     first = np.unique(codes, return_index=True)[1]  # the first row of each name (codes count up from 0)
-    merged = values[first].copy()
+    means = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a sample missing in every row of a name stays missing
         for c in dup:
-            merged[c] = np.nanmean(values[codes == c], axis=0)
+            means[c] = np.nanmean(values[codes == c], axis=0)
+    merged = _compact_rows(values, first)
+    for c, mean in means.items():
+        merged[c] = mean
     log.info("%s: %d gene names appear on more than one row (%d rows, e.g. %s); each is the mean of its rows",
              source, len(dup), int(counts[dup].sum()), ", ".join(map(str, uniques[dup[:3]])))
     return list(map(str, uniques)), merged
+
+
+def _compact_rows(values: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
+    """``values[rows]`` for increasing ``rows`` (``rows[i] >= i``), computed in place a few rows at a time.
+
+    The matrix is never held twice: row ``i`` takes row ``rows[i]``, which no earlier step has overwritten; an
+    array that owns its memory is then trimmed in place, any other is copied once.
+    """
+    n = len(rows)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        values[start:stop] = values[rows[start:stop]]
+    if values.flags.owndata and values.flags.c_contiguous:
+        values.resize((n, *values.shape[1:]), refcheck=False)
+        return values
+    return values[:n].copy()
 
 
 def _none_wanted(path: Path, wanted: Callable[[str], bool] | None, n_rows: int) -> None:
@@ -348,16 +371,18 @@ def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], 
     samples = header[2:]
     _check_unique(samples, "sample", path, "sample names (GCT columns) must be unique")
     by_description = gene_id_column == "Description"
+    header_rows = int(dims[0]) if len(dims) >= 2 and dims[0].isdigit() else None
     fast = _read_numeric_rows(path, "\t", skip=3, n_lead=2, n_values=len(samples), name_field=int(by_description),
-                              wanted=wanted)
+                              wanted=wanted, max_rows=header_rows)
     if fast is not None:
         genes, values = fast
+        del fast  # the matrix has one owner, so that merging duplicates can trim it in place
         _none_wanted(path, wanted, len(genes))
         if by_description:
             genes, values = merge_duplicate_genes(genes, values, str(path))
         _check_unique(genes, "gene", path, "collapse duplicated probes to one row per gene first (or pass "
                       "--gene-id-column Description to name genes by that column)")
-        if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(genes):
+        if wanted is None and header_rows is not None and header_rows != len(genes):
             log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(genes))
         return pd.DataFrame(values.T, index=pd.Index(samples, dtype=object), columns=pd.Index(genes, dtype=object))
     try:
@@ -387,7 +412,7 @@ def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], 
     else:
         frame = frame.drop(columns="__desc__")
     _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
-    if len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
+    if wanted is None and len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
         log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(frame))
     frame = _to_float32(frame, path)
     return frame.T

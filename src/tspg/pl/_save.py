@@ -48,8 +48,17 @@ def save_figure(fig: Figure, stem: str | Path, formats: tuple[str, ...] = FORMAT
     The paths written.
     """
     stem = Path(stem)
-    paths = []
-    for fmt in formats:
-        data = figure_bytes(fig, fmt, dpi)
-        paths.append(atomic_write(stem.with_name(f"{stem.name}.{fmt}"), lambda p, d=data: p.write_bytes(d)))
-    return paths
+    rendered = {}
+    engine = fig.get_layout_engine()
+    try:
+        for i, fmt in enumerate(formats):
+            rendered[fmt] = figure_bytes(fig, fmt, dpi)
+            if i == 0 and engine is not None and len(formats) > 1:
+                # laid out once: the other formats keep the first one's layout instead of computing it again
+                # (constrained layout measures every tick label, as costly as drawing the figure)
+                fig.set_layout_engine("none")
+    finally:
+        if engine is not None and fig.get_layout_engine() is not engine:
+            fig.set_layout_engine(engine)
+    return [atomic_write(stem.with_name(f"{stem.name}.{fmt}"), lambda p, d=data: p.write_bytes(d))
+            for fmt, data in rendered.items()]
