@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 tspg = partial(_tspg, check=False)
 TARGETS = ["Liver", "Lung"]
 # long enough that a generator's training is seen and killed (a few seconds each), short for a test
-SETTINGS = ["--classifier-epochs", "3", "--epochs", "40", "--quiet", "--no-figures", "--no-evaluate", "--seed", "3"]
+SETTINGS = ["--classifier-epochs", "3", "--epochs", "15", "--quiet", "--no-figures", "--no-evaluate", "--seed", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_a_second_writer_is_refused_in_one_line_and_both_targets_end_in_the_mani
     first = tspg("train-classifier", "--data", inputs["data"], "--labels", inputs["labels"], "--out", out,
                  "--classifier-epochs", "2", "--quiet")
     assert first.returncode == 0, first.stderr
-    proc = _start("train-generator", out, "--target", TARGETS[0], "--epochs", "60", "--quiet")
+    proc = _start("train-generator", out, "--target", TARGETS[0], "--epochs", "25", "--quiet")
     _wait_for(lambda: (out / LOCK).stat().st_size > 0, proc)
     second = tspg("train-generator", out, "--target", TARGETS[1], "--epochs", "1", "--quiet")
     lines = [ln for ln in second.stderr.splitlines() if ln.strip()]

@@ -136,7 +136,10 @@ def _read_numeric_rows(
     if max_rows is None and wanted is None:
         lines = _count_lines(path)
         max_rows = None if lines is None else max(lines - skip, 0)
-    out = np.empty((max_rows if max_rows is not None else 256, width), dtype=np.float32)
+    try:  # address space only: a machine that does not overcommit may refuse it, then grow by doubling
+        out = np.empty((max_rows if max_rows is not None else 256, width), dtype=np.float32)
+    except MemoryError:
+        out = np.empty((256, width), dtype=np.float32)
     names: list[str] = []
     read_opts = pacsv.ReadOptions(column_names=["v"], block_size=4 * FAST_CHUNK_BYTES)  # one block per chunk
     parse_opts = pacsv.ParseOptions(ignore_empty_lines=False, quote_char=False)
