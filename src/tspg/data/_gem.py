@@ -415,7 +415,7 @@ def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], 
     else:
         frame = frame.drop(columns="__desc__")
     _check_unique(frame.index, "gene", path, "collapse duplicated probes to one row per gene first")
-    if wanted is None and len(dims) >= 2 and dims[0].isdigit() and int(dims[0]) != len(frame):
+    if wanted is None and header_rows is not None and header_rows != len(frame):
         log.warning("%s: header says %s genes but the file has %d rows", path, dims[0], len(frame))
     frame = _to_float32(frame, path)
     return frame.T
