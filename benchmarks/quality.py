@@ -34,8 +34,8 @@ from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits  # noqa
 
 log = logging.getLogger("quality")
 
-METHODS = ("tspg", "tspg_prior_none", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target",
-           "target_mean")
+METHODS = ("tspg", "tspg_patience25", "tspg_prior_none", "tspg_0.1", "identity", "mean_shift", "optimal_transport",
+           "nearest_target", "target_mean")
 SHOWN = ("success_f", "success_logreg", "energy_distance", "energy_distance_genes", "c2st_auc", "mmd",
          "r2_mean_de20", "pearson_delta", "de_direction", "specificity", "l2", "genes_moved")
 # metrics compared in the per-data-set sentence, with the direction that is better
@@ -127,13 +127,16 @@ VARIANTS = {
     # tspg 0.1's defaults: the paper's loss terms (L1 to one target draw per sample, D on every class, random
     # initialisation) with tspg's measured weights (kappa 5, w_td 10, w_norm 1/sqrt(genes)) and the margin rule
     "tspg_0.1": {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0,
-                 "td_smoothing": 0.0, "prior": "none"},
+                 "td_smoothing": 0.0, "prior": "none", "patience": 0},
     # the defaults without the transport prior (--prior none): G learns the whole perturbation (the old default)
-    "tspg_prior_none": {"prior": "none"},
+    "tspg_prior_none": {"prior": "none", "patience": 0},
+    # the defaults with early stopping after 25 epochs without a clear validation gain (a candidate default)
+    "tspg_patience25": {"patience": 25},
 }
 VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with tspg's weights",
                 "tspg_prior_none": "the defaults without the transport prior (`--prior none`): G learns the whole "
-                                   "perturbation"}
+                                   "perturbation",
+                "tspg_patience25": "the defaults with early stopping (`--patience 25`)"}
 
 
 def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
@@ -190,6 +193,7 @@ def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ())
     info = {"samples": dataset.gem.shape[0], "genes": dataset.gem.shape[1], "classes": len(model.classes),
             "classifier_accuracy": clf["accuracy"], "n_test": clf["n_test"],
             "classifier_s": t1 - t0, "generator_s": gen_s["tspg"], "variant_s": t2 - t1 - gen_s["tspg"],
+            "generator_s_each": gen_s, "max_epochs": model.generator_config.epochs,
             "total_s": time.perf_counter() - t0, "generator": summaries["tspg"], "summaries": summaries,
             "history": model.generator_histories[case.target]}
     return frame, info
@@ -311,13 +315,17 @@ def write_results(path: Path, results: dict[str, list[tuple[pd.DataFrame, dict]]
                 and mean[c].notna().any()]
         info = [i for _, i in runs]
         acc = float(np.mean([i["classifier_accuracy"] for i in info]))
-        best_epochs = ", ".join(str(i["generator"].get("best_epoch")) for i in info)
+        best_epochs = ", ".join(f"{i['generator'].get('best_epoch')} of {i['generator'].get('epochs_trained')}"
+                                for i in info)
         lines += [f"## {case.name}", "", f"{case.description}; target **{case.target}**. {info[0]['samples']} "
                   f"samples, {info[0]['genes']} genes, {info[0]['classes']} classes; {len(runs)} seed(s); classifier "
-                  f"held-out accuracy {acc:.3f} (mean); tspg's best epoch per seed {best_epochs} (of "
-                  f"{info[0]['generator'].get('epochs_trained')}); mean time: classifier "
+                  f"held-out accuracy {acc:.3f} (mean); tspg's best epoch per seed {best_epochs} "
+                  f"(at most {info[0].get('max_epochs')}); mean time: classifier "
                   f"{np.mean([i['classifier_s'] for i in info]):.0f} s, generator "
-                  f"{np.mean([i['generator_s'] for i in info]):.0f} s, all "
+                  f"{np.mean([i['generator_s'] for i in info]):.0f} s"
+                  + "".join(f" ({v} {np.mean([i['generator_s_each'][v] for i in info]):.0f} s)"
+                            for v in info[0].get("generator_s_each", {}) if v != "tspg")
+                  + ", all "
                   f"{np.mean([i['total_s'] for i in info]):.0f} s.",
                   "", "| method | n | " + " | ".join(cols) + " |", "|---|---:|" + "---:|" * len(cols)]
         for m in order:

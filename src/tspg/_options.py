@@ -45,4 +45,4 @@ CHECKPOINT_RULES: tuple[str, ...] = ("realism", "margin")
 #: is used.
 PAPER_LOSS: dict = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False,
                     "w_gan": 1.0, "w_adv": 1.0, "w_norm": 1.0, "w_td": 1.0, "w_ind": 0.0, "kappa": 0.0,
-                    "td_smoothing": 0.0, "prior": "none"}
+                    "td_smoothing": 0.0, "prior": "none", "patience": 0}

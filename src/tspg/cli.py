@@ -173,6 +173,10 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--paper-loss", is_flag=True,
                      help="The paper's generator: --td-loss draw --disc-real all --g-init random --prior none, every "
                           "weight 1 and kappa 0 (with tspg 0.1's --checkpoint margin); other options apply on top."),
+        click.option("--patience", type=click.IntRange(0), default=None,
+                     help="Stop a generator after this many epochs without a clear gain of its validation score "
+                          "(higher accuracy, or an energy distance lower by more than 1%); the best epoch is kept. "
+                          "Default 0: run every epoch."),
         click.option("--stop-at-accuracy", type=click.FloatRange(0.0, 1.0), default=None,
                      help="Stop a generator early once its validation perturbation accuracy has been at least this "
                           "for 10 epochs in a row (--epochs stays the maximum). Default: run every epoch."),
@@ -209,7 +213,7 @@ FLAGS: dict[str, str | None] = {
     "perturb_data": "--perturb-data",
     "rank_units": "--rank-units",
 }
-for _name in ("lr_generator", "lr_discriminator", "min_steps_per_epoch", "patience", "target_rank",
+for _name in ("lr_generator", "lr_discriminator", "min_steps_per_epoch", "target_rank",
               "target_shrinkage", "stop_accuracy_epochs", "sinkhorn_reg", "w_mean", "td_smoothing"):
     FLAGS[_name] = None  # GeneratorConfig fields without a flag
 
@@ -219,7 +223,7 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
                      "prior_components": "prior_components", "prior_folds": "prior_folds",
-                     "prior_share_low": "prior_share_low"}
+                     "prior_share_low": "prior_share_low", "patience": "patience"}
 
 
 def _check_device(device: str) -> None:

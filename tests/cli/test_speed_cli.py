@@ -32,13 +32,17 @@ def test_precision_and_early_stop_are_recorded(inputs, tmp_path):
     assert m["config"]["generator"]["stop_accuracy"] == 0.0
     assert m["targets"]["Liver"]["config"]["precision"] == "bf16"
     assert m["targets"]["Liver"]["training"]["epochs_trained"] == 3  # --epochs is the maximum
-    proc = tspg("train-generator", out, "--target", "Lung", "--precision", "fp32", "--epochs", "1", "--quiet")
+    assert m["config"]["generator"]["patience"] == 0  # the default: every epoch
+    proc = tspg("train-generator", out, "--target", "Lung", "--precision", "fp32", "--epochs", "1", "--patience",
+                "7", "--quiet")
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "manifest.json").read_text())
     assert m["targets"]["Lung"]["config"]["precision"] == "fp32"
+    assert m["targets"]["Lung"]["config"]["patience"] == 7
 
 
-@pytest.mark.parametrize(("option", "value"), [("--precision", "fp16"), ("--stop-at-accuracy", "1.5")])
+@pytest.mark.parametrize(("option", "value"), [("--precision", "fp16"), ("--stop-at-accuracy", "1.5"),
+                                                   ("--patience", "-1")])
 def test_bad_speed_options_are_one_line_usage_errors(inputs, tmp_path, option, value):
     proc = tspg("run", "--data", inputs["data"], "--labels", inputs["labels"], "--target", "Liver", "--out",
                 tmp_path / "x", option, value, *FAST)

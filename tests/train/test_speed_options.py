@@ -128,6 +128,49 @@ def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
     assert h[-1]["epoch"] == 3
 
 
+def test_patience_counts_epochs_since_the_last_clear_gain(small):
+    from tspg.train._adversarial import PATIENCE_MIN_GAIN, checkpoint_score
+
+    full, h_full = _fit(small, epochs=30, patience=0)
+    assert h_full[-1]["epoch"] == 30
+    # replay the rule on the full run's validation scores: where would patience 3 stop, and which epoch is best?
+    scores = [checkpoint_score(r) for r in h_full]
+    ref, stale, stop = scores[0], 0, None
+    for e, s in enumerate(scores[1:], start=1):
+        clear = s[0] > ref[0] or (s[0] == ref[0] and -s[1] < -ref[1] * (1 - PATIENCE_MIN_GAIN))
+        ref, stale = (s, 0) if clear else (ref, stale + 1)
+        if stale >= 3:
+            stop = e
+            break
+    assert stop is not None and stop < 30, "the data must make patience 3 stop early for this test to mean anything"
+    early, h_early = _fit(small, epochs=30, patience=3)
+    assert h_early[-1]["epoch"] == stop
+    # the same seed gives the same epochs up to the stop, and the kept weights are the best of those epochs
+    assert [r["val_energy"] for r in h_early] == [r["val_energy"] for r in h_full[:stop + 1]]
+    best = max(range(stop + 1), key=lambda e: (scores[e], -e))
+    kept = early.state_dict()
+    replay, _ = _fit(small, epochs=best, patience=0) if best else (None, None)
+    if replay is not None:
+        assert all(torch.equal(kept[k], v) for k, v in replay.state_dict().items())
+
+
+def test_a_gain_below_the_threshold_does_not_reset_the_patience():
+    from tspg.train._adversarial import _clear_gain
+
+    assert _clear_gain((0.95, -1.0), None, "realism")
+    assert _clear_gain((0.95, -0.98), (0.95, -1.0), "realism")  # 2% lower energy
+    assert not _clear_gain((0.95, -0.995), (0.95, -1.0), "realism")  # 0.5%: a gain, but not a clear one
+    assert _clear_gain((0.96, -2.0), (0.95, -1.0), "realism")  # more accuracy always counts
+    assert not _clear_gain((0.90, -0.5), (0.95, -1.0), "realism")
+    assert _clear_gain((0.9, 1.0, -0.999), (0.9, 1.0, -1.0), "margin")  # margin rule: any gain
+
+
+def test_the_paper_loss_runs_every_epoch():
+    from tspg._options import PAPER_LOSS
+
+    assert GeneratorConfig(**{"patience": 25, **PAPER_LOSS}).patience == 0
+
+
 def test_discriminator_is_trainable_again_after_the_generator_step(small):
     x, y, tr, va, clf = small
     from tspg.train import AdversarialPlan, new_adversary
