@@ -129,7 +129,7 @@ def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
 
 
 def test_patience_counts_epochs_since_the_last_clear_gain(small):
-    from tspg.train._adversarial import PATIENCE_MIN_GAIN, checkpoint_score
+    from tspg.train._adversarial import _clear_gain, checkpoint_score
 
     full, h_full = _fit(small, epochs=30, patience=0)
     assert h_full[-1]["epoch"] == 30
@@ -137,8 +137,7 @@ def test_patience_counts_epochs_since_the_last_clear_gain(small):
     scores = [checkpoint_score(r) for r in h_full]
     ref, stale, stop = scores[0], 0, None
     for e, s in enumerate(scores[1:], start=1):
-        clear = s[0] > ref[0] or (s[0] == ref[0] and -s[1] < -ref[1] * (1 - PATIENCE_MIN_GAIN))
-        ref, stale = (s, 0) if clear else (ref, stale + 1)
+        ref, stale = (s, 0) if _clear_gain(s, ref, "realism") else (ref, stale + 1)
         if stale >= 3:
             stop = e
             break
