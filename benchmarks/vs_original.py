@@ -1,0 +1,252 @@
+"""Side by side: tspg's generator step against the original TensorFlow scripts (ctargon/TSPG), same files, same run.
+
+One command:  python benchmarks/vs_original.py --reference PATH [--python PY] [--epochs N] [--quick] [--out PATH]
+
+``--reference`` is a checkout of github.com/ctargon/TSPG that you provide (nothing is downloaded); ``--python``
+an interpreter that can run it (TensorFlow 2, tensorflow-probability and, with TensorFlow 2.16 or newer, tf-keras:
+the scripts are run with ``TF_USE_LEGACY_KERAS=1``). Without ``--reference`` the benchmark says so and stops.
+
+It generates W2 of ``speed.py`` (2,000 samples x 4,386 genes x 10 classes), writes it as the original's inputs
+(tab-separated matrix, labels file, one gene set of every gene), runs the original ``bin/train-target.py`` and then
+``bin/train-advgan.py`` unchanged with ``--target-cov diagonal`` and ``full`` (batch 128, test part 0.2, so 1,600
+training samples and 13 steps an epoch), and reads Keras' own ms/step of every epoch after the first. In the same
+run it times tspg's training step on the same scaled matrix and batch size (``speed.step_ms``: the D and G
+updates and the target draws, on a fixed classifier), diagonal and full, in fp32 and, where the CPU has native
+bf16, bf16. Reports the step and 13-step epoch of each, their ratio, the measured matrix-product peak, the
+arithmetic of each step counted from the layer shapes and its share of the measured and the theoretical peak, and
+the CPU model and flags. Writes ``benchmarks/results/vs_original.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import speed  # noqa: E402  (tspg's own speed benchmark: machine facts, peak, workloads, the step timer)
+import torch  # noqa: E402
+
+from tspg._io import atomic_write_text  # noqa: E402
+from tspg.train import cpu_has_native_bf16  # noqa: E402
+
+STEP_RE = re.compile(r"(\d+)/(\d+)\s.*?\s(\d+(?:\.\d+)?)(us|ms|s)/step")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+BATCH = 128
+W2 = (10, 4386, 2000)  # classes, genes, samples: speed.py's W2
+ORIGINAL_CLASSIFIER = (512, 256, 128)  # bin/target_model.py; tspg uses the paper's 1024-512-128
+
+
+def keras_step_ms(stdout: str) -> list[float]:
+    """Keras' ms/step of each finished epoch in a ``fit`` log (the line whose step count is complete)."""
+    out = []
+    for line in ANSI_RE.sub("", stdout).replace("\r", "\n").splitlines():
+        m = STEP_RE.search(line)
+        if m and m.group(1) == m.group(2):
+            out.append(float(m.group(3)) * UNIT[m.group(4)])
+    return out
+
+
+def run_original(python: str, script: Path, args: list[str], cwd: Path, timeout: float) -> tuple[list[float], float,
+                                                                                              str]:
+    """Run one of the original scripts unchanged; return Keras' ms/step per epoch, the wall seconds and a note.
+
+    A script that trained but failed afterwards (the original's full-covariance run trains on NaN losses, its
+    Cholesky factor of a singular covariance, and then fails to plot them) still gives its epochs' times; the note
+    says what went wrong. One that printed no finished epoch raises RuntimeError.
+    """
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([python, str(script), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    wall = time.perf_counter() - t0
+    steps = keras_step_ms(proc.stdout)
+    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+    tail = lines[-1] if lines else "no output"  # a traceback's last line says what failed
+    if not steps:
+        raise RuntimeError(f"{script.name} gave no finished epoch (rc {proc.returncode}): {tail}")
+    notes = []
+    if re.search(r"loss_g: nan", proc.stdout):
+        notes.append("its losses were NaN")
+    if proc.returncode != 0:
+        notes.append(f"it then exited with {proc.returncode}: {tail[-200:]}")
+    return steps, wall, "; ".join(notes)
+
+
+def write_inputs(folder: Path, shape: tuple[int, int, int]) -> tuple[Path, Path, Path, object]:
+    """A speed.py atlas (classes, genes, samples) as the original's inputs: samples x genes .txt (tab), labels
+    (sample, class), one gene set of all genes."""
+    a = speed.atlas(*shape)
+    data, labels, sets = folder / "w2.txt", folder / "w2.labels.txt", folder / "w2.sets.txt"
+    a.gem.to_csv(data, sep="\t", float_format="%.6f")
+    a.labels.to_csv(labels, sep="\t", header=False)
+    sets.write_text("all_genes\t" + "\t".join(map(str, a.gem.columns)) + "\n")
+    return data, labels, sets, a
+
+
+def theoretical_gflops(fma_units: int) -> tuple[float | None, str]:
+    """cores x FMA units x fp32 lanes x 2 x base clock, from /proc/cpuinfo; None where the clock is not listed."""
+    info = speed.machine()
+    flags = set(info["flags"].split())
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags or "fma" in flags else 4
+    mhz = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = float(line.split(":", 1)[1])
+                break
+    except OSError:
+        pass
+    if mhz is None:
+        return None, "clock not listed in /proc/cpuinfo"
+    cores = os.cpu_count() or 1
+    g = cores * fma_units * lanes * 2 * mhz / 1e3
+    return g, f"{cores} cores x {fma_units} FMA units x {lanes} fp32 lanes x 2 x {mhz / 1e3:.2f} GHz"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reference", type=Path, default=None, help="a checkout of github.com/ctargon/TSPG")
+    p.add_argument("--python", default=sys.executable, help="interpreter with TensorFlow for the original scripts")
+    p.add_argument("--epochs", type=int, default=6, help="generator epochs of the original per covariance (the "
+                   "first is not timed; default 6)")
+    p.add_argument("--steps", type=int, default=30, help="timed tspg steps per setting (default 30)")
+    p.add_argument("--fma-units", type=int, default=2, help="FMA units per core for the theoretical peak "
+                   "(default 2)")
+    p.add_argument("--quick", action="store_true", help="a 400 x 300 x 4 workload and 3 epochs (a smoke test), to "
+                   "vs_original_quick.md")
+    p.add_argument("--out", type=Path, default=None, help="results file (default "
+                   "benchmarks/results/vs_original.md, or vs_original_quick.md with --quick)")
+    args = p.parse_args()
+    args.shape = (4, 300, 400) if args.quick else W2
+    if args.quick:
+        args.epochs, args.steps = min(args.epochs, 3), min(args.steps, 10)
+    args.out = args.out or speed.RESULTS / ("vs_original_quick.md" if args.quick else "vs_original.md")
+    if args.reference is None:
+        speed.log("vs_original: skipped, no --reference given: point it at a checkout of github.com/ctargon/TSPG "
+                  "(and --python at an interpreter with TensorFlow) to compare")
+        return 0
+    bin_dir = args.reference / "bin"
+    if not (bin_dir / "train-advgan.py").is_file() or not (bin_dir / "train-target.py").is_file():
+        print(f"error: {args.reference} is not a TSPG checkout (no bin/train-advgan.py): give --reference the "
+              "folder of a clone of github.com/ctargon/TSPG", file=sys.stderr)
+        return 2
+    if args.epochs < 2:
+        print("error: --epochs must be at least 2 (the first epoch is not timed)", file=sys.stderr)
+        return 2
+    t_start = time.perf_counter()
+    info = speed.machine()
+    speed.log(f"machine: {info['cpu']}; {info['flags']}; load {info['load_before']}")
+    peak, peak_n = speed.matmul_peak(torch.float32, False)
+    theory, theory_text = theoretical_gflops(args.fma_units)
+    speed.log(f"measured fp32 peak {peak:.0f} GFLOP/s (n={peak_n}); theoretical {theory_text}")
+    tmp = Path(tempfile.mkdtemp(prefix="tspg-vs-original-"))
+    orig: dict[str, dict] = {}
+    try:
+        data, labels, sets, a = write_inputs(tmp, args.shape)
+        common = ["--dataset", str(data), "--labels", str(labels), "--gene-sets", str(sets), "--set", "all_genes",
+                  "--output-dir", str(tmp / "out")]
+        clf_steps, clf_wall, _ = run_original(args.python, bin_dir / "train-target.py", [*common, "--epochs", "3"],
+                                           tmp, 1800)
+        orig["classifier"] = {"steps": clf_steps, "wall": clf_wall}
+        speed.log(f"original classifier: {clf_steps} ms/step (batch 32), {clf_wall:.0f} s")
+        target = str(sorted(a.labels.unique())[0])
+        for cov in ("diagonal", "full"):
+            try:
+                steps, wall, note = run_original(args.python, bin_dir / "train-advgan.py",
+                                           [*common, "--target", target, "--target-cov", cov, "--epochs",
+                                            str(args.epochs), "--batch-size", str(BATCH)], tmp, 3600)
+                orig[cov] = {"steps": steps, "wall": wall, "note": note}
+                speed.log(f"original generator, {cov}: ms/step per epoch {steps}, {wall:.0f} s"
+                          + (f" ({note})" if note else ""))
+            except (RuntimeError, subprocess.TimeoutExpired) as err:
+                orig[cov] = {"error": str(err)[:400]}
+                speed.log(f"original generator, {cov}: {err}")
+        x, y = speed.scaled(a)
+        configs = [("diagonal", "fp32"), ("full", "fp32")]
+        if cpu_has_native_bf16():
+            configs += [("diagonal", "bf16"), ("full", "bf16")]
+        ours = speed.step_ms(x, y, configs, args.steps, args.shape[0])
+        for c, ms in ours.items():
+            speed.log(f"tspg step {c[0]} {c[1]}: {ms:.1f} ms")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, time.perf_counter() - t_start)
+    speed.log(f"wrote {args.out}")
+    return 0
+
+
+def _median(v: list[float]) -> float:
+    s = sorted(v)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, total_s) -> None:
+    n_classes, n_genes, n_samples = args.shape
+    n_train = n_samples - int(np.ceil(0.2 * n_samples))  # the original's train_test_split, test_size 0.2
+    flops_ours = speed.generator_step_flops(n_genes, n_classes, BATCH) / 1e9
+    flops_orig = speed.generator_step_flops(n_genes, n_classes, BATCH, ORIGINAL_CLASSIFIER) / 1e9
+    steps_per_epoch = -(-n_train // BATCH)
+
+    def share(gflop: float, ms: float) -> str:
+        rate = gflop / (ms / 1e3)
+        t = f", {100 * rate / theory:.0f}% of theoretical" if theory else ""
+        return f"{rate:.0f} GFLOP/s ({100 * rate / peak:.0f}% of measured peak{t})"
+
+    L = ["# tspg against the original TSPG code: generator step, same machine, same run"
+         + (" (QUICK mode: a small workload, not the figures)" if args.quick else ""), "",
+         f"Written by `python benchmarks/vs_original.py --reference PATH --python PY --epochs {args.epochs}"
+         f"{' --quick' if args.quick else ''}` on "
+         f"{info['date']} in {total_s / 60:.1f} min. The original: `{args.reference.name}` run unchanged "
+         "(`bin/train-target.py`, 3 epochs; `bin/train-advgan.py`, batch 128) with TF_USE_LEGACY_KERAS=1.", "",
+         f"- CPU: {info['cpu']}, {info['cores']} logical cores; torch threads {info['torch_threads']}",
+         f"- Flags: {info['flags']}; native bf16: {'yes' if info['native_bf16'] else 'no'}",
+         f"- Python {info['python']}, torch {info['torch']}, tspg {info['tspg']}",
+         f"- Measured fp32 matrix-product peak (torch, square products): {peak:.0f} GFLOP/s (n={peak_n}); "
+         f"theoretical: {f'{theory:.0f} GFLOP/s' if theory else 'n/a'} ({theory_text})",
+         f"- Load average before / after: {info['load_before']} / "
+         f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}", "",
+         f"{'W2 of `speed.py`: ' if args.shape == W2 else ''}{n_samples:,} samples x {n_genes:,} genes x "
+         f"{n_classes} classes; the original trains on {n_train:,} (its test part 0.2), {steps_per_epoch} steps of "
+         f"128 an epoch. Original: the median of Keras' ms/step over epochs 2 to "
+         f"{args.epochs} (epoch 1 builds the graph). tspg: the median of {args.steps} timed steps of its training "
+         "step (D then G update, target draws) on the same scaled matrix, batch 128, a fixed classifier. "
+         f"Arithmetic counted from the layer shapes: tspg {flops_ours:.2f} GFLOP a step (the paper's classifier "
+         f"1024-512-128), the original {flops_orig:.2f} (its 512-256-128). Ratio: tspg / original (below 1: tspg is "
+         "faster).", "",
+         "| covariance | original ms/step | original s/epoch | tspg fp32 ms/step | ratio fp32 | tspg bf16 ms/step | "
+         "ratio bf16 | original GFLOP/s | tspg fp32 GFLOP/s |",
+         "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for cov in ("diagonal", "full"):
+        o = orig.get(cov, {})
+        f32, b16 = ours.get((cov, "fp32")), ours.get((cov, "bf16"))
+        if "steps" in o and len(o["steps"]) > 1:
+            om = _median(o["steps"][1:])
+            L.append(f"| {cov} | {om:.1f} | {om * steps_per_epoch / 1e3:.2f} | {f32:.1f} | {f32 / om:.2f}x | "
+                     + (f"{b16:.1f} | {b16 / om:.2f}x" if b16 else "- | -")
+                     + f" | {share(flops_orig, om)} | {share(flops_ours, f32)} |")
+        else:
+            why = o.get("error", "no timed epoch").replace("|", "/")
+            L.append(f"| {cov} | failed: {why} | - | {f32:.1f} | - | " + (f"{b16:.1f}" if b16 else "-")
+                     + f" | - | - | {share(flops_ours, f32)} |")
+    c = orig.get("classifier", {})
+    if c.get("steps"):
+        L += ["", f"Original classifier (512-256-128, batch 32): {_median(c['steps'][1:] or c['steps']):.1f} ms a "
+              f"step (Keras, epochs 2-3); the whole `train-target.py` took {c['wall']:.0f} s."]
+    L += ["", "Per-epoch ms/step of the original, as Keras printed them: "
+          + "; ".join(f"{cov} {o['steps']}" for cov, o in orig.items() if "steps" in o) + "."]
+    L += [f"The original's {cov} run: {o['note']}." for cov, o in orig.items() if o.get("note")]
+    atomic_write_text(args.out, "\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""benchmarks/vs_original.py: its Keras log parser, the skip without a checkout, and the bad-checkout line."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_original.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("vs_original", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_keras_progress_lines_give_the_ms_per_step_of_finished_epochs():
+    mod = _module()
+    log = ("Epoch 1/3\n 5/13 [=====>....] - ETA: 3s - loss_d: 0.3\r"
+           "13/13 [==============================] - 4s 118ms/step - loss_d: 0.25 - loss_g: 9.1\n"
+           "Epoch 2/3\n13/13 [==============================] - 1s 47ms/step - loss_d: 0.24\n"
+           "Epoch 3/3\n\x1b[1m13/13\x1b[0m \x1b[32m━━━━━━━━━━━━━━━━━━━━\x1b[0m\x1b[37m\x1b[0m \x1b[1m1s\x1b[0m 1s/step"
+           " - loss: 1.0\n"
+           "50/50 ━━━━━━━━━━━━━━━━━━━━ 0s 950us/step - accuracy: 0.9\n")
+    assert mod.keras_step_ms(log) == pytest.approx([118.0, 47.0, 1000.0, 0.95])
+
+
+def test_without_a_checkout_it_says_so_and_writes_nothing(tmp_path):
+    out = tmp_path / "vs.md"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "skipped, no --reference given" in proc.stdout
+    assert not out.exists()
+
+
+def test_a_folder_that_is_not_a_checkout_is_one_line_and_exit_2(tmp_path):
+    out = tmp_path / "vs.md"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--reference", str(tmp_path), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "not a TSPG checkout" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
