@@ -418,10 +418,12 @@ class TSPG:
                  int((tr & (prep.y == t)).sum()))
         seed = self.target_seed(target)
         generator, discriminator = new_adversary(len(self.genes), self.generator_config, seed)
+        x_train, x_target, x_val, y_train = prep.x[tr], prep.x[tr & (prep.y == t)], prep.x[va], prep.y[tr]
+        del prep  # the whole scaled matrix: only its training and validation rows are needed from here on
         gen, hist = fit_generator(
-            self.classifier, prep.x[tr], prep.x[tr & (prep.y == t)], t, prep.x[va], self.generator_config,
+            self.classifier, x_train, x_target, t, x_val, self.generator_config,
             seed=seed, device=self.device, progress=self.progress, desc=f"generator {target}",
-            generator=generator, discriminator=discriminator, y_train=prep.y[tr],
+            generator=generator, discriminator=discriminator, y_train=y_train,
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist

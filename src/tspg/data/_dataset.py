@@ -505,7 +505,7 @@ class MinMaxScaler:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Original units -> scaled units (float32)."""
-        return ((x - self.data_min) / self.data_range).astype(np.float32)
+        return ((x - self.data_min) / self.data_range).astype(np.float32, copy=False)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         """Scaled units -> original units (float32)."""

@@ -130,6 +130,7 @@ def fit_classifier(
         if has_val and config.patience and (stale >= config.patience or best_loss < MIN_DELTA):
             break
     bar.close()
+    opt.zero_grad(set_to_none=True)  # the last step's gradients (a copy of the weights' size) are not needed
     for row in history:
         row["kept"] = int(row["epoch"] == best_epoch)
     if best_state is not None:
