@@ -104,6 +104,12 @@ def test_out_of_fold_moves_come_from_a_prior_fitted_without_their_fold():
         np.testing.assert_allclose(moves[fold == 2], other(torch.as_tensor(x[fold == 2])).numpy(), atol=1e-5)
         whole = fit_transport_prior(x, y, target=0, n_classes=4, seed=5)(torch.as_tensor(x)).numpy()
     np.testing.assert_array_equal(out_of_fold_transport(x, y, target=0, n_classes=4, folds=1, seed=5), whole)
+    # the caller's own prior of the whole part (a generator's) is used as it is, not fitted again
+    prior = fit_transport_prior(x, y, target=0, n_classes=4, seed=5)
+    np.testing.assert_array_equal(out_of_fold_transport(x, y, 0, 4, folds=4, seed=5, whole=prior), moves)
+    with torch.no_grad():
+        prior.maps.zero_(), prior.shifts.add_(1.0)  # a different map: the rows it moves come out differently
+    assert not np.array_equal(out_of_fold_transport(x, y, 0, 4, folds=1, seed=5, whole=prior), whole)
     assert np.abs(moves[y == 0]).max() == 0.0  # the target's own samples never move
     # a target with fewer training samples than folds: the whole part's prior for every row
     few = np.flatnonzero(y == 0)[3:]

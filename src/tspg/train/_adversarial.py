@@ -197,7 +197,7 @@ def fit_generator(
             if config.prior_folds > 1:
                 displacement = out_of_fold_transport(x_train, y_train, target, n_classes, kind=config.prior,
                                                      n_components=config.prior_components,
-                                                     folds=config.prior_folds, seed=seed)
+                                                     folds=config.prior_folds, seed=seed, whole=generator.prior)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
         return _train(plan, x_train, x_val, progress, desc, displacement)
     finally:

@@ -161,7 +161,7 @@ def fold_of_rows(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
 
 def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS,
-                          seed: int = 0) -> np.ndarray:
+                          seed: int = 0, whole: TransportPrior | None = None) -> np.ndarray:
     """Each training sample's transport ``T(x)`` by a prior fitted without it (cross-fitting).
 
     The prior a generator is trained on top of is fitted on the training part, so on its own training samples
@@ -178,6 +178,9 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
         As :func:`fit_transport_prior`.
     folds
         Number of folds (at least 2).
+    whole
+        The :func:`fit_transport_prior` of the whole training part with these settings, where the caller has it
+        already (a generator's own prior); by default (None) it is fitted here.
 
     Returns
     -------
@@ -187,7 +190,8 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
     """
     x_train = np.asarray(x_train, dtype=np.float32)
     y_train = np.asarray(y_train)
-    full = fit_transport_prior(x_train, y_train, target, n_classes, kind, n_components, seed)
+    full = whole if whole is not None else fit_transport_prior(x_train, y_train, target, n_classes, kind,
+                                                                n_components, seed)
     with torch.no_grad():
         out = full(torch.as_tensor(x_train)).numpy()
     if folds < 2 or (y_train == target).sum() < folds:
