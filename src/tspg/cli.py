@@ -508,10 +508,11 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     check_run_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
                  transform=kw["transform"], device=kw["device"], progress=not kw["quiet"])
-    if pspec.data is not None:  # check it before training so that a bad file costs no training time
+    loaded = None  # --perturb-data, read once: checked before training (a bad file costs no training time)
+    if pspec.data is not None:  # and then perturbed for every target
         from tspg.workflow import load_perturb_data
 
-        load_perturb_data(pspec, spec, dataset.genes, spec.impute, kw["transform"])
+        loaded = load_perturb_data(pspec, spec, dataset.genes, spec.impute, kw["transform"])
     summary: dict = {}
 
     def body() -> None:
@@ -532,7 +533,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
             else:
                 if t not in model.generators:
                     generator_phase(model, dataset, t, out)
-                summary[t] = perturb_phase(model, dataset, t, out, pspec, spec)
+                summary[t] = perturb_phase(model, dataset, t, out, pspec, spec, loaded=loaded)
             _analyse(out, t, model.genes, kw)
         if not kw["no_evaluate"]:
             from tspg.workflow import evaluate_phase
@@ -647,12 +648,16 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
         from tspg.data import InputError
 
         raise InputError(f"{run_dir} has no trained generator; run 'tspg train-generator {run_dir} --target CLASS'.")
-    from tspg.workflow import patient_folder, patient_phase, single_sample
+    from tspg.workflow import load_perturb_data, patient_folder, patient_phase
 
-    if single_sample(pspec, spec, model):
+    # --perturb-data is read once, for the one-patient check and every target
+    loaded = (load_perturb_data(pspec, spec, model.genes, model.impute, model.transform)
+              if pspec.data is not None else None)
+    if loaded is not None and len(loaded[0]) == 1:
         for t in targets:
             s = patient_phase(model, dataset, t, Path(run_dir), pspec, spec, k=kw["top_k"],
-                              gmt_paths=list(kw.get("enrich_gmt") or []), figures=not kw.get("no_figures"))
+                              gmt_paths=list(kw.get("enrich_gmt") or []), figures=not kw.get("no_figures"),
+                              loaded=loaded)
             click.echo(f"sample {s['sample']!r} -> {t!r}: f calls it {s['predicted_before']} "
                        f"(p_target {s['prob_target_before']:.3f}), after the perturbation {s['predicted_after']} "
                        f"(p_target {s['prob_target_after']:.3f}); "
@@ -660,7 +665,7 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
         return
     results = {}
     for t in targets:
-        results[t] = perturb_phase(model, dataset, t, Path(run_dir), pspec, spec)
+        results[t] = perturb_phase(model, dataset, t, Path(run_dir), pspec, spec, loaded=loaded)
         _analyse(Path(run_dir), t, model.genes, kw)
     _figures_and_report(Path(run_dir), model, dataset, targets, kw)
     _print_summary(Path(run_dir), None, results)

@@ -71,3 +71,27 @@ def test_the_api_perturbs_one_sample(run):
     model = TSPG.load(out, progress=False)
     one = model.perturb(atlas.gem.iloc[[0]], "Liver")
     assert one.perturbation_expr.shape == (1, 120) and one.predictions["part"].iloc[0] in {"train", "val", "test"}
+
+
+def test_the_file_to_perturb_is_read_once_for_every_target(run, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import tspg.workflow._run as run_module
+    from tspg.cli import app
+
+    atlas, _, out = run
+    reads = []
+    real = run_module.read_gem
+
+    def counting(path, *a, **k):
+        reads.append(str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(run_module, "read_gem", counting)
+    for n in (1, 4):  # the one-patient path and the cohort path
+        data = tmp_path / f"n{n}.tsv"
+        atlas.gem.iloc[:n].to_csv(data, sep="\t")
+        res = CliRunner().invoke(app, ["perturb", str(out), "--target", "Liver", "--target", "Liver",
+                                       "--perturb-data", str(data), "--no-figures", "--quiet"], prog_name="tspg")
+        assert res.exit_code == 0, res.output
+        assert reads.count(str(data)) == 1, reads

@@ -37,7 +37,8 @@ def _cohort_consensus(out: Path, target: str) -> dict[str, list[str]] | None:
 
 
 def patient_phase(model: TSPG, dataset: Dataset, target: str, out: Path, spec: PerturbSpec, data_spec: DataSpec,
-                  k: int = 20, gmt_paths: list[str] | None = None, figures: bool = True) -> dict:
+                  k: int = 20, gmt_paths: list[str] | None = None, figures: bool = True,
+                  loaded: tuple[pd.DataFrame, pd.Series | None, str] | None = None) -> dict:
     """Perturb the one sample of ``spec.data`` towards ``target`` and write its own outputs and page.
 
     Written to :func:`patient_folder` (the cohort's files of the target are left as they are):
@@ -47,6 +48,8 @@ def patient_phase(model: TSPG, dataset: Dataset, target: str, out: Path, spec: P
     probabilities before and after), with ``gmt_paths`` ``enrichment_up.tsv``, ``enrichment_down.tsv`` (its top
     genes, :func:`tspg.tl.enrich`) and ``enrichment_ranked.tsv`` (its whole perturbation,
     :func:`tspg.tl.enrich_ranked`), ``heatmap.png``/``.svg``, ``summary.json`` and ``patient.html``.
+    ``loaded`` is :func:`~tspg.workflow._run.load_perturb_data`'s result for ``spec`` where the caller has read it
+    already; by default ``spec.data`` is read here.
 
     Returns
     -------
@@ -56,7 +59,8 @@ def patient_phase(model: TSPG, dataset: Dataset, target: str, out: Path, spec: P
     from tspg.data import read_gmt
     from tspg.workflow._figures import target_means
 
-    gem, labels, source = load_perturb_data(spec, data_spec, model.genes, model.impute, model.transform)
+    gem, labels, source = loaded if loaded is not None else load_perturb_data(
+        spec, data_spec, model.genes, model.impute, model.transform)
     if len(gem) != 1:
         raise ValueError("patient_phase perturbs exactly one sample")
     sample = str(gem.index[0])

@@ -225,11 +225,17 @@ def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> No
 
 
 def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, spec: PerturbSpec,
-                  data_spec: DataSpec | None = None) -> dict:
-    """Perturb the chosen samples towards ``target`` and write every per-target output file."""
+                  data_spec: DataSpec | None = None,
+                  loaded: tuple[pd.DataFrame, pd.Series | None, str] | None = None) -> dict:
+    """Perturb the chosen samples towards ``target`` and write every per-target output file.
+
+    ``loaded`` is :func:`load_perturb_data`'s result for ``spec`` where the caller has read it already (one read
+    for every target); by default ``spec.data`` is read here.
+    """
     folder = out / target_dirname(target)
     if spec.data is not None:
-        gem, labels, source = load_perturb_data(spec, data_spec, model.genes, model.impute, model.transform)
+        gem, labels, source = loaded if loaded is not None else load_perturb_data(
+            spec, data_spec, model.genes, model.impute, model.transform)
     else:
         if dataset is None:
             raise RuntimeError("dataset needed")
