@@ -90,7 +90,8 @@ def test_the_file_to_perturb_is_read_once_for_every_target(run, tmp_path, monkey
     monkeypatch.setattr(run_module, "read_gem", counting)
     for n in (1, 4):  # the one-patient path and the cohort path
         data = tmp_path / f"n{n}.tsv"
-        atlas.gem.iloc[:n].to_csv(data, sep="\t")
+        # sample ids of their own: the other tests of the module share this run folder and its patients/
+        atlas.gem.iloc[:n].rename(index=lambda s: f"READ_ONCE_{s}").to_csv(data, sep="\t")
         res = CliRunner().invoke(app, ["perturb", str(out), "--target", "Liver", "--target", "Liver",
                                        "--perturb-data", str(data), "--no-figures", "--quiet"], prog_name="tspg")
         assert res.exit_code == 0, res.output
