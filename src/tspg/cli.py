@@ -70,8 +70,8 @@ _DEVICE = click.option("--device", default="auto", show_default=True,
 _QUIET = click.option("--quiet", "-q", is_flag=True, help="Warnings only.")
 
 
-def _data_options(required: bool) -> Callable:
-    """Options that say where the labelled data are and how to read them."""
+def _data_options(required: bool, sweep: bool = False) -> Callable:
+    """Options that say where the labelled data are and how to read them (``sweep``: each --gene-set a run)."""
     opts = [
         click.option("--data", "data", type=click.Path(dir_okay=False), required=required,
                      help="GEM file: .tsv/.txt(.gz) or .csv (samples x genes, first column sample ids), .npy "
@@ -85,7 +85,8 @@ def _data_options(required: bool) -> Callable:
         click.option("--gene-sets", type=click.Path(dir_okay=False),
                      help="GMT file of gene sets (with or without the description column)."),
         click.option("--gene-set", "gene_set_names", multiple=True,
-                     help="Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
+                     help="A gene set of --gene-sets to sweep (repeatable; each is its own run)." if sweep else
+                     "Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
         click.option("--gene-id-column", type=click.Choice(list(GENE_ID_COLUMNS)), default=None,
                      help="For .gct data: the column naming the genes, Name (default; GTEx: versioned Ensembl IDs) "
                           "or Description (GTEx: symbols; rows sharing a symbol are merged into their mean)."),
@@ -459,7 +460,8 @@ def _locked(command: str) -> Callable:
 @app.command("run", context_settings=CONTEXT)
 @_data_options(required=True)
 @click.option("--target", "targets", multiple=True, required=True,
-              help="Target class to perturb towards (repeat for several; they share the classifier).")
+              help="Target class to perturb towards (repeat for several; they share the classifier; 'all': "
+                   "every class).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output (run) folder.")
 @_perturb_options
 @_train_options
@@ -480,6 +482,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     """
     _setup_logging(kw["quiet"])
     from tspg._names import MANIFEST
+    from tspg.data import resolve_targets
     from tspg.model import TSPG
     from tspg.workflow import (
         check_out_folder,
@@ -493,7 +496,6 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     )
 
     out = Path(kw["out"])
-    targets = list(dict.fromkeys(kw["targets"]))
     cc, gc = _configs(kw)
     spec = _data_spec(kw)
     pspec = _perturb_spec(kw)
@@ -505,6 +507,7 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
     if not resuming:
         check_out_folder(out, kw["force"])
     dataset = spec.load()
+    targets = resolve_targets(kw["targets"], dataset.classes)
     check_run_targets(targets, dataset.classes)
     model = TSPG(cc, gc, seed=kw["seed"], test_size=kw["test_size"], val_size=kw["val_size"], impute=spec.impute,
                  transform=kw["transform"], device=kw["device"], progress=not kw["quiet"])
@@ -594,7 +597,8 @@ def _reload(run_dir: str, kw: dict, retrain: tuple[str, ...] = ()):  # noqa: ANN
 
 @app.command("train-generator", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--target", "targets", multiple=True, required=True, help="Target class (repeat for several).")
+@click.option("--target", "targets", multiple=True, required=True,
+              help="Target class (repeat for several; 'all': every class).")
 @_data_options(required=False)
 @_generator_options
 @_DEVICE
@@ -609,9 +613,11 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     the files have moved.
     """
     _setup_logging(kw["quiet"])
+    from tspg.data import resolve_targets
+    from tspg.model import read_manifest
     from tspg.workflow import check_run_targets, generator_phase
 
-    targets = list(dict.fromkeys(kw["targets"]))
+    targets = resolve_targets(kw["targets"], read_manifest(run_dir)["classes"])
     model, dataset, _ = _reload(run_dir, kw, retrain=tuple(targets))
     check_run_targets(targets, model.classes)
     _, gc = _configs(kw, base=model.generator_config)
@@ -623,7 +629,8 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 
 @app.command("perturb", context_settings=CONTEXT)
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--target", "targets", multiple=True, help="Target class (default: every trained target).")
+@click.option("--target", "targets", multiple=True,
+              help="Target class (repeat for several; default or 'all': every trained target).")
 @_perturb_options
 @_analysis_options
 @_plot_options
@@ -643,7 +650,9 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
 
     pspec = _perturb_spec(kw)
     model, dataset, spec = _reload(run_dir, kw)
-    targets = list(dict.fromkeys(kw["targets"])) or sorted(model.generators)
+    from tspg.data import resolve_targets
+
+    targets = resolve_targets(kw["targets"], sorted(model.generators)) or sorted(model.generators)
     if not targets:
         from tspg.data import InputError
 
@@ -836,6 +845,127 @@ def export_cmd(run_dir: str, targets: tuple[str, ...], h5ad: str | None, **kw) -
         path = export_phase(model, dataset, Path(run_dir), t, Path(h5ad) if h5ad else None,
                             PlotSpec(tsne_mode=kw["tsne_mode"]))
         click.echo(f"{t}: {path}")
+
+
+#: ``tspg sweep`` options that are the sweep's own (the rest are passed to every gene set's ``tspg run``).
+_SWEEP_OWN = ("gene_set_names", "all_gene_sets", "gene_sets", "targets", "out", "jobs", "threads", "engine",
+              "profile", "force", "quiet")
+
+
+def _run_args(ctx: click.Context) -> list[str]:
+    """The options given on the command line that ``tspg run`` takes, as its arguments (paths made absolute)."""
+    args: list[str] = []
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or p.name in _SWEEP_OWN:
+            continue
+        if ctx.get_parameter_source(p.name) in (None, click.core.ParameterSource.DEFAULT):
+            continue
+        value = ctx.params[p.name]
+        values = list(value) if p.multiple else [value]
+        for v in values:
+            if p.is_flag:
+                if v:
+                    args.append(p.opts[0])
+                continue
+            if isinstance(p.type, click.Path) and v is not None:
+                v = str(Path(v).resolve())
+            args += [p.opts[0], str(v)]
+    return args
+
+
+@app.command("sweep", context_settings=CONTEXT)
+@_data_options(required=True, sweep=True)
+@click.option("--all-gene-sets", is_flag=True, help="Sweep every gene set of --gene-sets.")
+@click.option("--target", "targets", multiple=True, required=True,
+              help="Target class of every gene set's run (repeat for several; 'all': every class).")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Sweep folder: one run folder per gene set, summary.tsv and sweep.html.")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Gene sets run at once; each gets cores / N threads (and, with CUDA, the GPUs in turn).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="Threads per job (default: this machine's cores / --jobs; with a cluster --profile, the cores "
+                   "each job asks for).")
+@click.option("--engine", type=click.Choice(["local", "snakemake"]), default="local", show_default=True,
+              help="local: a pool of processes here; snakemake: the package's Snakemake workflow (for clusters, "
+                   "with --profile).")
+@click.option("--profile", type=click.Path(file_okay=False, exists=True),
+              help="With --engine snakemake: a Snakemake profile folder (executor, jobs, resources; e.g. SLURM).")
+@_perturb_options
+@_train_options
+@_generator_options
+@_analysis_options
+@_plot_options
+@click.option("--no-evaluate", is_flag=True, help="Skip the evaluation against baselines in every run.")
+@click.option("--force", is_flag=True, help="Replace a sweep already in --out.")
+def sweep_cmd(**kw) -> None:  # noqa: ANN003
+    """Run the same TSPG run on each of several gene sets, then tabulate them (summary.tsv, sweep.html).
+
+    \b
+    Each gene set gets a run folder OUT/<gene set>/ (as 'tspg run' writes it). Running the same command again
+    skips the finished gene sets and finishes the rest (a killed gene set is resumed). Every other option is
+    passed to each gene set's 'tspg run'. Example:
+      tspg sweep --data gem.tsv --labels labels.tsv --gene-sets h.all.gmt --all-gene-sets --target all \\
+        --out sweeps/hallmark --jobs 2 --enrich-gmt h.all.gmt
+    """
+    _setup_logging(kw["quiet"])
+    from tspg.data import InputError
+    from tspg.workflow import run_lock
+    from tspg.workflow._sweep import plan_sweep, run_local, run_snakemake, write_summary
+
+    ctx = click.get_current_context()
+    if not kw["gene_sets"]:
+        raise InputError("A sweep runs over gene sets: pass --gene-sets GMT with --gene-set NAME ... or "
+                         "--all-gene-sets.")
+    if kw["profile"] and kw["engine"] != "snakemake":
+        raise InputError("--profile is a Snakemake profile; pass it with --engine snakemake.")
+    for key in ("data", "labels", "gene_sets"):
+        if kw.get(key) and not Path(kw[key]).exists():
+            raise InputError(f"--{key.replace('_', '-')} {kw[key]}: no such file.")
+    _configs(kw)  # a bad generator or classifier option stops here, not in every job
+    if kw.get("labels") and "all" not in kw["targets"]:
+        from tspg.data import check_targets, read_labels
+
+        check_targets(list(kw["targets"]), sorted(read_labels(kw["labels"]).astype(str).unique()))
+    out = Path(kw["out"])
+    gpus = 1 if str(kw.get("device") or "").startswith("cuda") else 0
+    plan = plan_sweep(out, kw["gene_sets"], list(kw["gene_set_names"]), kw["all_gene_sets"], list(kw["targets"]),
+                      _run_args(ctx), jobs=kw["jobs"], gpus=gpus, force=kw["force"], threads=kw["threads"])
+    with run_lock(out, "tspg sweep"):
+        if kw["engine"] == "snakemake":
+            rc = run_snakemake(out, plan, jobs=kw["jobs"], profile=kw["profile"], progress=not kw["quiet"])
+            failed = {} if rc == 0 else {"snakemake": rc}
+        else:
+            failed = run_local(out, plan, jobs=kw["jobs"], progress=not kw["quiet"])
+        summary, page, missing = write_summary(out)
+    done = len(plan.gene_sets) - len(missing)
+    click.echo(f"sweep: {done} of {len(plan.gene_sets)} gene set(s) finished; {summary}, {page}")
+    if missing:
+        from tspg.workflow._sweep import LOGS
+
+        click.echo(f"not finished: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''} (logs in "
+                   f"{out / LOGS}; run the same command again to retry)", err=True)
+        sys.exit(1)
+    if failed:
+        sys.exit(1)
+
+
+@app.command("sweep-job", context_settings=CONTEXT, hidden=True)
+@click.argument("sweep_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--dir", "directory", help="Run folder (gene set) of the sweep to run.")
+@click.option("--summary", is_flag=True, help="Write summary.tsv and sweep.html from the finished gene sets.")
+def sweep_job_cmd(sweep_dir: str, directory: str | None, summary: bool) -> None:
+    """One unit of a sweep, as both engines run it: one gene set's run, or the summary (see docs/sweeps.md)."""
+    _setup_logging(False)
+    from tspg.data import InputError
+    from tspg.workflow._sweep import end_with_parent, run_gene_set, write_summary
+
+    end_with_parent()
+    if bool(directory) == summary:
+        raise InputError("Pass either --dir GENE_SET_FOLDER or --summary.")
+    if summary:
+        write_summary(sweep_dir)
+    else:
+        run_gene_set(sweep_dir, directory)
 
 
 @app.command("demo", context_settings=CONTEXT)

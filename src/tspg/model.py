@@ -438,7 +438,7 @@ class TSPG:
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self
 
-    def fit(self, dataset: Dataset, targets: list[str]) -> TSPG:
+    def fit(self, dataset: Dataset, targets: list[str] | str) -> TSPG:
         """Fit the classifier, then one generator per target.
 
         Parameters
@@ -446,12 +446,15 @@ class TSPG:
         dataset
             A validated :class:`tspg.data.Dataset`.
         targets
-            Target class names.
+            Target class names, or one name; ``"all"`` stands for every class (:func:`tspg.data.resolve_targets`).
 
         Returns
         -------
         self
         """
+        from tspg.data import resolve_targets
+
+        targets = resolve_targets([targets] if isinstance(targets, str) else targets, dataset.classes)
         dataset.check_targets(targets)
         check_target_dirs(list(targets))
         self.fit_classifier(dataset)

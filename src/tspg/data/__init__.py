@@ -2,6 +2,7 @@
 
 from tspg._options import IMPUTE_METHODS
 from tspg.data._dataset import (
+    ALL_TARGETS,
     Dataset,
     MinMaxScaler,
     Prepared,
@@ -14,6 +15,7 @@ from tspg.data._dataset import (
     load_dataset,
     match_genes,
     prepare,
+    resolve_targets,
     stratified_split,
     strip_ensembl_version,
 )
@@ -25,6 +27,7 @@ from tspg.data._synthetic import SyntheticAtlas, make_atlas, make_paired_atlas
 from tspg.data._transform import TRANSFORM_UNITS, TRANSFORMS, apply_transform, check_transform, looks_like_counts
 
 __all__ = [
+    "ALL_TARGETS",
     "GEM_FORMATS",
     "IMPUTE_METHODS",
     "Dataset",
@@ -38,6 +41,7 @@ __all__ = [
     "apply_transform",
     "check_split_sizes",
     "check_targets",
+    "resolve_targets",
     "check_transform",
     "file_sha256",
     "fill_missing",

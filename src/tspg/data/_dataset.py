@@ -81,6 +81,27 @@ def align_labels(gem: pd.DataFrame, labels: pd.Series, allow_missing: bool = Fal
     return gem.loc[shared], labels.loc[shared]
 
 
+#: The ``--target`` value that means every class.
+ALL_TARGETS = "all"
+
+
+def resolve_targets(targets: list[str] | tuple[str, ...], classes: list[str]) -> list[str]:
+    """``targets`` without repeats, ``all`` (:data:`ALL_TARGETS`) replaced by every class in ``classes``' order.
+
+    If a class is itself named ``all``, ``all`` means that class (the data's own name wins) and a log line says
+    how to ask for every class instead.
+    """
+    chosen = list(dict.fromkeys(targets))
+    if ALL_TARGETS not in chosen:
+        return chosen
+    if ALL_TARGETS in classes:
+        log.info("a class is named %r: the target %r means that class; list the classes to train every one",
+                 ALL_TARGETS, ALL_TARGETS)
+        return chosen
+    i = chosen.index(ALL_TARGETS)
+    return list(dict.fromkeys([*chosen[:i], *classes, *chosen[i + 1:]]))
+
+
 def check_targets(targets: list[str], classes: list[str]) -> None:
     """Raise :class:`InputError` unless every target is one of ``classes`` (the one check of target names)."""
     for t in targets:

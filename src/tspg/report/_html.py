@@ -283,3 +283,62 @@ def write_report(out: str | Path) -> Path:
     """Write ``OUT/report.html`` (atomically) and return its path."""
     out = Path(out)
     return atomic_write_text(out / REPORT, build_report(out))
+
+
+#: Sorts a table by the clicked header (numbers as numbers, empty cells last); no external script.
+_SORT_JS = """
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], rows = Array.from(body.rows);
+  const up = th.dataset.order !== "asc"; th.closest("tr").querySelectorAll("th").forEach(h => delete h.dataset.order);
+  th.dataset.order = up ? "asc" : "desc";
+  const key = r => { const t = r.cells[col].dataset.v ?? r.cells[col].textContent; const n = parseFloat(t);
+    return t === "" ? null : (isNaN(n) ? t.toLowerCase() : n); };
+  rows.sort((a, b) => { const x = key(a), y = key(b); if (x === null) return 1; if (y === null) return -1;
+    return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); });
+  rows.forEach(r => body.appendChild(r));
+}));
+"""
+
+
+def build_sweep_page(table: pd.DataFrame, name: str, targets: list[str], missing: list[str]) -> str:
+    """The HTML page of a sweep: its summary table, sortable by any column, each row linked to its run's report.
+
+    Parameters
+    ----------
+    table
+        The sweep's ``summary.tsv`` (columns :data:`tspg.workflow.SUMMARY_COLUMNS`; ``report`` is a relative link).
+    name
+        The sweep folder's name (the page title).
+    targets
+        The targets as the sweep was given them.
+    missing
+        Gene sets not finished (named in a note).
+    """
+    shown = [c for c in table.columns if c != "report"]
+    head = "".join(f'<th title="click to sort">{_e(c)}</th>' for c in shown)
+    rows = []
+    for rec in table.to_dict("records"):
+        cells = []
+        for c in shown:
+            v = rec[c]
+            if isinstance(v, float) and v != v:
+                v = ""
+            num = isinstance(v, int | float) and not isinstance(v, bool)
+            text = _e(_fmt(v))
+            if c == "gene_set" and isinstance(rec.get("report"), str) and rec["report"]:
+                text = f'<a href="{_e(rec["report"])}">{text}</a>'
+            cells.append(f'<td class="num" data-v="{_e(v)}">{text}</td>' if num else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = (f'<p class="note">Not finished (left out): {_e(", ".join(missing))}; run the same sweep command again '
+            "to finish them.</p>" if missing else "")
+    n_sets = table["gene_set"].nunique() if len(table) else 0
+    body = (f"<h1>tspg sweep: {_e(name)}</h1>"
+            f"<p>{n_sets} gene set(s) x targets {_e(', '.join(targets))}: {len(table)} row(s). Energy distances are "
+            "to real held-out target samples in PCA (floor: real vs real; best baseline: the lowest of the "
+            "baselines'); c2st_auc 0.5 means indistinguishable; up/down: the ranked enrichment's first term each "
+            "way. Click a column to sort, a gene set to open its report.</p>"
+            f'{note}<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tspg sweep: {_e(name)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}'
+            "th{cursor:pointer}</style></head>"
+            f"<body><main>{body}</main><script>{_SORT_JS}</script></body></html>\n")
