@@ -15,6 +15,8 @@ MANIFEST = "manifest.json"
 #: The run folder's write lock (:func:`tspg.workflow.run_lock`).
 LOCK = ".tspg.lock"
 CLASSIFIER_WEIGHTS = "classifier.safetensors"
+#: The conditional generator's weights (one file for every target it serves), in the run folder's root.
+CONDITIONAL_WEIGHTS = "generator_conditional.safetensors"
 CLASSIFIER_METRICS = "classifier_metrics.json"
 CLASSIFIER_HISTORY = "classifier_history.tsv"
 DATA_SUMMARY = "data_summary.tsv"
@@ -23,7 +25,7 @@ EVALUATION_MD = "evaluation.md"
 #: Figures: ``plots/`` at the root (the classifier's history) and in each target's folder.
 PLOTS = "plots"
 ROOT_FILES: tuple[str, ...] = (MANIFEST, CLASSIFIER_WEIGHTS, CLASSIFIER_METRICS, CLASSIFIER_HISTORY, DATA_SUMMARY,
-                               REPORT, EVALUATION_MD)
+                               REPORT, EVALUATION_MD, CONDITIONAL_WEIGHTS)
 ROOT_DIRS: tuple[str, ...] = (PLOTS,)
 
 # ---------------------------------------------------------------- a target's folder

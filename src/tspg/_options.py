@@ -28,6 +28,8 @@ TSNE_MODES: tuple[str, ...] = ("project", "joint")
 RANK_UNITS: tuple[str, ...] = ("expr", "scaled")
 #: Which of the run's own samples ``tspg run``/``perturb`` perturbs.
 PERTURB_WHICH: tuple[str, ...] = ("test", "all")
+#: Generators of a run: one per target (the paper's), or one conditional on the target for every target.
+GENERATOR_KINDS: tuple[str, ...] = ("per-target", "conditional")
 #: The generator's output layer at start: ``zero`` (``GeneratorConfig.zero_init=True``) or ``random``.
 G_INITS: tuple[str, ...] = ("zero", "random")
 

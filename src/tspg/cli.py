@@ -19,6 +19,7 @@ from tspg._options import (
     DISC_REAL,
     G_INITS,
     GENE_ID_COLUMNS,
+    GENERATOR_KINDS,
     IMPUTE_METHODS,
     PAPER_LOSS,
     PERTURB_WHICH,
@@ -132,6 +133,10 @@ def _train_options(f: Callable) -> Callable:
 
 def _generator_options(f: Callable) -> Callable:
     opts = [
+        click.option("--generator", "generator_kind", type=click.Choice(list(GENERATOR_KINDS)), default="per-target",
+                     show_default=True,
+                     help="per-target: one generator per target (the paper's); conditional: one generator G(x, t) "
+                          "for every target, trained once (with --td-loss energy or mmd and --disc-real target)."),
         click.option("--epochs", type=int, default=None, help="Maximum generator epochs (default 150)."),
         click.option("--batch-size", type=int, default=None, help="Generator mini-batch size (default 128)."),
         click.option("--target-cov", type=click.Choice(list(TARGET_COV_MODELS)), default=None,
@@ -252,6 +257,10 @@ def _configs(kw: dict, base=None):  # noqa: ANN001, ANN202
     if kw.get("g_init") is not None:
         changes["zero_init"] = kw["g_init"] == "zero"
     gc = dataclasses.replace(base, **changes) if base is not None else GeneratorConfig(**changes)
+    if kw.get("generator_kind") == "conditional":  # before anything is trained
+        from tspg.train import check_conditional_config
+
+        check_conditional_config(gc)
     return ClassifierConfig(**cc), gc
 
 
@@ -530,6 +539,11 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
             if kw["force"]:
                 clear_run(out)
             summary["clf"] = classifier_phase(model, dataset, out)
+        if kw["generator_kind"] == "conditional" and any(t not in model.generators for t in targets):
+            from tspg.workflow import conditional_phase
+
+            conditional_phase(model, dataset, targets, out)  # one generator for every target: all are new
+            done = set()
         for t in targets:
             if t in done:  # perturbed already (metrics.json is written last); its analysis is cheap to redo
                 summary[t] = read_target_metrics(out, t)
@@ -622,8 +636,13 @@ def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     check_run_targets(targets, model.classes)
     _, gc = _configs(kw, base=model.generator_config)
     model.generator_config = gc
-    for t in targets:
-        generator_phase(model, dataset, t, Path(run_dir))
+    if kw["generator_kind"] == "conditional":
+        from tspg.workflow import conditional_phase
+
+        conditional_phase(model, dataset, targets, Path(run_dir))
+    else:
+        for t in targets:
+            generator_phase(model, dataset, t, Path(run_dir))
     click.echo(f"trained generator(s) for {', '.join(targets)} in {run_dir}")
 
 

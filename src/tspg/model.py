@@ -19,8 +19,15 @@ import torch
 
 from tspg import __version__
 from tspg._io import atomic_write, write_json
-from tspg._names import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, MANIFEST, check_target_dirs, target_dirname
-from tspg._options import IMPUTE_METHODS
+from tspg._names import (
+    CLASSIFIER_WEIGHTS,
+    CONDITIONAL_WEIGHTS,
+    GENERATOR_WEIGHTS,
+    MANIFEST,
+    check_target_dirs,
+    target_dirname,
+)
+from tspg._options import GENERATOR_KINDS, IMPUTE_METHODS
 from tspg._settings import settings
 from tspg.data import (
     TRANSFORM_UNITS,
@@ -39,7 +46,15 @@ from tspg.data import (
     share_called_target,
     stratified_split,
 )
-from tspg.nn import Classifier, Generator, TransportPrior, seeded
+from tspg.nn import (
+    Classifier,
+    ConditionalGenerator,
+    ConditionalPrior,
+    Generator,
+    TargetView,
+    TransportPrior,
+    seeded,
+)
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
@@ -102,6 +117,10 @@ def read_manifest(folder: str | Path) -> dict:
     if not all(isinstance(info, dict) and isinstance(info.get("dir"), str) for info in m["targets"].values()):
         raise InputError(f"{path} has a malformed 'targets'; re-create the run with 'tspg run'.")
     return m
+
+
+#: The name whose :meth:`TSPG.target_seed` seeds the conditional generator (no class name can be it: it is empty).
+CONDITIONAL_KEY = ""
 
 
 def _save_module(module: torch.nn.Module, path: Path) -> str:
@@ -336,7 +355,10 @@ class TSPG:
         self.fill: np.ndarray | None = None
         self.split: pd.Series | None = None
         self.classifier: Classifier | None = None
-        self.generators: dict[str, Generator] = {}
+        self.generators: dict[str, Generator | TargetView] = {}
+        #: The conditional generator (``fit_conditional``) and the targets it serves, in its order.
+        self.conditional: ConditionalGenerator | None = None
+        self.conditional_targets: list[str] = []
         self.generator_histories: dict[str, list[dict]] = {}
         self.generator_configs: dict[str, GeneratorConfig] = {}
         self.generator_summaries: dict[str, dict] = {}
@@ -438,8 +460,67 @@ class TSPG:
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self
 
-    def fit(self, dataset: Dataset, targets: list[str] | str) -> TSPG:
-        """Fit the classifier, then one generator per target.
+    def fit_conditional(self, dataset: Dataset, targets: list[str] | str) -> TSPG:
+        """Train ONE generator G(x, t) for every target in ``targets`` (the classifier must be fitted).
+
+        Each target then has a generator (a :class:`tspg.nn.TargetView` of the conditional one) that every
+        method of the model uses as a per-target generator's; see ``docs/method.md``, "The conditional generator".
+        It replaces these targets' generators (others are kept); the generator settings must have ``td_loss``
+        energy or mmd, ``disc_real`` target and ``w_mean`` 0.
+
+        Parameters
+        ----------
+        dataset
+            The samples and labels the classifier was fitted on.
+        targets
+            Target class names, or ``"all"``.
+
+        Returns
+        -------
+        self
+        """
+        from tspg.data import resolve_targets
+        from tspg.train import check_conditional_config, fit_conditional_generator
+
+        if self.classifier is None:
+            raise RuntimeError("fit_classifier first")
+        targets = resolve_targets([targets] if isinstance(targets, str) else targets, self.classes)
+        check_targets(targets, self.classes)
+        check_target_dirs(list(dict.fromkeys([*self.generators, *targets])))
+        cfg = self.generator_config
+        cfg.validate()
+        check_conditional_config(cfg)
+        prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill,
+                       genes=self.genes, transform=self.transform)
+        tr, va = prep.part == "train", prep.part == "val"
+        x_train, y_train, x_val = prep.x[tr], prep.y[tr], prep.x[va]
+        del prep
+        log.info("conditional generator for %d target(s): %d training samples", len(targets), len(x_train))
+        index = [self.classes.index(t) for t in targets]
+        cond, hist = fit_conditional_generator(self.classifier, x_train, y_train, index, x_val, cfg,
+                                               seed=self.target_seed(CONDITIONAL_KEY), device=self.device,
+                                               progress=self.progress,
+                                               desc=f"conditional generator ({len(targets)} targets)")
+        # targets served by an earlier conditional generator and not retrained now get per-target ones or nothing
+        for t in self.conditional_targets:
+            if t not in targets and isinstance(self.generators.get(t), TargetView):
+                del self.generators[t]
+        self.conditional, self.conditional_targets = cond, list(targets)
+        best = max(hist, key=lambda r: checkpoint_score(r, cfg.checkpoint))
+        summary = {"generator": "conditional", "n_targets": len(targets), "epochs_trained": hist[-1]["epoch"],
+                   "best_epoch": best["epoch"], "val_perturbation_accuracy": round(best["val_accuracy"], 6),
+                   "val_margin": round(best["val_margin"], 6), "val_energy": round(best["val_energy"], 6)}
+        if cond.prior is not None:
+            summary["prior_components"] = int(cond.prior.components.shape[0])
+        for i, t in enumerate(targets):
+            self.generators[t] = TargetView(cond, i)
+            self.generator_histories[t] = hist
+            self.generator_summaries[t] = dict(summary)
+            self.generator_configs[t] = GeneratorConfig(**config_to_dict(cfg))
+        return self
+
+    def fit(self, dataset: Dataset, targets: list[str] | str, generator: str = "per-target") -> TSPG:
+        """Fit the classifier, then one generator per target (or one conditional generator for them all).
 
         Parameters
         ----------
@@ -447,6 +528,8 @@ class TSPG:
             A validated :class:`tspg.data.Dataset`.
         targets
             Target class names, or one name; ``"all"`` stands for every class (:func:`tspg.data.resolve_targets`).
+        generator
+            ``per-target`` (one generator per target, the paper's) or ``conditional`` (:meth:`fit_conditional`).
 
         Returns
         -------
@@ -454,10 +537,14 @@ class TSPG:
         """
         from tspg.data import resolve_targets
 
+        if generator not in GENERATOR_KINDS:
+            raise InputError(f"`generator` must be one of {', '.join(GENERATOR_KINDS)}, not {generator!r}.")
         targets = resolve_targets([targets] if isinstance(targets, str) else targets, dataset.classes)
         dataset.check_targets(targets)
         check_target_dirs(list(targets))
         self.fit_classifier(dataset)
+        if generator == "conditional":
+            return self.fit_conditional(dataset, targets)
         for t in targets:
             self.fit_generator(dataset, t)
         return self
@@ -588,6 +675,7 @@ class TSPG:
             "split_order": [str(s) for s in split.index],
             "targets": {
                 t: {"dir": target_dirname(t), "seed": self.target_seed(t),
+                    "generator": "conditional" if isinstance(self.generators[t], TargetView) else "per-target",
                     "config": config_to_dict(self.generator_configs.get(t, self.generator_config)),
                     "training": self.generator_summaries.get(t, {})}
                 for t in sorted(self.generators)
@@ -608,7 +696,19 @@ class TSPG:
         manifest = self.manifest()
         manifest["classifier_sha256"] = _save_module(self.classifier, folder / CLASSIFIER_WEIGHTS)
         for t, gen in self.generators.items():
+            if isinstance(gen, TargetView):  # its weights are the conditional generator's, written once below
+                (folder / target_dirname(t) / GENERATOR_WEIGHTS).unlink(missing_ok=True)
+                continue
             manifest["targets"][t]["sha256"] = _save_module(gen, folder / target_dirname(t) / GENERATOR_WEIGHTS)
+        served = [t for t in self.conditional_targets if isinstance(self.generators.get(t), TargetView)]
+        if self.conditional is not None and served:
+            prior = self.conditional.prior
+            manifest["conditional"] = {
+                "targets": self.conditional_targets, "seed": self.target_seed(CONDITIONAL_KEY),
+                "prior_components": None if prior is None else int(prior.components.shape[0]),
+                "sha256": _save_module(self.conditional, folder / CONDITIONAL_WEIGHTS)}
+        else:
+            (folder / CONDITIONAL_WEIGHTS).unlink(missing_ok=True)
         write_json(folder / MANIFEST, manifest)
         return folder
 
@@ -654,15 +754,33 @@ class TSPG:
         model.classifier = _load_module(Classifier(len(model.genes), len(model.classes), tuple(cc.hidden)),
                                         folder / CLASSIFIER_WEIGHTS, "re-create the run with 'tspg run ... --force'",
                                         m.get("classifier_sha256")).to(model.device)
+        cond_info = m.get("conditional")
+        if cond_info is not None and any(info.get("generator") == "conditional" and t not in skip
+                                         for t, info in m.get("targets", {}).items()):
+            names = list(cond_info["targets"])
+            k = cond_info.get("prior_components")
+            prior = None if k is None else ConditionalPrior(len(model.genes), len(model.classes), int(k),
+                                                            [model.classes.index(t) for t in names])
+            fix = f"retrain it with 'tspg train-generator {folder} --generator conditional --target ...'"
+            model.conditional = _load_module(ConditionalGenerator(len(model.genes), len(names), prior=prior),
+                                             folder / CONDITIONAL_WEIGHTS, fix,
+                                             cond_info.get("sha256")).to(model.device).eval()
+            model.conditional_targets = names
         for t, info in m.get("targets", {}).items():
             if t in skip:
                 continue
             fix = f"retrain that generator with 'tspg train-generator {folder} --target \"{t}\"'"
-            k = info.get("training", {}).get("prior_components")
-            prior = None if k is None else TransportPrior(len(model.genes), len(model.classes), int(k))
-            model.generators[t] = _load_module(Generator(len(model.genes), prior=prior),
-                                               folder / info["dir"] / GENERATOR_WEIGHTS, fix,
-                                               info.get("sha256")).to(model.device)
+            if info.get("generator") == "conditional":
+                if model.conditional is None or t not in model.conditional_targets:
+                    raise InputError(f"{folder}: target '{t}' is served by a conditional generator the manifest "
+                                     f"does not describe; {fix}.")
+                model.generators[t] = TargetView(model.conditional, model.conditional_targets.index(t))
+            else:
+                k = info.get("training", {}).get("prior_components")
+                prior = None if k is None else TransportPrior(len(model.genes), len(model.classes), int(k))
+                model.generators[t] = _load_module(Generator(len(model.genes), prior=prior),
+                                                   folder / info["dir"] / GENERATOR_WEIGHTS, fix,
+                                                   info.get("sha256")).to(model.device)
             saved = info.get("config", {})
             # a generator saved before the transport prior existed has none (config_from_dict would say "ot"), and
             # one saved before cross-fitting was trained on the whole prior's displacements

@@ -190,7 +190,123 @@ class Discriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def perturb(generator: Generator, x: torch.Tensor,
+class ConditionalPrior(nn.Module):
+    """The transport prior of every target at once, in one PCA space shared by all targets (buffers only).
+
+    Per target ``t`` and class ``c`` the map of :class:`TransportPrior`:
+    ``T_t(x) = (z M_tc + b_tc) C + (P mu_t - P mu_c)``, with ``z`` the PCA scores of ``x``, ``c`` its class (the
+    nearest centroid, or given) and ``P mu`` the part of a class's training mean outside the PCA space (so that a
+    class's mean lands on the target's, as in :class:`TransportPrior`). :func:`tspg.train.fit_conditional_prior`
+    fits it.
+
+    Parameters
+    ----------
+    n_genes, n_classes, n_components
+        Sizes, as :class:`TransportPrior`.
+    target_classes
+        The class index of each target, in the generator's target order.
+    """
+
+    def __init__(self, n_genes: int, n_classes: int, n_components: int, target_classes: list[int]) -> None:
+        super().__init__()
+        n_targets = len(target_classes)
+        self.register_buffer("center", torch.zeros(n_genes))
+        self.register_buffer("components", torch.zeros(n_components, n_genes))
+        self.register_buffer("centroids", torch.zeros(n_classes, n_components))
+        self.register_buffer("outside_means", torch.zeros(n_classes, n_genes))
+        self.register_buffer("maps", torch.zeros(n_targets, n_classes, n_components, n_components))
+        self.register_buffer("shifts", torch.zeros(n_targets, n_classes, n_components))
+        self.register_buffer("target_classes", torch.as_tensor(list(target_classes), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """The displacement of each row of ``x`` towards its target (``targets``: indices into the target order)."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            z = (x.float() - self.center) @ self.components.T
+            c = torch.cdist(z, self.centroids).argmin(1) if classes is None else classes
+            dz = torch.bmm(z.unsqueeze(1), self.maps[targets, c]).squeeze(1) + self.shifts[targets, c]
+            return dz @ self.components + self.outside_means[self.target_classes[targets]] - self.outside_means[c]
+
+
+class ConditionalGenerator(nn.Module):
+    """One generator for every target: G(x, t), the hourglass of :class:`Generator` with the target as an input.
+
+    The target enters twice: its one-hot code is appended to the first layer's input, and the output layer adds a
+    per-target bias (zero at start) before the tanh, so that a target's common shift need not pass the
+    bottleneck. With ``zero_init`` the untrained G is the identity map for every target.
+
+    Parameters
+    ----------
+    n_genes
+        Input and output size.
+    n_targets
+        Number of targets (their order is the model's).
+    zero_init
+        As :class:`Generator`.
+    prior
+        A :class:`ConditionalPrior`, or None.
+    """
+
+    def __init__(self, n_genes: int, n_targets: int, down: tuple[int, ...] = (512, 256, 128), n_residual: int = 3,
+                 up: tuple[int, ...] = (256, 512), zero_init: bool = False,
+                 prior: ConditionalPrior | None = None) -> None:
+        super().__init__()
+        self.n_targets = n_targets
+        layers: list[nn.Module] = []
+        n_in = n_genes + n_targets
+        for h in down:
+            layers.append(_dense_bn(n_in, h, nn.ReLU()))
+            n_in = h
+        layers += [ResidualBlock(n_in) for _ in range(n_residual)]
+        for h in up:
+            layers.append(_dense_bn(n_in, h, nn.ReLU()))
+            n_in = h
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(n_in, n_genes)
+        self.target_bias = nn.Parameter(torch.zeros(n_targets, n_genes))
+        if zero_init:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+        self.prior = prior
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The perturbation G(x, t) in [-1, 1] of each row towards its target (indices into the target order)."""
+        code = torch.nn.functional.one_hot(targets, self.n_targets).to(x.dtype)
+        return torch.tanh(self.out(self.body(torch.cat([x, code], 1))) + self.target_bias[targets])
+
+    def transport(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``x`` moved towards its targets by the prior (``x`` itself without one)."""
+        return x if self.prior is None else x + self.prior(x, targets)
+
+
+class TargetView(nn.Module):
+    """One target of a :class:`ConditionalGenerator`, with a :class:`Generator`'s interface (for :func:`perturb`).
+
+    The view holds no weights of its own: every target's view shares the conditional generator's.
+    """
+
+    def __init__(self, conditional: ConditionalGenerator, index: int) -> None:
+        super().__init__()
+        self.conditional = conditional
+        self.index = index
+
+    @property
+    def prior(self) -> ConditionalPrior | None:
+        """The conditional generator's prior (all targets)."""
+        return self.conditional.prior
+
+    def _targets(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(x),), self.index, dtype=torch.long, device=x.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """G(x, this target)."""
+        return self.conditional(x, self._targets(x))
+
+    def transport(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` moved towards this target by the prior."""
+        return self.conditional.transport(x, self._targets(x))
+
+
+def perturb(generator: Generator | TargetView, x: torch.Tensor,
             displacement: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(x_adv, g)`` with ``x_adv = clip(x + G(x), 0, 1)``; ``g`` is the network's output.
 

@@ -9,6 +9,12 @@ from tspg.train._adversarial import (
     perturbation_accuracy,
 )
 from tspg.train._classifier import fit_classifier, predict_logits
+from tspg.train._conditional import (
+    ConditionalPlan,
+    check_conditional_config,
+    fit_conditional_generator,
+    fit_conditional_prior,
+)
 from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
 from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device
 from tspg.train._losses import (
@@ -24,6 +30,7 @@ from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 __all__ = [
     "N_COMPONENTS",
     "AdversarialPlan",
+    "ConditionalPlan",
     "PRECISIONS",
     "TARGET_COV_MODELS",
     "ClassifierConfig",
@@ -31,11 +38,14 @@ __all__ = [
     "TargetSampler",
     "adversarial_loss",
     "autocast",
+    "check_conditional_config",
     "checkpoint_score",
     "config_from_dict",
     "config_to_dict",
     "cpu_has_native_bf16",
     "fit_classifier",
+    "fit_conditional_generator",
+    "fit_conditional_prior",
     "fit_generator",
     "fit_pca",
     "fit_transport_prior",

@@ -362,6 +362,55 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
 
 
 
+class Keeper:
+    """The checkpoint and early-stopping bookkeeping of a generator fit, one validation row per epoch.
+
+    The best-scoring weights (:func:`checkpoint_score`) are kept; :meth:`offer` says when ``config.patience``
+    epochs have passed without a clear gain (:func:`_clear_gain`) or, with ``config.stop_accuracy``, the
+    validation accuracy has held for ``config.stop_accuracy_epochs`` epochs.
+    """
+
+    def __init__(self, generator: torch.nn.Module, config: GeneratorConfig, desc: str) -> None:
+        self.generator, self.config, self.desc = generator, config, desc
+        self.best_score: tuple[float, ...] | None = None
+        self.ref_score: tuple[float, ...] | None = None  # the score that last reset the patience
+        self.best_state: dict | None = None
+        self.best_epoch, self.stale, self.saturated = 0, 0, 0
+
+    def start(self, row: dict) -> None:
+        """Epoch 0 (the prior alone) is a candidate too."""
+        self.best_score = self.ref_score = checkpoint_score(row, self.config.checkpoint)
+        self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
+
+    def offer(self, row: dict) -> bool:
+        """Score an epoch's row, keep its weights if best; return whether training should stop now."""
+        config, epoch = self.config, row["epoch"]
+        score = checkpoint_score(row, config.checkpoint)
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_epoch = score, epoch
+            self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
+        if _clear_gain(score, self.ref_score, config.checkpoint):
+            self.ref_score, self.stale = score, 0
+        else:
+            self.stale += 1
+        if config.patience and self.stale >= config.patience:
+            log.info("%s: no clear gain of the validation score for %d epochs; stopping at epoch %d", self.desc,
+                     self.stale, epoch)
+            return True
+        if config.stop_accuracy is not None:
+            self.saturated = self.saturated + 1 if row["val_accuracy"] >= config.stop_accuracy else 0
+            if self.saturated >= config.stop_accuracy_epochs:
+                log.info("%s: validation perturbation accuracy >= %g for %d epochs; stopping at epoch %d", self.desc,
+                         config.stop_accuracy, self.saturated, epoch)
+                return True
+        return False
+
+    def restore(self) -> None:
+        """Load the kept weights into the generator (eval mode)."""
+        self.generator.load_state_dict(self.best_state)
+        self.generator.eval()
+
+
 def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progress: bool,
            desc: str, displacement: np.ndarray | None = None) -> tuple[Generator, list[dict]]:
     config, device, classifier, target = plan.config, plan.device, plan.classifier, plan.target
@@ -383,13 +432,11 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
-    best_score, best_state, best_epoch, stale, saturated = None, None, 0, 0, 0
-    ref_score = None  # the score that last reset the patience
+    keeper = Keeper(generator, config, desc)
     history: list[dict] = []
     if generator.prior is not None:  # epoch 0: the prior alone (G = 0 with zero_init) is a candidate too
         row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **_validate(plan, xv)}
-        best_score = ref_score = checkpoint_score(row, config.checkpoint)
-        best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
+        keeper.start(row)
         history.append(row)
     bar = epoch_bar(config.epochs, desc, progress)
     order = torch.empty(0, dtype=torch.long, device=device)
@@ -413,30 +460,14 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
         row.update(_validate(plan, xv))
-        score = checkpoint_score(row, config.checkpoint)
-        if best_score is None or score > best_score:
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().clone() for k, v in generator.state_dict().items()}
-        if _clear_gain(score, ref_score, config.checkpoint):
-            ref_score, stale = score, 0
-        else:
-            stale += 1
+        stop = keeper.offer(row)
         history.append(row)
         bar.update(1)
         bar.set_postfix(adv=f"{row['adv']:.3g}", td=f"{row['td']:.3g}", val_acc=f"{row['val_accuracy']:.3f}")
-        if config.patience and stale >= config.patience:
-            log.info("%s: no clear gain of the validation score for %d epochs; stopping at epoch %d", desc,
-                     stale, epoch)
+        if stop:
             break
-        if config.stop_accuracy is not None:
-            saturated = saturated + 1 if row["val_accuracy"] >= config.stop_accuracy else 0
-            if saturated >= config.stop_accuracy_epochs:
-                log.info("%s: validation perturbation accuracy >= %g for %d epochs; stopping at epoch %d", desc,
-                         config.stop_accuracy, saturated, epoch)
-                break
     bar.close()
-    generator.load_state_dict(best_state)
-    generator.eval()
-    log.info("%s: best epoch %d of %d (validation perturbation accuracy %.3f)", desc, best_epoch,
-             history[-1]["epoch"], best_score[0])
+    keeper.restore()
+    log.info("%s: best epoch %d of %d (validation perturbation accuracy %.3f)", desc, keeper.best_epoch,
+             history[-1]["epoch"], keeper.best_score[0])
     return generator, history

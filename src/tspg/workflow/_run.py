@@ -224,6 +224,17 @@ def generator_phase(model: TSPG, dataset: Dataset, target: str, out: Path) -> No
     model.save(out)
 
 
+def conditional_phase(model: TSPG, dataset: Dataset, targets: list[str], out: Path) -> None:
+    """Fit one conditional generator for ``targets``; save it and each target's history (as generator_phase)."""
+    model.fit_conditional(dataset, targets)
+    release_memory()
+    for t in targets:
+        clear_target_outputs(out, t)
+        (out / target_dirname(t)).mkdir(parents=True, exist_ok=True)
+        write_table(pd.DataFrame(model.generator_histories[t]), out / target_dirname(t) / HISTORY, index=False)
+    model.save(out)
+
+
 def perturb_phase(model: TSPG, dataset: Dataset | None, target: str, out: Path, spec: PerturbSpec,
                   data_spec: DataSpec | None = None,
                   loaded: tuple[pd.DataFrame, pd.Series | None, str] | None = None) -> dict:

@@ -1,0 +1,197 @@
+"""The conditional generator G(x, t): its prior, its batches, its training, its file, and the run that uses it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from clihelp import tspg
+
+from tspg import TSPG
+from tspg._names import CONDITIONAL_WEIGHTS, GENERATOR_WEIGHTS, MANIFEST, target_dirname
+from tspg.data import InputError, load_dataset, make_atlas
+from tspg.nn import ConditionalGenerator, TargetView, perturb
+from tspg.train import (
+    ConditionalPlan,
+    GeneratorConfig,
+    check_conditional_config,
+    fit_conditional_prior,
+    fit_transport_prior,
+)
+from tspg.train._conditional import GROUP_SIZE, new_conditional_adversary
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    a = make_atlas(n_classes=4, n_genes=120, samples_per_class=30, n_markers=10, seed=7)
+    x = a.gem.to_numpy(np.float32)
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))
+    names = sorted(a.labels.unique())
+    y = np.searchsorted(names, a.labels.to_numpy())
+    return x, y, names
+
+
+@pytest.mark.parametrize("kind", ["ot", "mean"])
+def test_the_conditional_prior_is_each_targets_own_prior(atlas, kind):
+    x, y, _ = atlas
+    targets = [2, 0, 3]
+    cond = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10)
+    xt = torch.as_tensor(x)
+    for i, t in enumerate(targets):
+        own = fit_transport_prior(x, y, t, 4, kind=kind, n_components=10)
+        with torch.no_grad():
+            want = own(xt).numpy()
+            got = cond(xt, torch.full((len(x),), i)).numpy()
+        np.testing.assert_allclose(got, want, atol=5e-5)
+        assert np.abs(got[y == t]).max() < 1e-5  # a target's own samples stay
+
+
+def test_an_untrained_zero_init_conditional_generator_is_its_prior(atlas):
+    x, y, _ = atlas
+    gen, _ = new_conditional_adversary(x.shape[1], 2, GeneratorConfig(), seed=0)
+    gen.prior = fit_conditional_prior(x, y, [1, 3], 4, n_components=10)
+    gen.eval()
+    xt = torch.as_tensor(x[:16])
+    with torch.no_grad():
+        for i in range(2):
+            g = gen(xt, torch.full((16,), i))
+            assert torch.count_nonzero(g) == 0
+            adv, _ = perturb(TargetView(gen, i), xt)
+            moved = torch.clamp(xt + gen.prior(xt, torch.full((16,), i)), 0, 1)
+            torch.testing.assert_close(adv, torch.clamp(moved, torch.clamp(xt, max=0.0), torch.clamp(xt, min=1.0)))
+
+
+def test_a_step_deals_the_batch_to_several_targets_never_to_a_samples_own_class(atlas):
+    x, y, _ = atlas
+    from tspg.nn import Classifier
+
+    clf = Classifier(x.shape[1], 4, (16,))
+    gen, disc = new_conditional_adversary(x.shape[1], 4, GeneratorConfig(), seed=0)
+    plan = ConditionalPlan(clf, gen, disc, x, y, [0, 1, 2, 3], GeneratorConfig(), seed=3, device=torch.device("cpu"))
+    seen = set()
+    for _ in range(20):
+        batch = np.random.default_rng(len(seen)).choice(len(y), 32, replace=False)
+        t, groups = plan.assign(y[batch])
+        assert not (np.asarray([0, 1, 2, 3])[t] == y[batch]).any()
+        assert len(groups) == 32 // GROUP_SIZE
+        assert sorted(np.concatenate([g for _, g in groups]).tolist()) == list(range(32))
+        seen.update(int(i) for i, _ in groups)
+    assert seen == {0, 1, 2, 3}
+    again = ConditionalPlan(clf, gen, disc, x, y, [0, 1, 2, 3], GeneratorConfig(), seed=3,
+                            device=torch.device("cpu"))
+    first = np.random.default_rng(0).choice(len(y), 32, replace=False)
+    assert np.array_equal(again.assign(y[first])[0], ConditionalPlan(
+        clf, gen, disc, x, y, [0, 1, 2, 3], GeneratorConfig(), seed=3, device=torch.device("cpu")).assign(
+        y[first])[0])
+
+
+def test_settings_the_conditional_generator_lacks_are_refused():
+    for change, word in ((dict(td_loss="draw"), "td_loss=draw"), (dict(td_loss="sinkhorn"), "td_loss=sinkhorn"),
+                         (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean")):
+        with pytest.raises(InputError, match=word):
+            check_conditional_config(GeneratorConfig(**change))
+    check_conditional_config(GeneratorConfig(td_loss="mmd"))
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    a = make_atlas(n_classes=4, n_genes=60, samples_per_class=24, n_markers=4, seed=3)
+    paths = a.write(tmp_path_factory.mktemp("cond"))
+    return paths, load_dataset(paths["data"], paths["labels"])
+
+
+def _fitted(ds, **cfg):
+    m = TSPG(seed=1, progress=False)
+    m.generator_config = GeneratorConfig(**{"epochs": 3, "patience": 0, **cfg})
+    m.fit_classifier(ds)
+    return m.fit_conditional(ds, "all")
+
+
+def test_g_learns_every_target_without_a_prior(small):
+    # with no prior and a zero-initialised G, all that moves a sample is what G learned, for each target at once
+    _, ds = small
+    m = _fitted(ds, prior="none", epochs=40, patience=0)
+    test = m.split.index[m.split == "test"]
+    for t in m.classes:
+        p = m.perturb(ds.gem.loc[test], t, labels=ds.labels.loc[test])
+        assert p.metrics()["perturbation_accuracy"] >= 0.9, t
+
+
+def test_a_saved_conditional_generator_loads_to_the_same_perturbations(small, tmp_path):
+    _, ds = small
+    m = _fitted(ds)
+    x = ds.gem.iloc[:12]
+    before = {t: m.perturb(x, t).perturbed_scaled.to_numpy() for t in m.classes}
+    m.save(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["conditional"]["targets"] == m.classes
+    assert (tmp_path / CONDITIONAL_WEIGHTS).is_file()
+    for t in m.classes:
+        assert manifest["targets"][t]["generator"] == "conditional"
+        assert not (tmp_path / target_dirname(t) / GENERATOR_WEIGHTS).exists()
+    loaded = TSPG.load(tmp_path, progress=False)
+    for t in m.classes:
+        assert isinstance(loaded.generators[t], TargetView)
+        np.testing.assert_array_equal(loaded.perturb(x, t).perturbed_scaled.to_numpy(), before[t])
+    # same seed, same data: the same weights file
+    other = tmp_path / "again"
+    _fitted(ds).save(other)
+    assert (other / CONDITIONAL_WEIGHTS).read_bytes() == (tmp_path / CONDITIONAL_WEIGHTS).read_bytes()
+
+
+def test_one_target_retrained_per_target_beside_the_conditional_generator(small, tmp_path):
+    _, ds = small
+    m = _fitted(ds)
+    m.generator_config = GeneratorConfig(epochs=2, patience=0)
+    m.fit_generator(ds, "Liver")
+    m.save(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["targets"]["Liver"]["generator"] == "per-target"
+    assert (tmp_path / "Liver" / GENERATOR_WEIGHTS).is_file()
+    loaded = TSPG.load(tmp_path, progress=False)
+    assert not isinstance(loaded.generators["Liver"], TargetView)
+    assert isinstance(loaded.generators["Lung"], TargetView)
+    x = ds.gem.iloc[:5]
+    np.testing.assert_array_equal(loaded.perturb(x, "Liver").perturbed_scaled.to_numpy(),
+                                  m.perturb(x, "Liver").perturbed_scaled.to_numpy())
+
+
+def test_a_damaged_conditional_file_is_one_line(small, tmp_path):
+    _, ds = small
+    _fitted(ds).save(tmp_path)
+    path = tmp_path / CONDITIONAL_WEIGHTS
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="damaged"):
+        TSPG.load(tmp_path, progress=False)
+
+
+def test_the_conditional_generator_is_a_per_target_folder_to_every_command(small, tmp_path):
+    paths, _ = small
+    out = tmp_path / "run"
+    r = tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "all", "--generator",
+             "conditional", "--out", out, "--classifier-epochs", "3", "--epochs", "2", "--no-figures", "--quiet",
+             check=False)
+    assert r.returncode == 0, r.stderr
+    classes = json.loads((out / MANIFEST).read_text())["classes"]
+    assert len([line for line in r.stdout.splitlines() if line.startswith("target ")]) == len(classes)
+    for c in classes:
+        for name in ("metrics.json", "perturbations.tsv", "history.tsv", "evaluation.tsv", "top_genes.tsv"):
+            assert (out / target_dirname(c) / name).is_file(), (c, name)
+    r = tspg("perturb", out, "--target", "Liver", "--perturb", "all", "--no-figures", "--quiet", check=False)
+    assert r.returncode == 0, r.stderr
+    assert "perturbation accuracy" in r.stdout
+    r = tspg("export", out, "--target", "Lung", "--h5ad", tmp_path / "lung.h5ad", "--quiet", check=False)
+    assert r.returncode == 0 and (tmp_path / "lung.h5ad").is_file(), r.stderr
+    # a setting it lacks is one line, before anything is trained
+    r = tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "all", "--generator",
+             "conditional", "--td-loss", "draw", "--out", tmp_path / "bad", check=False)
+    assert r.returncode == 2 and "--td-loss draw" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+
+
+def test_conditional_generator_shapes():
+    g = ConditionalGenerator(7, 3, zero_init=False)
+    out = g(torch.rand(5, 7), torch.tensor([0, 1, 2, 1, 0]))
+    assert out.shape == (5, 7) and out.abs().max() <= 1
