@@ -21,16 +21,6 @@ from tspg.train import (
 from tspg.train._conditional import GROUP_SIZE, new_conditional_adversary
 
 
-@pytest.fixture(scope="module")
-def atlas():
-    a = make_atlas(n_classes=4, n_genes=120, samples_per_class=30, n_markers=10, seed=7)
-    x = a.gem.to_numpy(np.float32)
-    x = (x - x.min(0)) / (x.max(0) - x.min(0))
-    names = sorted(a.labels.unique())
-    y = np.searchsorted(names, a.labels.to_numpy())
-    return x, y, names
-
-
 @pytest.mark.parametrize("kind", ["ot", "mean"])
 def test_the_conditional_prior_is_each_targets_own_prior(atlas, kind):
     x, y, _ = atlas

@@ -13,16 +13,6 @@ from tspg.train import ClassifierConfig, GeneratorConfig, fit_transport_prior, o
 from tspg.train._prior import fold_of_rows
 
 
-@pytest.fixture(scope="module")
-def atlas():
-    a = make_atlas(n_classes=4, n_genes=120, samples_per_class=30, n_markers=10, seed=7)
-    x = a.gem.to_numpy(np.float32)
-    x = (x - x.min(0)) / (x.max(0) - x.min(0))
-    names = sorted(a.labels.unique())
-    y = np.searchsorted(names, a.labels.to_numpy())
-    return x, y, names
-
-
 def test_mean_prior_moves_every_sample_of_a_class_by_its_mean_shift(atlas):
     x, y, names = atlas
     prior = fit_transport_prior(x, y, target=2, n_classes=4, kind="mean", n_components=10)

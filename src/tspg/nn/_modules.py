@@ -69,6 +69,20 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def _hourglass(n_in: int, down: tuple[int, ...], n_residual: int,
+               up: tuple[int, ...]) -> tuple[list[nn.Module], int]:
+    """G's layers before its output layer (dense + BN + ReLU down, residual blocks, up) and their output size."""
+    layers: list[nn.Module] = []
+    for h in down:
+        layers.append(_dense_bn(n_in, h, nn.ReLU()))
+        n_in = h
+    layers += [ResidualBlock(n_in) for _ in range(n_residual)]
+    for h in up:
+        layers.append(_dense_bn(n_in, h, nn.ReLU()))
+        n_in = h
+    return layers, n_in
+
+
 class Generator(nn.Module):
     """The perturbation generator G: an hourglass of dense layers with residual blocks and a tanh output.
 
@@ -101,15 +115,7 @@ class Generator(nn.Module):
         prior: TransportPrior | None = None,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        n_in = n_genes
-        for h in down:
-            layers.append(_dense_bn(n_in, h, nn.ReLU()))
-            n_in = h
-        layers += [ResidualBlock(n_in) for _ in range(n_residual)]
-        for h in up:
-            layers.append(_dense_bn(n_in, h, nn.ReLU()))
-            n_in = h
+        layers, n_in = _hourglass(n_genes, down, n_residual, up)
         out = nn.Linear(n_in, n_genes)
         if zero_init:
             nn.init.zeros_(out.weight)
@@ -251,15 +257,7 @@ class ConditionalGenerator(nn.Module):
                  prior: ConditionalPrior | None = None) -> None:
         super().__init__()
         self.n_targets = n_targets
-        layers: list[nn.Module] = []
-        n_in = n_genes + n_targets
-        for h in down:
-            layers.append(_dense_bn(n_in, h, nn.ReLU()))
-            n_in = h
-        layers += [ResidualBlock(n_in) for _ in range(n_residual)]
-        for h in up:
-            layers.append(_dense_bn(n_in, h, nn.ReLU()))
-            n_in = h
+        layers, n_in = _hourglass(n_genes + n_targets, down, n_residual, up)
         self.body = nn.Sequential(*layers)
         self.out = nn.Linear(n_in, n_genes)
         self.target_bias = nn.Parameter(torch.zeros(n_targets, n_genes))

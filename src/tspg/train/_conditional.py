@@ -37,10 +37,9 @@ from tspg.train._prior import (
     FAR,
     MIN_SAMPLES_FOR_COVARIANCE,
     N_COMPONENTS,
-    fit_pca,
     fold_of_rows,
     gaussian,
-    project,
+    prior_space,
 )
 from tspg.train._progress import epoch_bar
 
@@ -75,14 +74,8 @@ def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: lis
     Each target's maps are those of :func:`tspg.train.fit_transport_prior` (Gaussian OT between Ledoit-Wolf
     Gaussians in the PCA space, or the class-mean shift), with the PCA and each class's Gaussian computed once.
     """
-    if kind not in ("ot", "mean"):
-        raise ValueError(f"kind must be 'ot' or 'mean', not {kind!r}")
-    x_train = np.asarray(x_train, dtype=np.float32)
-    y_train = np.asarray(y_train)
-    pca = fit_pca(x_train, n_components, seed)
-    comp = pca.components_.astype(np.float64)
+    x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
-    z = project(pca, x_train)
     centroids = np.full((n_classes, k), FAR)
     outside = np.zeros((n_classes, g))
     gauss: dict[int, tuple[np.ndarray, np.ndarray]] = {}

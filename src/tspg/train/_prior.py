@@ -70,6 +70,16 @@ def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z.mean(0), cov + ridge * np.eye(len(cov))
 
 
+def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_components: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray, PCA, np.ndarray, np.ndarray]:
+    """The inputs of a prior fit checked and cast, the training part's PCA, its components and the scores."""
+    if kind not in ("ot", "mean"):
+        raise ValueError(f"kind must be 'ot' or 'mean', not {kind!r}")
+    x_train = np.asarray(x_train, dtype=np.float32)
+    pca = fit_pca(x_train, n_components, seed)
+    return x_train, np.asarray(y_train), pca, pca.components_.astype(np.float64), project(pca, x_train)
+
+
 def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
                         n_components: int = N_COMPONENTS, seed: int = 0) -> TransportPrior:
     """Fit the closed-form transport of every class onto ``target`` (:class:`tspg.nn.TransportPrior`).
@@ -104,14 +114,8 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     -------
     The fitted prior (CPU, float32 buffers).
     """
-    if kind not in ("ot", "mean"):
-        raise ValueError(f"kind must be 'ot' or 'mean', not {kind!r}")
-    x_train = np.asarray(x_train, dtype=np.float32)
-    y_train = np.asarray(y_train)
-    pca = fit_pca(x_train, n_components, seed)
-    comp = pca.components_.astype(np.float64)
+    x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
-    z = project(pca, x_train)
     rows_t = y_train == target
     if not rows_t.any():
         raise ValueError("the target class has no training sample")
