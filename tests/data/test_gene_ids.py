@@ -158,6 +158,6 @@ def test_rows_are_compacted_in_place_as_fancy_indexing_would(owner):
         expected = values[rows]
         # a view (of a larger matrix) does not own its memory and cannot be trimmed in place: copied once
         source = values if owner else np.vstack([values, values])[:n_rows]
-        out = _compact_rows(source, rows, step=16)
+        out = _compact_rows(source, rows, step_bytes=16 * 7 * 4)  # 16 rows a step
         np.testing.assert_array_equal(out, expected)
         assert (out.base is None) and (out is source) == owner

@@ -90,8 +90,10 @@ def _to_float32(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return pd.DataFrame(values, index=frame.index.astype(str), columns=frame.columns.astype(str))
 
 
-# Text of this size is parsed at once by the fast reader (bounds its working memory besides the result).
-FAST_CHUNK_BYTES = 1 << 23
+# The fast reader reads the file READ_BYTES at a time and parses the numbers of FAST_CHUNK_BYTES of wanted rows at
+# once: together they bound its working memory besides the result (about 3x FAST_CHUNK_BYTES).
+READ_BYTES = 1 << 20
+FAST_CHUNK_BYTES = 1 << 20
 NA_VALUES = ["NA", "NaN", "nan", ""]
 
 
@@ -106,19 +108,38 @@ def _count_lines(path: Path) -> int | None:
     return n + 1
 
 
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _MALLOC_TRIM = ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
+
+
 def _read_numeric_rows(
     path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None,
     name_field: int = 0, wanted: Callable[[str], bool] | None = None, max_rows: int | None = None,
 ) -> tuple[list[str], np.ndarray] | None:
     """Fast reader of a delimited text matrix: rows of ``n_lead`` name fields, then ``n_values`` numbers.
 
-    Lines are split in Python only once per row; the numbers of an 8 MB chunk are parsed at once by pyarrow's
-    CSV reader as one column (wide files are its slow case when read as a table: its cost grows with columns x
-    blocks). Numbers are parsed as float64 and rounded to float32, as pandas does, and stored straight into one
-    float32 matrix, so the text is never held whole and the matrix is never copied: it is allocated (not
-    touched: untouched pages cost no memory) for an upper bound on the rows, ``max_rows`` (a GCT's header) or
-    the file's line count, and trimmed in place to the rows read at the end; without a bound it grows by
-    doubling.
+    Each row's name fields are found in a reused read buffer; the numbers of the wanted rows are copied into a
+    second reused buffer and, about ``FAST_CHUNK_BYTES`` at a time, parsed at once by pyarrow's CSV reader as
+    one column (wide files are its slow case when read as a table: its cost grows with columns x blocks), on
+    this thread and from the system allocator, whose free pages are given back after each batch. Numbers are
+    parsed as float64 and rounded to float32, as pandas does, and stored straight into one float32 matrix, so
+    the text is never held whole and the matrix is never copied: it is allocated (not touched: untouched pages
+    cost no memory) for an upper bound on the rows, ``max_rows`` (a GCT's header) or the file's line count, and
+    trimmed in place to the rows read at the end; without a bound it grows by doubling.
 
     Returns
     -------
@@ -141,67 +162,103 @@ def _read_numeric_rows(
     except MemoryError:
         out = np.empty((256, width), dtype=np.float32)
     names: list[str] = []
-    read_opts = pacsv.ReadOptions(column_names=["v"], block_size=4 * FAST_CHUNK_BYTES)  # one block per chunk
+    read_opts = pacsv.ReadOptions(column_names=["v"], block_size=4 * FAST_CHUNK_BYTES,  # one block per chunk
+                                  use_threads=False)  # so: no gain from threads, whose malloc arenas keep pages
     parse_opts = pacsv.ParseOptions(ignore_empty_lines=False, quote_char=False)
     convert_opts = pacsv.ConvertOptions(column_types={"v": pa.float64()}, null_values=NA_VALUES,
                                         strings_can_be_null=False)
+    # pyarrow's default pool (mimalloc) keeps the pages of freed blocks: after a GTEx-sized GCT read for 200
+    # genes it held 35 MB more than the system allocator, which gives the parser's blocks back.
+    pool = pa.system_memory_pool()
     rows = 0
+    # Two buffers, allocated once and reused, hold all the text: what was read (whole lines, the last one
+    # carried over to the next read) and the wanted rows' numbers waiting to be parsed. Allocating them afresh
+    # per chunk let glibc's allocator keep the freed chunks' pages: 35 MB more at the peak of a GTEx-sized read.
+    text = bytearray(READ_BYTES)
+    body = bytearray(FAST_CHUNK_BYTES + READ_BYTES)
+    n_text = n_body = n_pending = 0  # filled bytes of ``text`` and ``body``; rows waiting in ``body``
+
+    def flush() -> bool:
+        """Parse the rows waiting in ``body`` into ``out``; False when pyarrow does not parse them all."""
+        nonlocal out, rows, n_body, n_pending
+        view = np.frombuffer(body, dtype=np.uint8, count=n_body)
+        view[view == sep_b[0]] = 10  # one number per line: pyarrow parses a single column fast
+        try:
+            with memoryview(body) as whole, whole[:n_body] as filled:
+                column = pacsv.read_csv(pa.py_buffer(filled), read_options=read_opts, parse_options=parse_opts,
+                                        convert_options=convert_opts, memory_pool=pool).column(0)
+        except (pa.ArrowInvalid, ValueError):
+            return False
+        finally:
+            del view  # ``body`` may grow only when nothing views it
+        if len(column) != n_pending * n_values:
+            return False
+        block = column.to_numpy(zero_copy_only=False).reshape(n_pending, n_values)
+        if keep is not None:
+            block = block[:, keep]
+        if rows + len(block) > len(out):  # no bound, or a header that says too few rows: grow by doubling
+            grown = np.empty((max(2 * len(out), rows + len(block)), width), dtype=np.float32)
+            grown[:rows] = out[:rows]
+            out = grown
+        out[rows:rows + len(block)] = block
+        rows += len(block)
+        n_body = n_pending = 0
+        del block, column
+        _trim_heap()
+        return True
+
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         for _ in range(skip):
             fh.readline()
-        rest = b""
-        while True:
-            buf = fh.read(FAST_CHUNK_BYTES)
-            if buf:
-                buf = rest + buf
-                cut = buf.rfind(b"\n") + 1
-                rest, buf = buf[cut:], buf[:cut]
-            else:
-                buf, rest = rest, b""
-            if not buf:
-                break
-            if b'"' in buf:
+        eof = False
+        while not eof:
+            if n_text == len(text):  # a line longer than the buffer: grow it
+                text.extend(bytes(len(text)))
+            with memoryview(text) as whole, whole[n_text:] as free:
+                got = fh.readinto(free)
+            eof = got == 0
+            n_text += got
+            end_of_lines = n_text if eof else text.rfind(b"\n", 0, n_text) + 1
+            if text.find(b'"', 0, end_of_lines) != -1:
                 return None
-            values = []
-            for line in buf.split(b"\n"):
-                line = line.rstrip(b"\r")
-                if not line:
+            pos = 0
+            while pos < end_of_lines:
+                stop = text.find(b"\n", pos, end_of_lines)
+                stop = end_of_lines if stop == -1 else stop
+                start, pos = pos, stop + 1
+                if stop > start and text[stop - 1] == 13:  # \r\n
+                    stop -= 1
+                if stop == start:
                     continue  # blank lines are skipped, as pandas does
-                parts = line.split(sep_b, n_lead)
-                if (len(parts) <= n_lead or not parts[name_field]
-                        or parts[n_lead].count(sep_b) != n_values - 1):
+                fields = [start - 1]
+                for _ in range(n_lead):
+                    at = text.find(sep_b, fields[-1] + 1, stop)
+                    if at == -1:
+                        return None
+                    fields.append(at)
+                first = fields[n_lead] + 1
+                if fields[name_field + 1] == fields[name_field] + 1 or text.count(sep_b, first, stop) != n_values - 1:
                     return None
                 try:
-                    name = parts[name_field].decode()
+                    name = text[fields[name_field] + 1:fields[name_field + 1]].decode()
                 except UnicodeDecodeError:
                     return None
                 if wanted is not None and not wanted(name):
                     continue
                 names.append(name)
-                values.append(parts[n_lead])
-            if not values:
-                continue
-            body = b"\n".join(values).replace(sep_b, b"\n")
-            try:
-                column = pacsv.read_csv(pa.py_buffer(body), read_options=read_opts, parse_options=parse_opts,
-                                        convert_options=convert_opts).column(0)
-            except (pa.ArrowInvalid, ValueError):
+                size = stop - first
+                if n_body + size + 1 > len(body):  # one row longer than the batch: grow it
+                    body.extend(bytes(n_body + size + 1 - len(body)))
+                with memoryview(text) as whole, whole[first:stop] as row:
+                    body[n_body:n_body + size] = row
+                body[n_body + size] = 10
+                n_body += size + 1
+                n_pending += 1
+            text[:n_text - end_of_lines] = text[end_of_lines:n_text]  # the unfinished line, to the front
+            n_text -= end_of_lines
+            if n_pending and (eof or n_body >= FAST_CHUNK_BYTES) and not flush():
                 return None
-            if len(column) != len(values) * n_values:
-                return None
-            block = column.to_numpy(zero_copy_only=False).reshape(len(values), n_values)
-            del column, body
-            if keep is not None:
-                block = block[:, keep]
-            if rows + len(block) > len(out):  # no bound, or a header that says too few rows: grow by doubling
-                grown = np.empty((max(2 * len(out), rows + len(block)), width), dtype=np.float32)
-                grown[:rows] = out[:rows]
-                out = grown
-            out[rows:rows + len(block)] = block
-            rows += len(block)
-            del block
-    pa.default_memory_pool().release_unused()
     if rows == 0:
         return None if wanted is None else (names, np.empty((0, width), dtype=np.float32))
     if rows < len(out):
@@ -338,13 +395,15 @@ def merge_duplicate_genes(genes: list[str], values: np.ndarray, source: str) -> 
     return list(map(str, uniques)), merged
 
 
-def _compact_rows(values: np.ndarray, rows: np.ndarray, step: int = 256) -> np.ndarray:
+def _compact_rows(values: np.ndarray, rows: np.ndarray, step_bytes: int = 1 << 20) -> np.ndarray:
     """``values[rows]`` for increasing ``rows`` (``rows[i] >= i``), computed in place a few rows at a time.
 
-    The matrix is never held twice: row ``i`` takes row ``rows[i]``, which no earlier step has overwritten; an
-    array that owns its memory is then trimmed in place, any other is copied once.
+    The matrix is never held twice: row ``i`` takes row ``rows[i]``, which no earlier step has overwritten (each
+    step's rows, about ``step_bytes``, pass through one temporary); an array that owns its memory is then trimmed
+    in place, any other is copied once.
     """
     n = len(rows)
+    step = max(1, step_bytes // max(values[:1].nbytes, 1))
     for start in range(0, n, step):
         stop = min(start + step, n)
         values[start:stop] = values[rows[start:stop]]
