@@ -151,3 +151,17 @@ def test_success_excludes_samples_already_called_the_target():
     assert math.isnan(out["success_logreg"])  # no such classifier
     nothing_to_do = tl.MetricInput(x_adv=np.zeros((1, 2)), calls={"f": (np.array([True]), np.array([True]))})
     assert math.isnan(tl.METRICS["success_f"](nothing_to_do))
+
+
+def test_median_bandwidths_are_the_median_pairwise_distance_times_each_scale():
+    z = _points(n=40, d=6, seed=3).astype(np.float32)
+    pairs = [np.linalg.norm(z[i].astype(np.float64) - z[j]) for i in range(40) for j in range(i + 1, 40)]
+    assert median_bandwidths(z, scales=(0.5, 2.0)) == pytest.approx((0.5 * np.median(pairs), 2 * np.median(pairs)),
+                                                                    rel=1e-12)
+    # more rows than max_samples: the median of the drawn rows' pairs (the same rows for the same seed)
+    big = _points(n=300, d=4, seed=4)
+    rows = np.random.default_rng(7).choice(300, 50, replace=False)
+    sub = big[rows]
+    expected = np.median([np.linalg.norm(sub[i] - sub[j]) for i in range(50) for j in range(i + 1, 50)])
+    assert median_bandwidths(big, scales=(1.0,), max_samples=50, seed=7) == pytest.approx((expected,), rel=1e-12)
+    assert median_bandwidths(np.zeros((5, 3)), scales=(1.0,)) == (1.0,)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist
 
 from tspg.data import share_called_target
 
@@ -113,10 +113,10 @@ def median_bandwidths(z: np.ndarray, scales: Sequence[float] = BANDWIDTH_SCALES,
     -------
     One bandwidth per scale (the median falls back to 1 when every distance is 0).
     """
-    z = np.asarray(z, dtype=np.float64)
-    if len(z) > max_samples:
+    z = np.asarray(z)
+    if len(z) > max_samples:  # rows first, then the float64 copy: only the drawn rows are ever copied
         z = z[np.random.default_rng(seed).choice(len(z), max_samples, replace=False)]
-    d = cdist(z, z)[np.triu_indices(len(z), 1)]
+    d = pdist(np.asarray(z, dtype=np.float64))  # the pairs i < j, without the square matrix or its indices
     med = float(np.median(d)) if d.size and np.median(d) > 0 else 1.0
     return tuple(med * s for s in scales)
 
