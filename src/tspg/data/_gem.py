@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tspg._memory import trim_heap
 from tspg._options import GENE_ID_COLUMNS
 from tspg.data._errors import InputError
 
@@ -108,24 +109,6 @@ def _count_lines(path: Path) -> int | None:
     return n + 1
 
 
-def _trim_heap() -> None:
-    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
-    global _MALLOC_TRIM
-    if _MALLOC_TRIM is None:
-        import ctypes
-        import ctypes.util
-
-        try:
-            _MALLOC_TRIM = ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
-        except (OSError, AttributeError):
-            _MALLOC_TRIM = False
-    if _MALLOC_TRIM:
-        _MALLOC_TRIM(0)
-
-
-_MALLOC_TRIM = None
-
-
 def _read_numeric_rows(
     path: Path, sep: str, skip: int, n_lead: int, n_values: int, keep: np.ndarray | None = None,
     name_field: int = 0, wanted: Callable[[str], bool] | None = None, max_rows: int | None = None,
@@ -204,7 +187,7 @@ def _read_numeric_rows(
         rows += len(block)
         n_body = n_pending = 0
         del block, column
-        _trim_heap()
+        trim_heap()
         return True
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open

@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-
-
-@functools.cache
-def _libc_malloc_trim():  # noqa: ANN202
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
-        return None
+from tspg._memory import trim_heap
 
 
 def release_memory() -> None:
@@ -27,6 +15,4 @@ def release_memory() -> None:
     import gc
 
     gc.collect()
-    trim = _libc_malloc_trim()
-    if trim is not None:
-        trim(0)
+    trim_heap()
