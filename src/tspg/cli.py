@@ -24,6 +24,7 @@ from tspg._options import (
     PAPER_LOSS,
     PERTURB_WHICH,
     PRECISIONS,
+    PRIOR_SHRINKS,
     PRIORS,
     RANK_UNITS,
     TARGET_COV_MODELS,
@@ -168,6 +169,10 @@ def _generator_options(f: Callable) -> Callable:
                      help="Transport prior of the generator: ot (each sample first moves by the Gaussian "
                           "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
                           "mean (the class-mean shift) or none (the paper's G learns it all). Default: ot."),
+        click.option("--prior-shrink", type=click.Choice(list(PRIOR_SHRINKS)), default=None,
+                     help="Shrink the prior's mean shift per gene: js (each gene's shift times max(0, 1 - 1/t^2), "
+                          "t its Welch statistic, so genes within the noise of the class means stay put), none "
+                          "(the plain map) or auto (default: js per target, none for --generator conditional)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,
@@ -228,8 +233,8 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "w_gan": "w_gan", "w_adv": "w_adv", "w_norm": "w_norm", "w_td": "w_td", "w_ind": "w_ind",
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
-                     "prior_components": "prior_components", "prior_folds": "prior_folds",
-                     "prior_share_low": "prior_share_low", "patience": "patience"}
+                     "prior_shrink": "prior_shrink", "prior_components": "prior_components",
+                     "prior_folds": "prior_folds", "prior_share_low": "prior_share_low", "patience": "patience"}
 
 
 def _check_device(device: str) -> None:

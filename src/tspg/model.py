@@ -441,11 +441,12 @@ class TSPG:
         seed = self.target_seed(target)
         generator, discriminator = new_adversary(len(self.genes), self.generator_config, seed)
         x_train, x_target, x_val, y_train = prep.x[tr], prep.x[tr & (prep.y == t)], prep.x[va], prep.y[tr]
+        x_target_val = prep.x[va & (prep.y == t)]
         del prep  # the whole scaled matrix: only its training and validation rows are needed from here on
         gen, hist = fit_generator(
             self.classifier, x_train, x_target, t, x_val, self.generator_config,
             seed=seed, device=self.device, progress=self.progress, desc=f"generator {target}",
-            generator=generator, discriminator=discriminator, y_train=y_train,
+            generator=generator, discriminator=discriminator, y_train=y_train, x_target_val=x_target_val,
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
@@ -782,9 +783,10 @@ class TSPG:
                                                    folder / info["dir"] / GENERATOR_WEIGHTS, fix,
                                                    info.get("sha256")).to(model.device)
             saved = info.get("config", {})
-            # a generator saved before the transport prior existed has none (config_from_dict would say "ot"), and
-            # one saved before cross-fitting was trained on the whole prior's displacements
-            saved = {"prior": "none", "prior_folds": 1, "prior_share_low": 1.0, **saved}
+            # a generator saved before the transport prior existed has none (config_from_dict would say "ot"), one
+            # saved before cross-fitting was trained on the whole prior's displacements, and one saved before the
+            # shrinkage has the plain prior
+            saved = {"prior": "none", "prior_folds": 1, "prior_share_low": 1.0, "prior_shrink": "none", **saved}
             model.generator_configs[t] = config_from_dict(GeneratorConfig, saved)
             model.generator_summaries[t] = dict(info.get("training", {}))
         return model

@@ -91,6 +91,46 @@ def test_realism_checkpoint_prefers_the_realistic_epoch_once_accuracy_is_enough(
     assert checkpoint_score(weak) < checkpoint_score(collapsed)  # accuracy below 0.95 still comes first
 
 
+def test_without_an_independent_reference_only_confident_calls_rank_epochs():
+    prior_alone = {"val_accuracy": 1.0, "val_energy": 0.6, "val_energy_scored": 0.0}
+    trained = {**prior_alone, "val_energy": 0.5}
+    assert checkpoint_score(trained) == checkpoint_score(prior_alone)  # a tie: max() keeps the earlier epoch
+    assert max([prior_alone, trained], key=checkpoint_score) is prior_alone
+    assert checkpoint_score({**trained, "val_energy_scored": 1.0}) > checkpoint_score(
+        {**prior_alone, "val_energy_scored": 1.0})
+    assert checkpoint_score({**trained, "val_accuracy": 0.5}) < checkpoint_score(prior_alone)
+
+
+def test_validation_energy_is_measured_against_the_validation_targets(fitted):
+    from tspg.nn import perturb
+    from tspg.train import fit_generator, predict_logits
+    from tspg.train._losses import energy_loss
+
+    model, ds = fitted[:2]
+    x = model.scale(ds.gem)
+    y = np.searchsorted(model.classes, ds.labels.astype(str).to_numpy())
+    part = model.split.reindex(ds.gem.index).to_numpy()
+    tr, va = part == "train", part == "val"
+    ref = x[va & (y == 0)]
+    assert len(ref) >= 3
+    runs = {}
+    for name, r in (("val", ref), ("few", ref[:2])):
+        gen, hist = fit_generator(model.classifier, x[tr], x[tr & (y == 0)], 0, x[va],
+                                  GeneratorConfig(epochs=2, patience=0), seed=1, progress=False, y_train=y[tr],
+                                  x_target_val=r)
+        runs[name] = gen, hist
+    assert {r["val_energy_scored"] for r in runs["val"][1]} == {1.0}
+    assert {r["val_energy_scored"] for r in runs["few"][1]} == {0.0}  # a prior and < 3 validation targets
+    # the kept epoch's recorded validation energy is that of its perturbed validation samples to `ref`
+    gen, hist = runs["val"]
+    best = max(hist, key=checkpoint_score)
+    xv = x[va][predict_logits(model.classifier, x[va]).argmax(1).numpy() != 0]
+    with torch.no_grad():
+        v_adv, _ = perturb(gen, torch.as_tensor(xv))
+        want = energy_loss(v_adv, torch.as_tensor(ref), torch.as_tensor(x[tr & (y == 0)].mean(0)), unbiased=False)
+    assert best["val_energy"] == pytest.approx(float(want), rel=1e-4)
+
+
 def test_config_rejects_unknown_loss_names():
     for field in ("td_loss", "disc_real", "checkpoint"):
         with pytest.raises(ValueError, match=field):

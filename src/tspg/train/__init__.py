@@ -24,7 +24,14 @@ from tspg.train._losses import (
     norm_loss,
     target_distance_loss,
 )
-from tspg.train._prior import N_COMPONENTS, fit_pca, fit_transport_prior, out_of_fold_transport, project
+from tspg.train._prior import (
+    N_COMPONENTS,
+    fit_pca,
+    fit_transport_prior,
+    out_of_fold_transport,
+    project,
+    shrink_factors,
+)
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
 __all__ = [
@@ -50,6 +57,7 @@ __all__ = [
     "fit_pca",
     "fit_transport_prior",
     "out_of_fold_transport",
+    "shrink_factors",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",

@@ -84,6 +84,8 @@ ACCURACY_ENOUGH = 0.95
 #: held-out success under f fell to 0.800 on leukemia (seed 0; 1.000 without the prior) and 0.954 on pbmc68k,
 #: whose kept epoch was the first (``docs/method.md``, "The transport prior").
 MARGIN_ENOUGH = 1.0
+#: Validation samples of the target class needed to measure the checkpoint's energy distance against them.
+MIN_VAL_REFERENCE = 3
 #: With ``patience``, an epoch resets the count of epochs without improvement only when it betters the score
 #: that last reset it by more than noise: a higher accuracy part, or (``realism`` rule) a validation energy
 #: distance lower by more than this share. Smaller gains still replace the kept weights.
@@ -106,9 +108,12 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     ``realism`` (the default rule): first the share of validation samples f calls the target with a margin of
     at least :data:`MARGIN_ENOUGH` logits (``val_confident``; the plain share for rows without it), to 2 decimals
     and capped at :data:`ACCURACY_ENOUGH`; then the energy distance of the perturbed validation samples to the
-    target class's training samples in the scaled gene space (``val_energy``, lower is better). A distribution
+    target class in the scaled gene space (``val_energy``, lower is better): its validation samples where it has
+    at least :data:`MIN_VAL_REFERENCE`, else its training samples (see :func:`fit_generator`). A distribution
     distance rewards landing in the target distribution with its spread, where a distance to the target mean
-    rewards collapse onto the mean.
+    rewards collapse onto the mean. A row with ``val_energy_scored`` 0 (a generator with a transport prior and
+    too few validation samples of the target) ranks by the first part alone, so that ties keep the earliest
+    epoch (the prior alone).
 
     ``margin`` (tspg 0.1's rule): the share called the target (2 decimals, uncapped), then the mean margin
     ``min(z_t - max_{i!=t} z_i, kappa)`` in whole logits, then the mean absolute distance to the target class's
@@ -116,7 +121,8 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     """
     if rule == "margin":
         return (round(row["val_accuracy"], 2), float(round(row["val_margin"])), -row["val_dist"])
-    return (min(round(row.get("val_confident", row["val_accuracy"]), 2), ACCURACY_ENOUGH), -row["val_energy"])
+    energy = -row["val_energy"] if row.get("val_energy_scored", 1.0) else 0.0
+    return (min(round(row.get("val_confident", row["val_accuracy"]), 2), ACCURACY_ENOUGH), energy)
 
 
 def fit_generator(
@@ -133,6 +139,7 @@ def fit_generator(
     generator: Generator | None = None,
     discriminator: Discriminator | None = None,
     y_train: np.ndarray | None = None,
+    x_target_val: np.ndarray | None = None,
 ) -> tuple[Generator, list[dict]]:
     """Train a generator that perturbs any sample towards class ``target`` (TSPG, paper section 2.2).
 
@@ -172,6 +179,15 @@ def fit_generator(
         (:func:`tspg.train.fit_transport_prior` on ``x_train``).
     y_train
         Class index of each row of ``x_train``, for the prior's class maps; by default f's calls.
+    x_target_val
+        Scaled validation samples of the target class. With at least :data:`MIN_VAL_REFERENCE` of them the
+        validation energy distance of the checkpoint rule is measured against them, not against the target's
+        training samples: those are the samples L_td pulls towards and whose mean the prior moves to, so they
+        favour an epoch that reproduces their own sampling noise over one that lands where new target samples
+        lie (measured in ``docs/method.md``, "Shrinking the prior's mean shift"). With fewer, a generator with a
+        transport prior is ranked on the confident-call share alone (the energy distance is still recorded, with
+        ``val_energy_scored`` 0): G's training is kept only where it makes more validation samples confident
+        calls; without a prior the training samples are the reference.
 
     Returns
     -------
@@ -192,13 +208,19 @@ def fit_generator(
             if y_train is None:
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
             n_classes = int(classifier.net[-1].out_features)
+            shrink = "none" if config.prior_shrink == "none" else "js"
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
-                                                  n_components=config.prior_components, seed=seed)
+                                                  n_components=config.prior_components, seed=seed, shrink=shrink)
             if config.prior_folds > 1:
                 displacement = out_of_fold_transport(x_train, y_train, target, n_classes, kind=config.prior,
                                                      n_components=config.prior_components,
-                                                     folds=config.prior_folds, seed=seed, whole=generator.prior)
+                                                     folds=config.prior_folds, seed=seed, whole=generator.prior,
+                                                     shrink=shrink)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
+        if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:
+            plan.val_reference = torch.as_tensor(x_target_val, dtype=torch.float32, device=plan.device)
+        elif generator.prior is not None:
+            plan.energy_scored = False
         return _train(plan, x_train, x_val, progress, desc, displacement)
     finally:
         for p in classifier.parameters():
@@ -259,6 +281,10 @@ class AdversarialPlan:
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.precision = check_precision(config.precision)
         self.y_target = torch.as_tensor(x_target, dtype=torch.float32, device=device)
+        #: the target samples the validation energy distance is measured against (see :func:`fit_generator`)
+        self.val_reference = self.y_target
+        #: whether the checkpoint rule ranks epochs by the validation energy distance (see :func:`fit_generator`)
+        self.energy_scored = True
         self.center = self.sampler.mu
         self.target_sd = self.y_target.std(0) if len(self.y_target) > 1 else torch.zeros_like(self.center)
         self.bandwidths = torch.empty(0, device=device)
@@ -356,9 +382,10 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
         v_margin = -adversarial_loss(v_logits, target, plan.config.kappa)
         v_confident = (target_margins(v_logits, target) >= MARGIN_ENOUGH).float().mean()
         v_dist = (v_adv - plan.sampler.mu).abs().mean()
-        v_energy = energy_loss(v_adv, plan.y_target, plan.center, unbiased=False)
+        v_energy = energy_loss(v_adv, plan.val_reference, plan.center, unbiased=False)
         values = torch.stack([v_hit, v_confident, v_margin, v_dist, v_energy]).tolist()
-    return dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
+    row = dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
+    return {**row, "val_energy_scored": float(plan.energy_scored)}
 
 
 

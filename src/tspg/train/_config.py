@@ -10,6 +10,7 @@ from tspg._options import (  # noqa: F401 (PAPER_LOSS re-exported)
     DISC_REAL,
     PAPER_LOSS,
     PRECISIONS,
+    PRIOR_SHRINKS,
     PRIORS,
     TARGET_COV_MODELS,
     TD_LOSSES,
@@ -182,6 +183,14 @@ class GeneratorConfig:
         structure); the default. ``mean`` moves each sample by its class's mean shift instead; ``none`` (the paper's
         G) learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
         also scores the prior alone (epoch 0, G = 0 with ``zero_init``). Measured in ``docs/method.md``.
+    prior_shrink
+        Shrinkage of the prior's mean displacement per gene (:data:`PRIOR_SHRINKS`). ``js``: each gene's part of
+        a class's mean shift is scaled by its positive-part James-Stein factor ``max(0, 1 - 1/t^2)`` (``t``: the
+        gene's Welch statistic between the target's and the class's training samples,
+        :func:`tspg.train.shrink_factors`), so genes whose difference is within the sampling noise of the two
+        class means are not moved by that noise. ``none``: the plain map (the ``optimal_transport`` baseline).
+        ``auto`` (the default): ``js`` for a per-target generator, ``none`` for the conditional one (whose
+        prior is not shrunk). Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds
@@ -222,6 +231,7 @@ class GeneratorConfig:
     w_mean: float = 0.0
     td_smoothing: float = 0.5
     prior: str = "ot"
+    prior_shrink: str = "auto"
     prior_components: int = 50
     prior_folds: int = 5
     prior_share_low: float = 0.5
@@ -250,7 +260,7 @@ class GeneratorConfig:
         _check_number(self, "stop_accuracy", 0.0, 1.0, none_ok=True)
         for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES),
                               ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS),
-                              ("prior", PRIORS)):
+                              ("prior", PRIORS), ("prior_shrink", PRIOR_SHRINKS)):
             _check_choice(self, name, allowed)
         if not isinstance(self.zero_init, bool):
             _fail(self, "zero_init", "must be True or False")

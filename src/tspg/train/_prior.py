@@ -26,6 +26,8 @@ MIN_SAMPLES_FOR_COVARIANCE = 3
 FAR = 1e15
 #: Folds of :func:`out_of_fold_transport` (the default of ``GeneratorConfig.prior_folds``).
 PRIOR_FOLDS = 5
+#: Shrinkage rules of :func:`fit_transport_prior` (``none``: the plain map; ``js``: :func:`shrink_factors`).
+SHRINKS = ("none", "js")
 
 
 def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0) -> PCA:
@@ -70,6 +72,58 @@ def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z.mean(0), cov + ridge * np.eye(len(cov))
 
 
+def class_variances(x_train: np.ndarray, y_train: np.ndarray, classes: list[int]) -> dict[int, np.ndarray]:
+    """Per-gene variance (ddof 1, float64) of each class's training samples.
+
+    A class of one sample gets the pooled within-class variance of the classes with two or more.
+    """
+    var, dof = {}, {}
+    for c in classes:
+        part = x_train[y_train == c]
+        if len(part) > 1:
+            var[c], dof[c] = part.var(0, ddof=1, dtype=np.float64), len(part) - 1
+    if var:
+        pooled = sum(dof[c] * var[c] for c in var) / sum(dof.values())
+    else:
+        pooled = np.zeros(x_train.shape[1])
+    return {c: var.get(c, pooled) for c in classes}
+
+
+def shrink_factors(d: np.ndarray, var_t: np.ndarray, n_t: int, var_s: np.ndarray, n_s: int) -> np.ndarray:
+    """Per-gene positive-part James-Stein factors of a difference of two class means: ``max(0, 1 - 1/t^2)``.
+
+    ``t = d / se`` is the gene's Welch statistic, ``se^2 = var_t / n_t + var_s / n_s``. Each estimated class mean
+    carries its sampling noise, so a mean shift moves every gene, the many with no real difference included, by
+    noise of about ``se``; scaled by its factor, a gene with a clear difference (|t| of 5 keeps 96%) keeps its
+    shift and one within the noise (|t| <= 1) is not moved. For a true difference ``tau`` standard errors
+    away, the factor with the least expected squared error of ``f d`` is ``tau^2 / (1 + tau^2)``; ``t^2 - 1``
+    is an unbiased estimate of ``tau^2``, which gives ``1 - 1/t^2``. A gene with no variance in either class
+    keeps its shift when it differs and has none when it does not.
+
+    Parameters
+    ----------
+    d
+        The difference of the target's and the source's training means, per gene.
+    var_t, n_t, var_s, n_s
+        Per-gene variance and sample count of the target's and the source's training samples.
+
+    Returns
+    -------
+    The factors (float64, in [0, 1]).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> shrink_factors(np.array([0.5, 0.05, 0.0]), np.full(3, 0.01), 10, np.full(3, 0.01), 10).round(3).tolist()
+    [0.992, 0.2, 0.0]
+    """
+    se2 = var_t / n_t + var_s / n_s
+    d2 = np.square(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(se2 > 0, 1.0 - se2 / d2, 1.0)
+    return np.where(d2 > 0, np.clip(f, 0.0, 1.0), 0.0)
+
+
 def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_components: int,
                 seed: int) -> tuple[np.ndarray, np.ndarray, PCA, np.ndarray, np.ndarray]:
     """The inputs of a prior fit checked and cast, the training part's PCA, its components and the scores."""
@@ -81,7 +135,7 @@ def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_component
 
 
 def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
-                        n_components: int = N_COMPONENTS, seed: int = 0) -> TransportPrior:
+                        n_components: int = N_COMPONENTS, seed: int = 0, shrink: str = "none") -> TransportPrior:
     """Fit the closed-form transport of every class onto ``target`` (:class:`tspg.nn.TransportPrior`).
 
     A PCA (at most ``n_components``) is fitted on the training part. ``kind="ot"``: per class, its training
@@ -92,6 +146,11 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     PCA space a sample moves by the part of its class's mean shift outside it, so that a class's training mean
     lands on the target's. A class with fewer than :data:`MIN_SAMPLES_FOR_COVARIANCE` training samples is moved
     by its mean shift; one without training samples is never assigned (its centroid is put :data:`FAR` away).
+
+    ``shrink="js"`` scales each gene's part of the class's mean shift by its :func:`shrink_factors` (the OT map's
+    covariance part is kept): the class's training mean then lands on ``mu_class + f * (mu_target - mu_class)``
+    rather than on the target's mean, so that genes whose difference is within the sampling noise of the two
+    means are not moved by that noise.
 
     Parameters
     ----------
@@ -109,11 +168,15 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
         Upper bound on the PCA components.
     seed
         Seed of the PCA's randomised SVD.
+    shrink
+        ``none`` (the plain map; the ``optimal_transport`` and ``mean_shift`` baselines) or ``js``.
 
     Returns
     -------
     The fitted prior (CPU, float32 buffers).
     """
+    if shrink not in SHRINKS:
+        raise ValueError(f"shrink must be one of {', '.join(SHRINKS)}, not {shrink!r}")
     x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
     rows_t = y_train == target
@@ -123,14 +186,18 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     mu_t = x_train[rows_t].mean(0, dtype=np.float64)
     centroids = np.full((n_classes, k), FAR)
     maps, shifts, outside = np.zeros((n_classes, k, k)), np.zeros((n_classes, k)), np.zeros((n_classes, g))
-    for c in range(n_classes):
+    present = [c for c in range(n_classes) if (y_train == c).any()]
+    var = class_variances(x_train, y_train, present) if shrink == "js" else {}
+    for c in present:
         rows = y_train == c
-        if not rows.any():
-            continue
         centroids[c] = z[rows].mean(0)
         if c == target:
             continue
         d = mu_t - x_train[rows].mean(0, dtype=np.float64)
+        correction = np.zeros(k)
+        if shrink == "js":
+            d_shrunk = shrink_factors(d, var[target], int(rows_t.sum()), var[c], int(rows.sum())) * d
+            correction, d = (d_shrunk - d) @ comp.T, d_shrunk
         outside[c] = d - (d @ comp.T) @ comp
         if kind == "ot" and rows.sum() >= MIN_SAMPLES_FOR_COVARIANCE:
             from ot.gaussian import bures_wasserstein_mapping
@@ -140,6 +207,7 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
             maps[c], shifts[c] = a - np.eye(k), b
         else:
             shifts[c] = m_t - centroids[c]
+        shifts[c] += correction
     prior = TransportPrior(g, n_classes, k)
     values = {"center": pca.mean_, "components": comp, "centroids": centroids, "maps": maps, "shifts": shifts,
               "outside": outside}
@@ -165,7 +233,7 @@ def fold_of_rows(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
 
 def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS,
-                          seed: int = 0, whole: TransportPrior | None = None) -> np.ndarray:
+                          seed: int = 0, whole: TransportPrior | None = None, shrink: str = "none") -> np.ndarray:
     """Each training sample's transport ``T(x)`` by a prior fitted without it (cross-fitting).
 
     The prior a generator is trained on top of is fitted on the training part, so on its own training samples
@@ -178,7 +246,7 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
 
     Parameters
     ----------
-    x_train, y_train, target, n_classes, kind, n_components, seed
+    x_train, y_train, target, n_classes, kind, n_components, seed, shrink
         As :func:`fit_transport_prior`.
     folds
         Number of folds (at least 2).
@@ -195,7 +263,7 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
     x_train = np.asarray(x_train, dtype=np.float32)
     y_train = np.asarray(y_train)
     full = whole if whole is not None else fit_transport_prior(x_train, y_train, target, n_classes, kind,
-                                                                n_components, seed)
+                                                                n_components, seed, shrink)
     with torch.no_grad():
         out = full(torch.as_tensor(x_train)).numpy()
     if folds < 2 or (y_train == target).sum() < folds:
@@ -203,7 +271,8 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
     fold = fold_of_rows(y_train, folds, seed)
     for j in range(folds):
         held, rest = fold == j, fold != j
-        prior = fit_transport_prior(x_train[rest], y_train[rest], target, n_classes, kind, n_components, seed)
+        prior = fit_transport_prior(x_train[rest], y_train[rest], target, n_classes, kind, n_components, seed,
+                                    shrink)
         seen = np.isin(y_train, np.unique(y_train[rest]))
         rows = held & seen
         if rows.any():
