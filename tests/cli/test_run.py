@@ -183,8 +183,11 @@ def test_genes_and_enrich_commands_on_a_run(own_run, inputs):
     assert list(per_sample.columns) == ["sample", "source", "direction", "rank", "gene", "perturbation"]
     assert per_sample["rank"].max() == 5
     pert = pd.read_csv(run_dir / "Liver" / "perturbations_scaled.tsv", sep="\t", index_col=0)
-    first = per_sample[(per_sample["sample"] == pert.index[0]) & (per_sample["direction"] == "up")]
-    assert first["gene"].tolist() == list(pert.iloc[0].sort_values(ascending=False, kind="stable").index[:5])
+    # the target's own samples are not transitions (their perturbation may be exactly 0) and are not listed
+    listed = per_sample["sample"].unique()
+    assert set(listed) == set(pert.index[pert.abs().sum(axis=1) > 0]) - set(atlas.labels.index[atlas.labels == "Liver"])
+    first = per_sample[(per_sample["sample"] == listed[0]) & (per_sample["direction"] == "up")]
+    assert first["gene"].tolist() == list(pert.loc[listed[0]].sort_values(ascending=False, kind="stable").index[:5])
     m = json.loads((run_dir / "Liver" / "metrics.json").read_text())
     assert m["top_k"] == 5 and m["rank_units"] == "scaled" and len(m["consensus_up"]) == 5
     proc = tspg("enrich", run_dir, "--target", "Liver", "--enrich-gmt", paths["gene_sets"], "--quiet")
