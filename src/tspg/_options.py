@@ -37,9 +37,9 @@ G_INITS: tuple[str, ...] = ("zero", "random")
 TD_LOSSES: tuple[str, ...] = ("energy", "mmd", "sinkhorn", "draw")
 #: Transport priors of the generator (``GeneratorConfig.prior``): Gaussian optimal transport, class-mean shift, none.
 PRIORS: tuple[str, ...] = ("ot", "mean", "none")
-#: Shrinkage of the prior's mean displacement per gene (``GeneratorConfig.prior_shrink``): ``auto`` is ``js``
-#: for per-target generators and ``none`` for the conditional one.
-PRIOR_SHRINKS: tuple[str, ...] = ("auto", "js", "none")
+#: Shrinkage of the prior's mean displacement per gene (``GeneratorConfig.prior_shrink``): ``auto`` is ``eb``
+#: (empirical Bayes over genes) for per-target generators and ``none`` for the conditional one.
+PRIOR_SHRINKS: tuple[str, ...] = ("auto", "eb", "js", "none")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")
 #: Rules that choose the kept epoch (``GeneratorConfig.checkpoint``).

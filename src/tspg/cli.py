@@ -170,9 +170,11 @@ def _generator_options(f: Callable) -> Callable:
                           "optimal-transport map of its class onto the target, in a PCA space; G learns the rest), "
                           "mean (the class-mean shift) or none (the paper's G learns it all). Default: ot."),
         click.option("--prior-shrink", type=click.Choice(list(PRIOR_SHRINKS)), default=None,
-                     help="Shrink the prior's mean shift per gene: js (each gene's shift times max(0, 1 - 1/t^2), "
-                          "t its Welch statistic, so genes within the noise of the class means stay put), none "
-                          "(the plain map) or auto (default: js per target, none for --generator conditional)."),
+                     help="Shrink the prior's mean shift per gene, so that genes within the noise of the class "
+                          "means stay put: eb (empirical Bayes: each gene's shift by its posterior mean under a "
+                          "prior fitted to all genes), js (each gene's shift times max(0, 1 - 1/t^2), t its Welch "
+                          "statistic), none (the plain map) or auto (default: eb per target, none for --generator "
+                          "conditional)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,

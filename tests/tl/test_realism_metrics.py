@@ -91,3 +91,27 @@ def test_paired_atlas_knows_each_samples_own_transition():
     assert d.loc[a, other].std().max() < 1e-5
     assert np.allclose(d.loc[b].to_numpy(), -d.loc[a].to_numpy().reshape(-1, 300)[[list(a).index(
         i.replace("_B", "_A")) for i in b]], atol=1e-5)
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_new_draws_follow_the_atlas_distribution(paired):
+    from tspg.data import make_atlas
+
+    atlas = (make_paired_atlas(n_individuals=150, n_genes=300, seed=3) if paired
+             else make_atlas(n_classes=3, n_genes=300, samples_per_class=150, seed=3))
+    cls = "Tumour" if paired else "Liver"
+    real = atlas.gem[atlas.labels == cls].to_numpy(np.float64)
+    new = atlas.draw(cls, 600, seed=1)
+    assert new.shape == (600, 300) and list(new.columns) == list(atlas.gem.columns) and (new.to_numpy() >= 0).all()
+    # per gene, the new mean is within the noise of the two means (the largest of 300 z-scores stays below 4.5),
+    # and so is the spread; a different class's draws are far from it
+    se = np.sqrt(real.var(0, ddof=1) / len(real) + new.var(0, ddof=1) / 600)
+    assert np.abs((new.mean(0) - real.mean(0)) / se).max() < 4.5
+    assert np.abs(np.log(new.std(0) / real.std(0))).mean() < 0.08
+    other = atlas.draw("Normal" if paired else "Lung", 600, seed=1).to_numpy()
+    assert np.abs((other.mean(0) - real.mean(0)) / se).max() > 10
+    # the same seed gives the same draws; a two-sample test cannot tell new draws from real ones
+    np.testing.assert_array_equal(atlas.draw(cls, 5, seed=2).to_numpy(), atlas.draw(cls, 5, seed=2).to_numpy())
+    assert c2st_auc(new.to_numpy()[:150, :40], real[:, :40]) < 0.62
+    with pytest.raises(ValueError, match="no class"):
+        atlas.draw("Spleen", 3)

@@ -78,7 +78,8 @@ def test_a_step_deals_the_batch_to_several_targets_never_to_a_samples_own_class(
 def test_settings_the_conditional_generator_lacks_are_refused():
     for change, word in ((dict(td_loss="draw"), "td_loss=draw"), (dict(td_loss="sinkhorn"), "td_loss=sinkhorn"),
                          (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean"),
-                         (dict(prior_shrink="js"), "prior_shrink=js")):
+                         (dict(prior_shrink="js"), "prior_shrink=js"),
+                         (dict(prior_shrink="eb"), "prior_shrink=eb")):
         with pytest.raises(InputError, match=word):
             check_conditional_config(GeneratorConfig(**change))
     check_conditional_config(GeneratorConfig(td_loss="mmd"))

@@ -9,7 +9,15 @@ import torch
 from tspg import TSPG, tl
 from tspg.data import Dataset, InputError, make_atlas, make_paired_atlas
 from tspg.nn import Generator, TransportPrior, perturb
-from tspg.train import ClassifierConfig, GeneratorConfig, fit_transport_prior, out_of_fold_transport, shrink_factors
+from tspg.train import (
+    ClassifierConfig,
+    GeneratorConfig,
+    adaptive_shrink_factors,
+    adaptive_shrinkage,
+    fit_transport_prior,
+    out_of_fold_transport,
+    shrink_factors,
+)
 from tspg.train._prior import class_variances, fold_of_rows
 
 
@@ -153,13 +161,15 @@ def _moved_mean(prior, x, y, c):
 
 
 @pytest.mark.parametrize("kind", ["mean", "ot"])
-def test_shrunk_prior_moves_each_class_mean_by_its_shrunk_mean_shift(atlas, kind):
+@pytest.mark.parametrize("shrink", ["js", "eb"])
+def test_shrunk_prior_moves_each_class_mean_by_its_shrunk_mean_shift(atlas, kind, shrink):
     x, y, _ = atlas
-    prior = fit_transport_prior(x, y, target=0, n_classes=4, kind=kind, n_components=10, shrink="js")
+    prior = fit_transport_prior(x, y, target=0, n_classes=4, kind=kind, n_components=10, shrink=shrink)
     var = class_variances(x, y, [0, 1, 2, 3])
+    rule = shrink_factors if shrink == "js" else adaptive_shrink_factors
     for c in (1, 2, 3):
         d = x[y == 0].mean(0, dtype=np.float64) - x[y == c].mean(0, dtype=np.float64)
-        f = shrink_factors(d, var[0], int((y == 0).sum()), var[c], int((y == c).sum()))
+        f = rule(d, var[0], int((y == 0).sum()), var[c], int((y == c).sum()))
         assert 0.1 < (f < 0.5).mean() < 0.9 and (f > 0.95).any()  # some genes kept, many shrunk
         np.testing.assert_allclose(_moved_mean(prior, x, y, c), f * d, atol=2e-4)
     with torch.no_grad():  # the target's own samples still do not move
@@ -178,12 +188,43 @@ def test_shrunk_mean_shift_is_closer_to_the_true_shift_when_most_genes_do_not_ch
     x = np.concatenate([rng.normal(0, 1, (12, 400)), rng.normal(true, 1, (12, 400))]).astype(np.float32)
     y = np.repeat([0, 1], 12)
     errors = {}
-    for shrink in ("none", "js"):
+    for shrink in ("none", "js", "eb"):
         prior = fit_transport_prior(x, y, target=1, n_classes=2, kind="mean", n_components=5, shrink=shrink)
         errors[shrink] = float(np.sum((_moved_mean(prior, x, y, 0) - true) ** 2))
     assert errors["js"] < 0.5 * errors["none"]  # measured: 26.9 against 68.7
-    kept = _moved_mean(fit_transport_prior(x, y, 1, 2, kind="mean", n_components=5, shrink="js"), x, y, 0)[:20]
-    assert kept.mean() > 1.8  # the real differences keep their size (measured: 2.01; plain 2.08)
+    # the prior learnt from all 400 genes (most do not differ) removes most of the rest (measured: 8.3)
+    assert errors["eb"] < 0.5 * errors["js"]
+    for shrink in ("js", "eb"):
+        kept = _moved_mean(fit_transport_prior(x, y, 1, 2, kind="mean", n_components=5, shrink=shrink), x, y, 0)[:20]
+        assert kept.mean() > 1.8  # the real differences keep their size (measured: js 2.01, eb 1.94; plain 2.08)
+
+
+def test_adaptive_shrinkage_learns_how_many_effects_are_null():
+    rng = np.random.default_rng(1)
+    se = rng.uniform(0.5, 2.0, 2000)
+    beta = np.zeros(2000)
+    beta[:100] = rng.choice([-1, 1], 100) * 8.0 * se[:100]
+    b = beta + rng.normal(0, se)
+    post = adaptive_shrinkage(b, se)
+    assert np.all(np.abs(post) <= np.abs(b) + 1e-12) and np.all(np.sign(post) * np.sign(b) >= 0)
+    assert np.abs(post[100:]).mean() < 0.1 * np.abs(b[100:]).mean()  # nulls: nearly 0
+    assert np.median(post[:100] / b[:100]) > 0.9  # 8 standard errors away: nearly kept
+    assert np.sum((post - beta) ** 2) < 0.2 * np.sum((b - beta) ** 2)
+    # with as many effects as nulls the same 2-SE estimate is shrunk less: the prior is learnt from the data
+    dense = np.where(np.arange(2000) < 1000, 8.0 * se, 0.0) + rng.normal(0, se)
+    probe = np.r_[2.0, np.zeros(1999)] * se
+    assert adaptive_shrinkage(np.r_[probe[0], dense[1:]], se)[0] > adaptive_shrinkage(np.r_[probe[0], b[1:]], se)[0]
+
+
+def test_adaptive_shrinkage_edge_cases():
+    np.testing.assert_array_equal(adaptive_shrinkage(np.zeros(5), np.ones(5)), np.zeros(5))
+    # no standard error: the estimate is kept (nothing to shrink it by)
+    np.testing.assert_array_equal(adaptive_shrinkage(np.array([1.0, -2.0]), np.zeros(2)), [1.0, -2.0])
+    out = adaptive_shrinkage(np.array([3.0, 0.1, 7.0]), np.array([0.0, 1.0, 1.0]))
+    assert out[0] == 3.0 and abs(out[1]) < 0.1 and 0 < out[2] < 7.0
+    # a gene constant in both classes keeps a real difference and has none otherwise
+    f = adaptive_shrink_factors(np.array([0.5, 0.0, 0.3]), np.array([0.0, 0.0, 0.01]), 5, np.array([0.0, 0.0, 0.01]), 5)
+    assert f[0] == 1.0 and f[1] == 0.0 and 0.0 <= f[2] <= 1.0
 
 
 def test_a_class_of_one_sample_gets_the_pooled_variance():

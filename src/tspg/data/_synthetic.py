@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,42 @@ class SyntheticAtlas:
     markers: dict[str, dict[str, list[str]]]
     individuals: pd.Series | None = None
     true_delta: pd.DataFrame | None = None
+    sampler: Callable[[str, int, np.random.Generator], np.ndarray] | None = field(default=None, repr=False)
+
+    def draw(self, cls: str, n: int, seed: int = 0) -> pd.DataFrame:
+        """``n`` new samples of class ``cls`` from the atlas's own generating distribution.
+
+        New draws of every random part of a sample (program activities, or for a paired atlas a new individual's;
+        the noise), with the atlas's fixed parts (baselines, programs, markers). They are what a perfect
+        transition would produce: the benchmark scores them beside every method as the floor that real held-out
+        samples allow (``true_target``).
+
+        Parameters
+        ----------
+        cls
+            A class of the atlas.
+        n
+            How many samples.
+        seed
+            Seed of the new draws (independent of the atlas's own).
+
+        Returns
+        -------
+        Samples (``NEW00001``...) x the atlas's genes, float32.
+
+        Examples
+        --------
+        >>> atlas = make_atlas(n_classes=3, n_genes=200, samples_per_class=20, seed=0)
+        >>> atlas.draw("Liver", 5).shape
+        (5, 200)
+        """
+        if self.sampler is None:
+            raise ValueError("this atlas has no generating distribution to draw from")
+        if cls not in set(self.labels):
+            raise ValueError(f"no class {cls!r} in the atlas")
+        x = self.sampler(cls, int(n), np.random.default_rng(seed))
+        return pd.DataFrame(x.astype(np.float32), index=[f"NEW{i + 1:05d}" for i in range(len(x))],
+                            columns=self.gem.columns)
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write ``gem.tsv``, ``labels.tsv`` and ``gene_sets.gmt`` into ``folder``; return their paths."""
@@ -121,15 +158,18 @@ def make_atlas(
     x = np.tile(baseline, (n, 1))
     programs = {}
     program_means = rng.normal(0.0, 0.8, (n_classes, n_programs))
+    parts = []
     for p in range(n_programs):
         members = rng.choice(n_genes, program_size, replace=False)
         loadings = rng.uniform(0.4, 1.0, program_size)
         activity = program_means[y, p] + rng.normal(0.0, 0.7, n)
         x[:, members] += activity[:, None] * loadings[None, :]
         programs[f"PROGRAM_{p + 1:02d}"] = [genes[i] for i in sorted(members)]
+        parts.append((members, loadings))
 
     order = rng.permutation(n_genes)
     markers: dict[str, dict[str, list[str]]] = {}
+    blocks = []
     for c in range(n_classes):
         block = order[2 * n_markers * c: 2 * n_markers * (c + 1)]
         up, down = block[:n_markers], block[n_markers:]
@@ -137,6 +177,17 @@ def make_atlas(
         x[np.ix_(rows, up)] += marker_strength
         x[np.ix_(rows, down)] -= marker_strength
         markers[names[c]] = {"up": [genes[i] for i in sorted(up)], "down": [genes[i] for i in sorted(down)]}
+        blocks.append((up, down))
+
+    def sampler(cls: str, m: int, draws: np.random.Generator) -> np.ndarray:
+        c = names.index(cls)
+        new = np.tile(baseline, (m, 1))
+        for p, (members, loadings) in enumerate(parts):
+            new[:, members] += (program_means[c, p] + draws.normal(0.0, 0.7, m))[:, None] * loadings[None, :]
+        new[:, blocks[c][0]] += marker_strength
+        new[:, blocks[c][1]] -= marker_strength
+        new += draws.normal(0.0, noise, new.shape)
+        return np.clip(new, 0.0, None)
 
     x += rng.normal(0.0, noise, x.shape)
     np.clip(x, 0.0, None, out=x)
@@ -148,7 +199,7 @@ def make_atlas(
     for cls, m in markers.items():
         gene_sets[f"{set_name(cls)}_UP"] = m["up"]
         gene_sets[f"{set_name(cls)}_DOWN"] = m["down"]
-    return SyntheticAtlas(gem=gem, labels=labels, gene_sets=gene_sets, markers=markers)
+    return SyntheticAtlas(gem=gem, labels=labels, gene_sets=gene_sets, markers=markers, sampler=sampler)
 
 
 def make_paired_atlas(
@@ -221,20 +272,32 @@ def make_paired_atlas(
     rest = order[2 * n_markers:]
     baseline = rng.uniform(2.0, 8.0, n_genes)
     activity = rng.normal(0.0, 0.7, (n_individuals, n_programs))
-    expected = {s: np.tile(baseline, (n_individuals, 1)) for s in states}
     gene_sets: dict[str, list[str]] = {}
+    parts = []
     for p in range(n_programs):
         members = rest[p * program_size:(p + 1) * program_size]
         loadings = rng.uniform(0.4, 1.0, program_size)
-        effect = activity[:, p:p + 1] * loadings[None, :]
         response = p < n_response_programs
-        expected[states[0]][:, members] += effect
-        expected[states[1]][:, members] += effect * (1.0 + response_gain if response else 1.0)
+        parts.append((members, loadings, response))
         gene_sets[f"{'RESPONSE' if response else 'PROGRAM'}_{p + 1:02d}"] = [genes[i] for i in sorted(members)]
-    expected[states[1]][:, up] += marker_strength
-    expected[states[1]][:, down] -= marker_strength
-    for s in states:
-        np.clip(expected[s], 0.0, None, out=expected[s])
+
+    def expected_profiles(act: np.ndarray) -> dict[str, np.ndarray]:
+        out = {s: np.tile(baseline, (len(act), 1)) for s in states}
+        for p, (members, loadings, response) in enumerate(parts):
+            effect = act[:, p:p + 1] * loadings[None, :]
+            out[states[0]][:, members] += effect
+            out[states[1]][:, members] += effect * (1.0 + response_gain if response else 1.0)
+        out[states[1]][:, up] += marker_strength
+        out[states[1]][:, down] -= marker_strength
+        for s in states:
+            np.clip(out[s], 0.0, None, out=out[s])
+        return out
+
+    def sampler(cls: str, m: int, draws: np.random.Generator) -> np.ndarray:
+        new = expected_profiles(draws.normal(0.0, 0.7, (m, n_programs)))[cls]
+        return np.clip(new + draws.normal(0.0, noise, new.shape), 0.0, None)
+
+    expected = expected_profiles(activity)
     x = np.concatenate([expected[s] + rng.normal(0.0, noise, (n_individuals, n_genes)) for s in states])
     np.clip(x, 0.0, None, out=x)
     delta = np.concatenate([expected[states[1]] - expected[states[0]], expected[states[0]] - expected[states[1]]])
@@ -251,4 +314,4 @@ def make_paired_atlas(
     gene_sets[f"{set_name(states[1])}_UP"] = markers[states[1]]["up"]
     gene_sets[f"{set_name(states[1])}_DOWN"] = markers[states[1]]["down"]
     return SyntheticAtlas(gem=gem, labels=labels, gene_sets=gene_sets, markers=markers, individuals=individuals,
-                          true_delta=true_delta)
+                          true_delta=true_delta, sampler=sampler)

@@ -26,6 +26,8 @@ from tspg.train._losses import (
 )
 from tspg.train._prior import (
     N_COMPONENTS,
+    adaptive_shrink_factors,
+    adaptive_shrinkage,
     fit_pca,
     fit_transport_prior,
     out_of_fold_transport,
@@ -43,6 +45,8 @@ __all__ = [
     "ClassifierConfig",
     "GeneratorConfig",
     "TargetSampler",
+    "adaptive_shrink_factors",
+    "adaptive_shrinkage",
     "adversarial_loss",
     "autocast",
     "check_conditional_config",

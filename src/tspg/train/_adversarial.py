@@ -208,7 +208,7 @@ def fit_generator(
             if y_train is None:
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
             n_classes = int(classifier.net[-1].out_features)
-            shrink = "none" if config.prior_shrink == "none" else "js"
+            shrink = "eb" if config.prior_shrink == "auto" else config.prior_shrink
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
                                                   n_components=config.prior_components, seed=seed, shrink=shrink)
             if config.prior_folds > 1:

@@ -65,9 +65,10 @@ def check_conditional_config(config: GeneratorConfig) -> None:
                          "conditional on the target); use `disc_real=target` or `generator=per-target`.")
     if config.w_mean > 0:
         raise InputError("`w_mean` is not available with `generator=conditional`; leave it at 0.")
-    if config.prior_shrink == "js":
-        raise InputError("`prior_shrink=js` is not available with `generator=conditional` (its prior is not "
-                         "shrunk); use `prior_shrink=auto` or `prior_shrink=none`, or `generator=per-target`.")
+    if config.prior_shrink not in ("auto", "none"):
+        raise InputError(f"`prior_shrink={config.prior_shrink}` is not available with `generator=conditional` (its "
+                         "prior is not shrunk); use `prior_shrink=auto` or `prior_shrink=none`, or "
+                         "`generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,

@@ -184,13 +184,15 @@ class GeneratorConfig:
         G) learns the whole perturbation. L_norm and L_ind apply to G's part only. With a prior the checkpoint rule
         also scores the prior alone (epoch 0, G = 0 with ``zero_init``). Measured in ``docs/method.md``.
     prior_shrink
-        Shrinkage of the prior's mean displacement per gene (:data:`PRIOR_SHRINKS`). ``js``: each gene's part of
-        a class's mean shift is scaled by its positive-part James-Stein factor ``max(0, 1 - 1/t^2)`` (``t``: the
-        gene's Welch statistic between the target's and the class's training samples,
-        :func:`tspg.train.shrink_factors`), so genes whose difference is within the sampling noise of the two
-        class means are not moved by that noise. ``none``: the plain map (the ``optimal_transport`` baseline).
-        ``auto`` (the default): ``js`` for a per-target generator, ``none`` for the conditional one (whose
-        prior is not shrunk). Measured in ``docs/method.md``.
+        Shrinkage of the prior's mean displacement per gene (:data:`PRIOR_SHRINKS`), so that genes whose
+        difference is within the sampling noise of the two class means are not moved by that noise. ``eb``:
+        each gene's part of a class's mean shift is replaced by its empirical-Bayes posterior mean, under one
+        prior of the genes' standardised differences fitted to all genes of the pair of classes (adaptive
+        shrinkage, :func:`tspg.train.adaptive_shrink_factors`). ``js``: each gene's part is scaled by its own
+        positive-part James-Stein factor ``max(0, 1 - 1/t^2)`` (``t``: the gene's Welch statistic between the
+        target's and the class's training samples, :func:`tspg.train.shrink_factors`). ``none``: the plain map
+        (the ``optimal_transport`` baseline). ``auto`` (the default): ``eb`` for a per-target generator,
+        ``none`` for the conditional one (whose prior is not shrunk). Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds
