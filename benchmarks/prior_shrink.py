@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import TRUE_TARGET, cases  # noqa: E402
@@ -31,23 +30,13 @@ from speed import machine  # noqa: E402
 
 from tspg import tl  # noqa: E402
 from tspg.data import MinMaxScaler, stratified_split  # noqa: E402
-from tspg.tl._baselines import clip_perturbed  # noqa: E402
+from tspg.tl._baselines import optimal_transport  # noqa: E402
 from tspg.tl._metrics import c2st_auc, energy_distance  # noqa: E402
-from tspg.train import fit_transport_prior, project  # noqa: E402
+from tspg.train import project  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RULES = ("none", "js", "eb")
 log = logging.getLogger("prior_shrink")
-
-
-def _moved(prior, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    out = x.copy()
-    for c in np.unique(classes):
-        rows = classes == c
-        with torch.no_grad():
-            out[rows] = x[rows] + prior(torch.as_tensor(x[rows]),
-                                        classes=torch.full((int(rows.sum()),), int(c))).numpy()
-    return clip_perturbed(x, out)
 
 
 def run_case(case, seed: int) -> list[dict]:
@@ -60,14 +49,12 @@ def run_case(case, seed: int) -> list[dict]:
     scaler = MinMaxScaler.fit(gem[train])
     x_train, y_train = scaler.transform(gem[train]), labels.to_numpy()[train]
     x_test, y_test = scaler.transform(gem[test]), labels.to_numpy()[test]
-    classes = sorted(set(y_train))
     others = y_test != case.target
-    x, sources = x_test[others], np.searchsorted(classes, y_test[others])
+    x, sources = x_test[others], y_test[others]
     x_target = x_test[~others]
-    refs = tl.fit_references(x_train, y_train, classes=classes, seed=seed)
+    refs = tl.fit_references(x_train, y_train, seed=seed)
     z_target = project(refs.pca, x_target)
-    moved = {rule: _moved(fit_transport_prior(x_train, np.searchsorted(classes, y_train), classes.index(case.target),
-                                              len(classes), kind="ot", seed=seed, shrink=rule), x, sources)
+    moved = {rule: optimal_transport(x_train, y_train, x, sources, case.target, seed=seed, shrink=rule)
              for rule in RULES}
     if true_delta is not None:
         delta = true_delta.loc[split.index[test]].to_numpy(np.float64)[others] / scaler.data_range

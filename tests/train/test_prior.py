@@ -312,3 +312,29 @@ def test_prior_round_trips_through_the_run_folder_and_old_folders_load_without_o
     old = TSPG.load(tmp_path / "old", progress=False)
     assert old.generators["Tumour"].prior is None
     assert old.generator_configs["Tumour"].prior == "none"
+
+
+def _em_posterior(b, iters=20000):
+    """The textbook EM of the same mixture, run long: the reference the convex solver must reach."""
+    from tspg.train._prior import GRID_RATIO, NULL_WEIGHT
+
+    lo = 0.1
+    hi = 2.0 * np.sqrt(max(float(np.max(b * b - 1.0)), lo * lo))
+    steps = max(1, int(np.ceil(np.log(hi / lo) / np.log(GRID_RATIO))))
+    grid2 = np.r_[0.0, lo * GRID_RATIO ** np.arange(steps + 1)] ** 2
+    var = grid2[None, :] + 1.0
+    lik = np.exp(-0.5 * (np.log(var) + b[:, None] ** 2 / var))
+    pen = np.r_[NULL_WEIGHT - 1.0, np.zeros(len(grid2) - 1)]
+    pi = np.full(len(grid2), 1.0 / len(grid2))
+    for _ in range(iters):
+        pi = pi * (lik.T @ (1.0 / (lik @ pi))) + pen
+        pi /= pi.sum()
+    w = lik * pi
+    return (w / w.sum(1, keepdims=True) * (grid2 / var)).sum(1) * b
+
+
+def test_adaptive_shrinkage_reaches_the_optimum_that_long_em_finds():
+    rng = np.random.default_rng(3)
+    for n, wide in ((300, 5.0), (3000, 6.0)):
+        b = np.r_[rng.normal(0, 1, n - n // 30), rng.normal(0, wide, n // 30)]
+        np.testing.assert_allclose(adaptive_shrinkage(b, np.ones(n)), _em_posterior(b), atol=2e-3)

@@ -130,18 +130,46 @@ def shrink_factors(d: np.ndarray, var_t: np.ndarray, n_t: int, var_s: np.ndarray
     return np.where(d2 > 0, np.clip(f, 0.0, 1.0), 0.0)
 
 
-def adaptive_shrinkage(b: np.ndarray, se: np.ndarray, null_weight: float = NULL_WEIGHT,
-                       max_iter: int = 500, tol: float = 1e-8) -> np.ndarray:
+def _mixture_weights(lik: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """Mixture weights maximising ``sum_j log((lik pi)_j) + sum_k penalty_k log pi_k`` on the simplex.
+
+    The problem is convex; it is solved as mixSQP does (Kim, Carbonetto, Stephens and Anitescu 2020), without the
+    sum constraint: ``- sum_j log((lik x)_j) - sum_k p_k log x_k + (n + sum p) sum_k x_k`` over ``x >= 0`` (``n``
+    rows) has its minimum on the simplex. scipy's L-BFGS-B solves it to the optimum; EM (the textbook update) crawls
+    along the nearly flat directions of neighbouring grid components (500 EM steps ended 20 log-likelihood units
+    short on 56,000 genes, with posterior means off by 0.2 standard errors; this reaches the optimum of 200,000 EM
+    steps in about 0.1 s).
+    """
+    from scipy.optimize import minimize
+
+    total = float(len(lik) + penalty.sum())
+    k = lik.shape[1]
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
+        m = lik @ x
+        safe = np.maximum(x, 1e-300)
+        value = -float(np.log(m).sum()) - float(penalty @ np.log(safe)) + total * float(x.sum())
+        grad = -(lik.T @ (1.0 / m)) - penalty / safe + total
+        return value / total, grad / total  # per row: gradients of order 1 whatever the number of rows
+
+    bounds = [(1e-12, None) if penalty[j] > 0 else (0.0, None) for j in range(k)]
+    res = minimize(objective, np.full(k, 1.0 / k), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 5000, "maxcor": 30, "ftol": 1e-15, "gtol": 1e-12})
+    pi = np.clip(res.x, 0.0, None)
+    return pi / pi.sum()
+
+
+def adaptive_shrinkage(b: np.ndarray, se: np.ndarray, null_weight: float = NULL_WEIGHT) -> np.ndarray:
     """Empirical-Bayes posterior means of many effects measured with known standard errors (adaptive shrinkage).
 
-    Each effect ``beta_j`` is modelled as drawn from one prior shared by all: a mixture of normals centred at 0
-    with a grid of standard deviations, 0 (no effect) included (Stephens 2017, "False discovery rates: a new
-    deal", the ashr package's default normal mixture); ``b_j ~ N(beta_j, se_j^2)``. The mixture weights are fitted
-    to all effects by EM (maximum likelihood with a Dirichlet penalty of ``null_weight`` on the null component),
-    and each effect is replaced by its posterior mean. Where most effects are zero (most genes do not differ
-    between two classes) the fitted prior has most of its weight at 0, so an estimate within a few standard
-    errors of 0 is shrunk almost to 0, while one far from it keeps nearly all of its value: the prior is learnt
-    from the data, not fixed per gene as in :func:`shrink_factors`.
+    Each effect ``beta_j`` is modelled as drawn from one prior shared by all: a mixture of normals centred at 0 with
+    a grid of standard deviations, 0 (no effect) included (Stephens 2017, "False discovery rates: a new deal", the
+    ashr package's default normal mixture); ``b_j ~ N(beta_j, se_j^2)``. The mixture weights are fitted to all
+    effects by penalised maximum likelihood (a Dirichlet penalty of ``null_weight`` on the null component; a convex
+    problem, solved to its optimum by ``_mixture_weights``), and each effect is replaced by its posterior mean.
+    Where most effects are zero (most genes do not differ between two classes) the fitted prior has most of its
+    weight at 0, so an estimate within a few standard errors of 0 is shrunk almost to 0, while one far from it keeps
+    nearly all of its value: the prior is learnt from the data, not fixed per gene as in :func:`shrink_factors`.
 
     Parameters
     ----------
@@ -151,8 +179,6 @@ def adaptive_shrinkage(b: np.ndarray, se: np.ndarray, null_weight: float = NULL_
         Their standard errors (same shape; an effect with ``se == 0`` keeps its estimate).
     null_weight
         Dirichlet penalty of the null component.
-    max_iter, tol
-        EM stops after ``max_iter`` iterations or when no weight moves by more than ``tol``.
 
     Returns
     -------
@@ -177,25 +203,17 @@ def adaptive_shrinkage(b: np.ndarray, se: np.ndarray, null_weight: float = NULL_
     lo = max(float(ss.min()) / 10.0, 1e-12)
     hi = 2.0 * np.sqrt(max(float(np.max(bb * bb - ss * ss)), lo * lo))
     steps = max(1, int(np.ceil(np.log(hi / lo) / np.log(GRID_RATIO))))
-    grid = np.r_[0.0, lo * GRID_RATIO ** np.arange(steps + 1)]
-    var = grid[None, :] ** 2 + ss[:, None] ** 2
+    grid2 = np.r_[0.0, lo * GRID_RATIO ** np.arange(steps + 1)] ** 2
+    penalty = np.zeros(len(grid2))
+    penalty[0] = null_weight - 1.0
+
+    var = grid2[None, :] + ss[:, None] ** 2
     loglik = -0.5 * (np.log(var) + bb[:, None] ** 2 / var)
     lik = np.exp(loglik - loglik.max(1, keepdims=True))
-    penalty = np.zeros(len(grid))
-    penalty[0] = null_weight - 1.0
-    pi = np.full(len(grid), 1.0 / len(grid))
-    for _ in range(max_iter):
-        w = lik * pi
-        w /= w.sum(1, keepdims=True)
-        new = w.sum(0) + penalty
-        new /= new.sum()
-        done = float(np.abs(new - pi).max()) < tol
-        pi = new
-        if done:
-            break
+    pi = _mixture_weights(lik, penalty)
     w = lik * pi
     w /= w.sum(1, keepdims=True)
-    out[ok] = (w * (grid[None, :] ** 2 / var)).sum(1) * bb
+    out[ok] = (w * (grid2[None, :] / var)).sum(1) * bb
     return out
 
 
