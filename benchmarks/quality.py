@@ -221,12 +221,11 @@ def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ())
     frame.loc["real_target_train", "c2st_auc"] = tl.c2st_auc(
         refs.z_train[y_train == case.target], project(refs.pca, x_test[y_test == case.target]), seed=tseed)
     if markers is not None:
-        keep = y_test != case.target
         for m, x_adv in methods.items():
             if m == TRUE_TARGET:
                 continue
-            p_expr = model.scaler.inverse_transform_delta((x_adv - x_test)[keep])
-            top = _consensus(p_expr, model.genes, y_test[keep])
+            p_expr = model.scaler.inverse_transform_delta((x_adv - x_test)[others])
+            top = _consensus(p_expr, model.genes, y_test[others])
             for d in ("up", "down"):
                 planted = set(markers[case.target][d])
                 if planted:
