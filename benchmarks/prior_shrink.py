@@ -10,7 +10,7 @@ the target from the atlas's own distribution (on the paired atlas, each sample m
 transition), i.e. what a perfect transition gets against the same held-out samples.
 
 Run ``python benchmarks/prior_shrink.py`` (``--seeds N``, default 5; ``--only NAME ...``); writes
-``benchmarks/results/prior_shrink.md``. One process; about 2 minutes a seed on 2 cores.
+``benchmarks/results/prior_shrink.md``. One process; about 3 minutes for 10 seeds on 2 cores.
 """
 
 from __future__ import annotations
