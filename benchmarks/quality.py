@@ -35,11 +35,11 @@ sys.path.insert(0, str(REPO / "src"))
 from tspg import TSPG, tl  # noqa: E402
 from tspg._options import PAPER_LOSS  # noqa: E402
 from tspg.data import Dataset, load_dataset, make_atlas, make_paired_atlas  # noqa: E402
-from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits, project  # noqa: E402
+from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits, project, resolve_precision  # noqa: E402
 
 log = logging.getLogger("quality")
 
-METHODS = ("tspg", "tspg_paper", "tspg_shrink_js", "tspg_shrink_none", "tspg_patience25", "tspg_patience0",
+METHODS = ("tspg", "tspg_paper", "tspg_fp32", "tspg_shrink_js", "tspg_shrink_none", "tspg_patience25", "tspg_patience0",
            "tspg_prior_none", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target",
            "target_mean", "true_target")
 #: Reference row of the synthetic atlases: new draws from the atlas's own distribution of the target class, as many
@@ -153,6 +153,8 @@ VARIANTS = {
     # the paper's loss (--paper-loss): L1 to one target draw per sample, D on every class, random initialisation,
     # every weight 1, kappa 0, no prior, every epoch
     "tspg_paper": dict(PAPER_LOSS),
+    # the defaults with the generator in fp32 (--precision fp32) where the default (auto) is bf16
+    "tspg_fp32": {"precision": "fp32"},
 }
 VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with tspg's weights",
                 "tspg_prior_none": "the defaults without the transport prior (`--prior none`): G learns the whole "
@@ -165,7 +167,8 @@ VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with ts
                                   "(`--prior-shrink js`) instead of empirical Bayes",
                 "tspg_paper": "the paper's loss (`--paper-loss`: every weight 1, kappa 0, the L1 distance to one "
                               "target draw per sample, D on every class, random initialisation, no prior, every "
-                              "epoch)"}
+                              "epoch)",
+                "tspg_fp32": "the defaults with the generator trained in fp32 (`--precision fp32`)"}
 
 
 def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
@@ -347,7 +350,8 @@ def write_results(path: Path, results: dict[str, list[tuple[pd.DataFrame, dict]]
              f"Date {dt.date.today().isoformat()}, seeds {', '.join(map(str, seeds))}; CPU {_cpu()}, "
              f"{os.cpu_count()} cores, {jobs} worker process(es) of 1 torch thread each; python "
              f"{platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}, scikit-learn "
-             f"{sklearn.__version__}. Wall time {wall / 60:.1f} min.", "",
+             f"{sklearn.__version__}; the default generator's precision `auto` is "
+             f"{resolve_precision('auto', 'cpu')} on this CPU (f: fp32). Wall time {wall / 60:.1f} min.", "",
              "Each data set and seed: one stratified split (20% held out, 10% of the rest for validation), f, and "
              "one generator with tspg's default settings (`tspg`)"
              + (" and one per compared setting (" + "; ".join(f"`{v}`: {VARIANT_TEXT[v]}" for v in variants)

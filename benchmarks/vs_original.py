@@ -93,18 +93,26 @@ def write_inputs(folder: Path, shape: tuple[int, int, int]) -> tuple[Path, Path,
 
 
 def theoretical_gflops(fma_units: int) -> tuple[float | None, str]:
-    """cores x FMA units x fp32 lanes x 2 x base clock, from /proc/cpuinfo; None where the clock is not listed."""
+    """cores x FMA units x fp32 lanes x 2 x base clock, from /proc/cpuinfo; None where the clock is not listed.
+
+    AMD's family 25 (Zen 3 and Zen 4) executes AVX-512 on 256-bit units, so its lanes are 8 with AVX-512 too.
+    """
     info = speed.machine()
     flags = set(info["flags"].split())
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags or "fma" in flags else 4
-    mhz = None
+    mhz, fields = None, {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("cpu MHz"):
-                mhz = float(line.split(":", 1)[1])
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if key.strip() == "cpu MHz":
+                mhz = float(value)
                 break
     except OSError:
         pass
+    if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family", "").isdigit() \
+            and int(fields["cpu family"]) < 26:
+        lanes = min(lanes, 8)
     if mhz is None:
         return None, "clock not listed in /proc/cpuinfo"
     cores = os.cpu_count() or 1
@@ -212,7 +220,8 @@ def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, tota
          f"- Flags: {info['flags']}; native bf16: {'yes' if info['native_bf16'] else 'no'}",
          f"- Python {info['python']}, torch {info['torch']}, tspg {info['tspg']}",
          f"- Measured fp32 matrix-product peak (torch, square products): {peak:.0f} GFLOP/s (n={peak_n}); "
-         f"theoretical: {f'{theory:.0f} GFLOP/s' if theory else 'n/a'} ({theory_text})",
+         f"theoretical: {f'{theory:.0f} GFLOP/s' if theory else 'n/a'} ({theory_text}"
+         f"{'; below the measured peak: the cores run above the listed clock' if theory and theory < peak else ''})",
          f"- Load average before / after: {info['load_before']} / "
          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}", "",
          f"{'W2 of `speed.py`: ' if args.shape == W2 else ''}{n_samples:,} samples x {n_genes:,} genes x "

@@ -88,7 +88,7 @@ def test_targets_sharing_a_folder_name_are_refused(fitted, tmp_path):
     (GeneratorConfig, {"stop_accuracy": 1.5}, "GeneratorConfig.stop_accuracy must be a finite number >= 0.0 and"),
     (ClassifierConfig, {"batch_size": 0}, "ClassifierConfig.batch_size must be an integer >= 1"),
     (ClassifierConfig, {"hidden": ()}, "ClassifierConfig.hidden must be a non-empty sequence"),
-    (ClassifierConfig, {"precision": "fp16"}, "ClassifierConfig.precision must be one of fp32, bf16"),
+    (ClassifierConfig, {"precision": "fp16"}, "ClassifierConfig.precision must be one of auto, fp32, bf16"),
 ])
 def test_configs_validate_their_fields(cls, kwargs, words):
     with pytest.raises(InputError, match=words.replace("(", r"\(").replace(".", r"\.")):

@@ -18,8 +18,8 @@ GENE_ID_COLUMNS: tuple[str, ...] = ("Name", "Description")
 TargetCov = Literal["full", "diagonal", "lowrank"]
 TARGET_COV_MODELS: tuple[str, ...] = ("full", "diagonal", "lowrank")
 #: Arithmetic of training (``precision`` of both configs).
-Precision = Literal["fp32", "bf16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 
 #: How perturbed samples are placed in a t-SNE map (:func:`tspg.tl.tsne_map`).
 TsneMode = Literal["project", "joint"]

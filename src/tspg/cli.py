@@ -123,8 +123,9 @@ def _train_options(f: Callable) -> Callable:
                           "expression-unit outputs are then in the transformed units."),
         _DEVICE,
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
-                     help="Arithmetic of training: fp32 (default) or bf16 autocast (faster only on GPUs and CPUs "
-                          "with AVX512-BF16/AMX; emulated and slower elsewhere)."),
+                     help="Arithmetic of training, classifier and generators: auto (bf16 where it is native, i.e. on "
+                          "GPUs and CPUs with AVX512-BF16/AMX, else fp32), fp32, or bf16 autocast (emulated and "
+                          "slower elsewhere). Default: fp32 for the classifier, auto for the generators."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only."),
     ]
     for o in reversed(opts):
@@ -624,7 +625,7 @@ def _reload(run_dir: str, kw: dict, retrain: tuple[str, ...] = ()):  # noqa: ANN
 @_generator_options
 @_DEVICE
 @click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
-              help="Arithmetic of training: fp32 or bf16 autocast (default: the run's, else fp32).")
+              help="Arithmetic of training: auto, fp32 or bf16 autocast (default: the run's, else auto).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, warnings only.")
 @_locked("tspg train-generator")
 def train_generator_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003

@@ -67,6 +67,7 @@ from tspg.train import (
     new_adversary,
     predict_logits,
     resolve_device,
+    resolve_precision,
 )
 
 log = logging.getLogger(__name__)
@@ -455,6 +456,7 @@ class TSPG:
             "epochs_trained": hist[-1]["epoch"], "best_epoch": best["epoch"],
             "val_perturbation_accuracy": round(best["val_accuracy"], 6), "val_margin": round(best["val_margin"], 6),
             "val_energy": round(best["val_energy"], 6),
+            "precision": resolve_precision(self.generator_config.precision, self.device),
         }
         if gen.prior is not None:  # the prior's size, so that load() rebuilds the same module
             self.generator_summaries[target]["prior_components"] = int(gen.prior.components.shape[0])

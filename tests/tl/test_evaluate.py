@@ -135,3 +135,19 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(f"tspg.tl.{module}"))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_nearest_mean_calls_as_scikit_learns_nearest_centroid():
+    from sklearn.neighbors import NearestCentroid
+
+    from tspg.tl._evaluate import NearestMean
+
+    rng = np.random.default_rng(3)
+    classes = np.array(["a", "b", "c"], dtype=object)
+    y = rng.choice(classes, 300)
+    x = (rng.normal(size=(300, 40)) + (y == "b")[:, None] * 0.4 - (y == "c")[:, None] * 0.3).astype(np.float32)
+    means = np.stack([x[y == c].mean(0, dtype=np.float64) for c in classes])
+    new = rng.normal(size=(500, 40)).astype(np.float32) * 0.5
+    calls = NearestMean(classes, means).predict(new)
+    assert set(calls) == set(classes)  # the test data reach every class
+    np.testing.assert_array_equal(calls, NearestCentroid().fit(x, y).predict(new))

@@ -13,6 +13,7 @@ from tspg.nn import Classifier
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
+    _hardware,
     autocast,
     config_from_dict,
     config_to_dict,
@@ -20,7 +21,7 @@ from tspg.train import (
     fit_generator,
     resolve_device,
 )
-from tspg.train._hardware import check_precision
+from tspg.train._hardware import check_precision, resolve_precision
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +80,27 @@ def test_bad_devices_name_the_choices(device, monkeypatch):
 
 def test_precision_names_and_autocast():
     assert check_precision("bf16") == "bf16"
-    with pytest.raises(ValueError, match="fp32, bf16"):
+    with pytest.raises(ValueError, match="auto, fp32, bf16"):
         check_precision("fp16")
     lin = torch.nn.Linear(4, 3)
     with autocast("cpu", "fp32"):
         assert lin(torch.ones(2, 4)).dtype == torch.float32
     with autocast("cpu", "bf16"):
         assert lin(torch.ones(2, 4)).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_it_is_native(native, monkeypatch):
+    monkeypatch.setattr(_hardware, "cpu_has_native_bf16", lambda: native)
+    assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"  # asked for: kept (with a warning where it is emulated)
+    lin = torch.nn.Linear(4, 3)
+    with autocast("cpu", "auto"):
+        assert lin(torch.ones(2, 4)).dtype == (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: not native)
+    assert resolve_precision("auto", "cuda") == ("fp32" if native else "bf16")
+    assert GeneratorConfig().precision == "auto" and ClassifierConfig().precision == "fp32"  # measured defaults
 
 
 def test_precision_is_a_config_field_that_round_trips():
@@ -194,7 +209,8 @@ def test_classifier_trains_in_bf16(small):
     assert bf16_dtypes and set(bf16_dtypes) == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with _linear_output_dtypes() as fp32_dtypes:
-        reference, ref_hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3, ClassifierConfig(hidden=(16,), epochs=2),
+        reference, ref_hist = fit_classifier(x[tr], y[tr], x[va], y[va], 3,
+                                             ClassifierConfig(hidden=(16,), epochs=2, precision="fp32"),
                                              progress=False)
     assert fp32_dtypes and set(fp32_dtypes) == {torch.float32}
     assert _max_weight_difference(model, reference) > 1e-4

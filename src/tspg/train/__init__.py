@@ -16,7 +16,7 @@ from tspg.train._conditional import (
     fit_conditional_prior,
 )
 from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
-from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device
+from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device, resolve_precision
 from tspg.train._losses import (
     adversarial_loss,
     gan_discriminator_loss,
@@ -71,6 +71,7 @@ __all__ = [
     "predict_logits",
     "project",
     "resolve_device",
+    "resolve_precision",
     "resolved_w_norm",
     "target_distance_loss",
 ]

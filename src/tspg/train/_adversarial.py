@@ -12,7 +12,7 @@ from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, perturb, seeded
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, resolved_w_norm
-from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
+from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
     adversarial_loss,
@@ -279,7 +279,7 @@ class AdversarialPlan:
         self.sampler = TargetSampler(x_target, config.target_cov, rank=config.target_rank,
                                      shrinkage=config.target_shrinkage, device=device)
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        self.precision = check_precision(config.precision)
+        self.precision = resolve_precision(config.precision, device)
         self.y_target = torch.as_tensor(x_target, dtype=torch.float32, device=device)
         #: the target samples the validation energy distance is measured against (see :func:`fit_generator`)
         self.val_reference = self.y_target

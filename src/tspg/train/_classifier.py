@@ -12,7 +12,7 @@ from torch import nn
 from tspg.data import InputError
 from tspg.nn import Classifier, seeded
 from tspg.train._config import ClassifierConfig
-from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
+from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._progress import epoch_bar
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def fit_classifier(
     if len(x_train) == 0:
         raise InputError("the classifier needs training samples, and x_train is empty.")
     device = resolve_device(device)
-    precision = check_precision(config.precision)
+    precision = resolve_precision(config.precision, device)
     warn_if_slow_precision(device, precision)
     gen = torch.Generator().manual_seed(seed)
     if classifier is None:

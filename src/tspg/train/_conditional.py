@@ -21,7 +21,7 @@ from tspg.nn._modules import TargetView
 from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, Keeper
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, resolved_w_norm
-from tspg.train._hardware import autocast, check_precision, resolve_device, warn_if_slow_precision
+from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
     energy_loss,
@@ -152,7 +152,7 @@ class ConditionalPlan:
         self.d_params = list(self.discriminator.parameters())
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, fused=True)
         self.opt_d = torch.optim.Adam(self.d_params, lr=config.lr_discriminator, fused=True)
-        self.precision = check_precision(config.precision)
+        self.precision = resolve_precision(config.precision, device)
         self.w_norm = resolved_w_norm(config, x_train.shape[1])
         self.n_targets = len(targets)
         self.n_classes = int(classifier.net[-1].out_features)
