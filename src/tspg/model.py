@@ -40,8 +40,8 @@ from tspg.data import (
     check_transform,
     file_sha256,
     fill_missing,
+    in_gene_order,
     looks_like_counts,
-    match_genes,
     prepare,
     share_called_target,
     stratified_split,
@@ -573,7 +573,7 @@ class TSPG:
         """
         if self.scaler is None:
             raise RuntimeError("fit_classifier (or TSPG.load) first")
-        values = gem.iloc[:, match_genes(gem.columns, self.genes, source)].to_numpy(dtype=np.float32)
+        values = in_gene_order(gem, self.genes, source).to_numpy(dtype=np.float32)
         values = apply_transform(values, self.transform, source)
         if not np.isfinite(values).all():
             if self.fill is None or np.isnan(self.fill).all():

@@ -14,6 +14,7 @@ from tspg.data import (
     Dataset,
     InputError,
     MinMaxScaler,
+    in_gene_order,
     load_dataset,
     prepare,
     stratified_split,
@@ -289,6 +290,28 @@ def test_constant_gene_scales_without_nan():
     assert not np.isnan(scaled).any()
     np.testing.assert_array_equal(scaled[:, 1], [0, 0, 0])
     np.testing.assert_array_equal(scaler.transform(np.array([[1.0, 7.5]], dtype=np.float32)), [[0.0, 2.5]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_leaves_its_input_alone_and_gives_the_plain_formula(dtype):
+    rng = np.random.default_rng(0)
+    x = rng.normal(3.0, 2.0, (50, 7)).astype(dtype)
+    scaler = MinMaxScaler.fit(x)
+    before = x.copy()
+    scaled = scaler.transform(x)
+    np.testing.assert_array_equal(x, before)  # the in-place division works on a new array
+    np.testing.assert_array_equal(scaled, ((before - scaler.data_min) / scaler.data_range).astype(np.float32))
+    assert scaled.dtype == np.float32
+
+
+def test_in_gene_order_copies_only_when_it_must():
+    gem = pd.DataFrame(np.arange(12, dtype=np.float32).reshape(3, 4), columns=["a", "b", "c", "d"])
+    assert in_gene_order(gem, ["a", "b", "c", "d"]) is gem  # the model's genes in its order: no copy
+    picked = in_gene_order(gem, ["c", "a"])
+    assert list(picked.columns) == ["c", "a"]
+    np.testing.assert_array_equal(picked.to_numpy(), gem[["c", "a"]].to_numpy())
+    with pytest.raises(InputError, match="lacks 1 of the model's 2 genes"):
+        in_gene_order(gem, ["a", "z"])
 
 
 def test_negative_values_scale_into_unit_range_on_training_data(tiny_gem):

@@ -193,10 +193,14 @@ def test_discriminator_is_trainable_again_after_the_generator_step(small):
 
     cfg = GeneratorConfig()
     plan = AdversarialPlan(clf, *new_adversary(x.shape[1], cfg, 0), x[tr & (y == 1)], 1, cfg, 0, torch.device("cpu"))
+    before = [p.detach().clone() for p in plan.discriminator.parameters()]
     losses = plan.step(torch.as_tensor(x[:16]))
     assert losses.shape == (6,) and not losses.requires_grad
     assert all(p.requires_grad for p in plan.discriminator.parameters())
-    assert all(p.grad is not None for p in plan.discriminator.parameters())
+    assert all(not torch.equal(a, p) for a, p in zip(before, plan.discriminator.parameters(), strict=True))  # D moved
+    # gradients are freed once used (memory): none of D's or G's is left between steps
+    for net in (plan.discriminator, plan.generator):
+        assert all(p.grad is None for p in net.parameters())
 
 
 def test_classifier_trains_in_bf16(small):

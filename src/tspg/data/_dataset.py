@@ -154,6 +154,18 @@ def match_genes(columns: pd.Index | list[str], genes: list[str], source: str = "
     return pos
 
 
+def in_gene_order(gem: pd.DataFrame, genes: list[str], source: str = "the data") -> pd.DataFrame:
+    """``gem`` with the model's ``genes`` as its columns, in their order (:func:`match_genes` matches them).
+
+    Where the columns are those genes in that order already, ``gem`` itself is returned (no copy of a matrix that
+    may be a whole expression atlas); otherwise a copy with the matched columns.
+    """
+    pos = match_genes(gem.columns, genes, source)
+    if len(pos) == gem.shape[1] and (pos == np.arange(len(pos))).all():
+        return gem
+    return gem.iloc[:, pos]
+
+
 @dataclass
 class Dataset:
     """A validated, labelled GEM (original expression units).
@@ -526,7 +538,9 @@ class MinMaxScaler:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Original units -> scaled units (float32)."""
-        return ((x - self.data_min) / self.data_range).astype(np.float32, copy=False)
+        out = x - self.data_min
+        out /= self.data_range  # in place: one matrix-sized temporary, not two
+        return out.astype(np.float32, copy=False)
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
         """Scaled units -> original units (float32)."""
@@ -591,7 +605,7 @@ def prepare(dataset: Dataset, classes: list[str], part: pd.Series, impute: Imput
     if unknown.any():
         raise InputError(f"{int(unknown.sum())} sample(s) have labels the run does not know (e.g. "
                          f"'{dataset.labels[unknown].iloc[0]}'); use the labels the run was trained on.")
-    gem = dataset.gem if genes is None else dataset.gem.iloc[:, match_genes(dataset.gem.columns, genes)]
+    gem = dataset.gem if genes is None else in_gene_order(dataset.gem, genes)
     values = apply_transform(gem.to_numpy(dtype=np.float32), transform)
     is_train = (part == "train").to_numpy()
     if scaler is not None:

@@ -28,6 +28,7 @@ from tspg.train._losses import (
     target_distance_loss,
     target_margins,
 )
+from tspg.train._optim import Adam
 from tspg.train._prior import fit_transport_prior, out_of_fold_transport
 from tspg.train._progress import epoch_bar
 from tspg.train._target import TargetSampler
@@ -274,8 +275,8 @@ class AdversarialPlan:
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
         self.d_params = list(self.discriminator.parameters())
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, fused=True)
-        self.opt_d = torch.optim.Adam(self.d_params, lr=config.lr_discriminator, fused=True)
+        self.opt_g = Adam(self.generator.parameters(), lr=config.lr_generator)
+        self.opt_d = Adam(self.d_params, lr=config.lr_discriminator)
         self.sampler = TargetSampler(x_target, config.target_cov, rank=config.target_rank,
                                      shrinkage=config.target_shrinkage, device=device)
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
@@ -341,9 +342,9 @@ class AdversarialPlan:
             d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
-        self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
+        self.opt_d.zero_grad()  # frees the gradients until the next backward
 
         for p in self.d_params:
             p.requires_grad_(False)
@@ -359,9 +360,9 @@ class AdversarialPlan:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls, self.n_classes)
             if cfg.w_mean > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_mean * group_mean_loss(x_adv, self.center, calls, self.n_classes)
-            self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
+            self.opt_g.zero_grad()  # frees the gradients until the next backward
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)

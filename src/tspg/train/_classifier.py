@@ -13,6 +13,7 @@ from tspg.data import InputError
 from tspg.nn import Classifier, seeded
 from tspg.train._config import ClassifierConfig
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
+from tspg.train._optim import Adam
 from tspg.train._progress import epoch_bar
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def fit_classifier(
     model = classifier.to(device)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
     model.center.copy_(xt.mean(0))
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+    opt = Adam(model.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
     yt = torch.as_tensor(y_train, dtype=torch.long, device=device)
     xv = torch.as_tensor(x_val, dtype=torch.float32, device=device)
@@ -105,9 +106,9 @@ def fit_classifier(
             with autocast(device, precision):
                 logits = model(xt[idx])
             loss = loss_fn(logits.float(), yt[idx])
-            opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            opt.zero_grad()  # frees the gradients until the next backward
             total += loss.detach().double() * len(idx)
         row = {"epoch": epoch, "loss": float(total) / len(order)}
         if has_val:
@@ -130,7 +131,6 @@ def fit_classifier(
         if has_val and config.patience and (stale >= config.patience or best_loss < MIN_DELTA):
             break
     bar.close()
-    opt.zero_grad(set_to_none=True)  # the last step's gradients (a copy of the weights' size) are not needed
     for row in history:
         row["kept"] = int(row["epoch"] == best_epoch)
     if best_state is not None:

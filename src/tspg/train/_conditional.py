@@ -33,6 +33,7 @@ from tspg.train._losses import (
     norm_loss,
     target_margins,
 )
+from tspg.train._optim import Adam
 from tspg.train._prior import (
     FAR,
     MIN_SAMPLES_FOR_COVARIANCE,
@@ -150,8 +151,8 @@ class ConditionalPlan:
         self.generator = generator.to(device)
         self.discriminator = discriminator.to(device)
         self.d_params = list(self.discriminator.parameters())
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, fused=True)
-        self.opt_d = torch.optim.Adam(self.d_params, lr=config.lr_discriminator, fused=True)
+        self.opt_g = Adam(self.generator.parameters(), lr=config.lr_generator)
+        self.opt_d = Adam(self.d_params, lr=config.lr_discriminator)
         self.precision = resolve_precision(config.precision, device)
         self.w_norm = resolved_w_norm(config, x_train.shape[1])
         self.n_targets = len(targets)
@@ -242,9 +243,9 @@ class ConditionalPlan:
             d_fake = self.discriminator(torch.cat([x_adv.detach(), code], 1))
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
-        self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
+        self.opt_d.zero_grad()  # frees the gradients until the next backward
         for p in self.d_params:
             p.requires_grad_(False)
         try:
@@ -271,9 +272,9 @@ class ConditionalPlan:
             if cfg.w_ind > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls * self.n_targets + t,
                                                               self.n_classes * self.n_targets)
-            self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()
+            self.opt_g.zero_grad()  # frees the gradients until the next backward
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)
