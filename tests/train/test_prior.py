@@ -11,6 +11,7 @@ from tspg.data import Dataset, InputError, make_atlas, make_paired_atlas
 from tspg.nn import Generator, TransportPrior, perturb
 from tspg.train import (
     ClassifierConfig,
+    CrossFittedTransport,
     GeneratorConfig,
     adaptive_shrink_factors,
     adaptive_shrinkage,
@@ -115,6 +116,32 @@ def test_out_of_fold_moves_come_from_a_prior_fitted_without_their_fold():
     np.testing.assert_allclose(out_of_fold_transport(x[keep], y[keep], 0, 4, folds=4, seed=5),
                                fit_transport_prior(x[keep], y[keep], 0, 4, seed=5)(torch.as_tensor(x[keep]))
                                .detach().numpy(), atol=1e-6)
+
+
+def test_cross_fitted_moves_a_batch_at_a_time_are_the_whole_matrix_rows():
+    # training keeps the fold priors, not the rows x genes matrix, and moves each mini-batch on the fly
+    x, y = _small()
+    y[np.flatnonzero(y == 3)[1:]] = 2  # class 3 has one sample: no prior without its fold, the whole one moves it
+    cross = CrossFittedTransport.fit(x, y, target=0, n_classes=4, folds=4, seed=5)
+    assert len(cross.priors) == 5 and cross.group[y == 3].tolist() == [4]
+    whole = cross.displacements(x)
+    np.testing.assert_array_equal(whole, out_of_fold_transport(x, y, 0, 4, folds=4, seed=5))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
+    order, spans = cross.batches(perm, 7)
+    assert len(spans) == len(y) // 7
+    assert sorted(order.tolist()) == list(range(len(y)))
+    for k, batch_spans in enumerate(spans):
+        rows = order[k * 7:(k + 1) * 7]
+        assert set(rows.tolist()) == set(perm[k * 7:(k + 1) * 7].tolist())  # the same rows in each batch
+        assert [b for _, _, b in batch_spans][-1] == 7
+        assert all(set(cross.group[rows[a:b].numpy()]) == {j} for j, a, b in batch_spans)
+        with torch.no_grad():
+            moved = cross.move(torch.as_tensor(x[rows.numpy()]), batch_spans).numpy()
+        np.testing.assert_allclose(moved, whole[rows.numpy()], atol=1e-6)
+    # fewer target samples than folds: one prior, the whole part's, for every row
+    keep = np.setdiff1d(np.arange(len(y)), np.flatnonzero(y == 0)[3:])
+    single = CrossFittedTransport.fit(x[keep], y[keep], 0, 4, folds=4, seed=5)
+    assert len(single.priors) == 1 and not single.group.any()
 
 
 def test_cross_fitted_training_moves_land_as_far_from_the_target_as_a_new_samples():

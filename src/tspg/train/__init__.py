@@ -26,6 +26,7 @@ from tspg.train._losses import (
 )
 from tspg.train._prior import (
     N_COMPONENTS,
+    CrossFittedTransport,
     adaptive_shrink_factors,
     adaptive_shrinkage,
     fit_pca,
@@ -40,6 +41,7 @@ __all__ = [
     "N_COMPONENTS",
     "AdversarialPlan",
     "ConditionalPlan",
+    "CrossFittedTransport",
     "PRECISIONS",
     "TARGET_COV_MODELS",
     "ClassifierConfig",

@@ -29,7 +29,7 @@ from tspg.train._losses import (
     target_margins,
 )
 from tspg.train._optim import Adam
-from tspg.train._prior import fit_transport_prior, out_of_fold_transport
+from tspg.train._prior import CrossFittedTransport, fit_transport_prior
 from tspg.train._progress import epoch_bar
 from tspg.train._target import TargetSampler
 
@@ -204,7 +204,7 @@ def fit_generator(
             new_g, new_d = new_adversary(x_train.shape[1], config, seed)
             generator = new_g if generator is None else generator
             discriminator = new_d if discriminator is None else discriminator
-        displacement = None
+        cross = None
         if config.prior != "none" and generator.prior is None:
             if y_train is None:
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
@@ -213,16 +213,15 @@ def fit_generator(
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
                                                   n_components=config.prior_components, seed=seed, shrink=shrink)
             if config.prior_folds > 1:
-                displacement = out_of_fold_transport(x_train, y_train, target, n_classes, kind=config.prior,
-                                                     n_components=config.prior_components,
-                                                     folds=config.prior_folds, seed=seed, whole=generator.prior,
-                                                     shrink=shrink)
+                cross = CrossFittedTransport.fit(x_train, y_train, target, n_classes, kind=config.prior,
+                                                 n_components=config.prior_components, folds=config.prior_folds,
+                                                 seed=seed, whole=generator.prior, shrink=shrink)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
         if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:
             plan.val_reference = torch.as_tensor(x_target_val, dtype=torch.float32, device=plan.device)
         elif generator.prior is not None:
             plan.energy_scored = False
-        return _train(plan, x_train, x_val, progress, desc, displacement)
+        return _train(plan, x_train, x_val, progress, desc, cross)
     finally:
         for p in classifier.parameters():
             p.requires_grad_(True)
@@ -440,13 +439,13 @@ class Keeper:
 
 
 def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progress: bool,
-           desc: str, displacement: np.ndarray | None = None) -> tuple[Generator, list[dict]]:
+           desc: str, cross: CrossFittedTransport | None = None) -> tuple[Generator, list[dict]]:
     config, device, classifier, target = plan.config, plan.device, plan.classifier, plan.target
     warn_if_slow_precision(device, config.precision)
     gen = torch.Generator(device="cpu").manual_seed(plan.seed)
     generator = plan.generator
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
-    dt = None if displacement is None else torch.as_tensor(displacement, dtype=torch.float32, device=device)
+    cross = None if cross is None else cross.to(device)
     # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)
     calls = None
     if config.w_ind > 0 or config.w_mean > 0:
@@ -468,23 +467,25 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
         history.append(row)
     bar = epoch_bar(config.epochs, desc, progress)
     order = torch.empty(0, dtype=torch.long, device=device)
-    pos = 0
+    pos, spans = 0, []
     for epoch in range(1, config.epochs + 1):
         generator.train()
         plan.discriminator.train()
         sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64, device=device)
         for _ in range(steps):
             if pos + batch > len(order):
-                order = torch.randperm(len(xt), generator=gen).to(device)
-                pos = 0
+                order = torch.randperm(len(xt), generator=gen)
+                if cross is not None:  # each batch's rows grouped by the fold prior that moves them
+                    order, spans = cross.batches(order, batch)
+                order, pos = order.to(device), 0
             idx = order[pos:pos + batch]
-            pos += batch
-            disp = None
-            if dt is not None:  # a random share in [prior_share_low, 1] of each row's cross-fitted move
+            x, disp = xt[idx], None
+            if cross is not None:  # a random share in [prior_share_low, 1] of each row's cross-fitted move
                 lo = config.prior_share_low
                 share = torch.rand(len(idx), 1, generator=plan.dev_gen, device=device)
-                disp = dt[idx] * (lo + (1.0 - lo) * share)
-            sums += plan.step(xt[idx], None if calls is None else calls[idx], disp).double()
+                disp = cross.move(x, spans[pos // batch]) * (lo + (1.0 - lo) * share)
+            pos += batch
+            sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
         row.update(_validate(plan, xv))
