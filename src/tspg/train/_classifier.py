@@ -106,6 +106,7 @@ def fit_classifier(
             with autocast(device, precision):
                 logits = model(xt[idx])
             loss = loss_fn(logits.float(), yt[idx])
+            opt.zero_grad()  # none left over from a step that did not finish
             loss.backward()
             opt.step()
             opt.zero_grad()  # frees the gradients until the next backward
