@@ -315,7 +315,7 @@ def perturb(generator: Generator | TargetView, x: torch.Tensor,
     With a transport prior ``T`` (:attr:`Generator.prior`) the sample is first moved to ``x' = x + T(x)`` and
     ``x_adv = clip(x' + g, ...)`` with ``g = G(x')``: the network learns what the closed-form transport misses.
     ``displacement`` replaces ``T(x)`` (training uses cross-fitted displacements,
-    :func:`tspg.train.out_of_fold_transport`).
+    :class:`tspg.train.CrossFittedTransport`).
     """
     moved = generator.transport(x) if displacement is None else x + displacement
     g = generator(moved)

@@ -201,7 +201,7 @@ class GeneratorConfig:
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds
         With a prior, G trains on cross-fitted displacements: each training sample moved by a prior fitted on
-        the other ``prior_folds`` - 1 folds (:func:`tspg.train.out_of_fold_transport`), so that what G learns to
+        the other ``prior_folds`` - 1 folds (:class:`tspg.train.CrossFittedTransport`), so that what G learns to
         add is what the map misses on a new sample. 1: the prior of the whole training part (in-sample, which
         leaves G nothing to learn where the map fits its own training samples exactly).
     prior_share_low
