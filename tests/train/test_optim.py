@@ -38,6 +38,14 @@ def test_same_parameters_as_torch_fused_adam_bit_for_bit(lr):
     assert not torch.equal(ours[0], _net(0)[0].weight)  # it did train
 
 
+def test_step_frees_the_gradients_it_used():
+    net = _net(0)
+    opt = Adam(net.parameters())
+    net(torch.randn(8, 12)).sum().backward()
+    opt.step()
+    assert all(p.grad is None for p in net.parameters())
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="no parameters"):
         Adam([])

@@ -341,10 +341,9 @@ class AdversarialPlan:
             d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
-        self.opt_d.zero_grad()  # none left over from a step that did not finish
+        self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
-        self.opt_d.zero_grad()  # frees the gradients until the next backward
 
         for p in self.d_params:
             p.requires_grad_(False)
@@ -360,10 +359,9 @@ class AdversarialPlan:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls, self.n_classes)
             if cfg.w_mean > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_mean * group_mean_loss(x_adv, self.center, calls, self.n_classes)
-            self.opt_g.zero_grad()  # none left over from a step that did not finish
+            self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()
-            self.opt_g.zero_grad()  # frees the gradients until the next backward
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)

@@ -106,10 +106,9 @@ def fit_classifier(
             with autocast(device, precision):
                 logits = model(xt[idx])
             loss = loss_fn(logits.float(), yt[idx])
-            opt.zero_grad()  # none left over from a step that did not finish
+            opt.zero_grad()
             loss.backward()
             opt.step()
-            opt.zero_grad()  # frees the gradients until the next backward
             total += loss.detach().double() * len(idx)
         row = {"epoch": epoch, "loss": float(total) / len(order)}
         if has_val:

@@ -243,10 +243,9 @@ class ConditionalPlan:
             d_fake = self.discriminator(torch.cat([x_adv.detach(), code], 1))
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
-        self.opt_d.zero_grad()  # none left over from a step that did not finish
+        self.opt_d.zero_grad()
         d_loss.backward()
         self.opt_d.step()
-        self.opt_d.zero_grad()  # frees the gradients until the next backward
         for p in self.d_params:
             p.requires_grad_(False)
         try:
@@ -273,10 +272,9 @@ class ConditionalPlan:
             if cfg.w_ind > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls * self.n_targets + t,
                                                               self.n_classes * self.n_targets)
-            self.opt_g.zero_grad()  # none left over from a step that did not finish
+            self.opt_g.zero_grad()
             g_loss.backward()
             self.opt_g.step()
-            self.opt_g.zero_grad()  # frees the gradients until the next backward
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)

@@ -17,7 +17,9 @@ class Adam:
     ``torch.optim.Adam`` (tested). What it leaves out is ``torch.optim.Optimizer``, whose constructor imports
     ``torch._dynamo`` for its ``torch.compile`` hooks: 67 MB of resident memory and about half a second in
     every process that trains, none of it used by tspg (see ``docs/method.md``, "Precision and memory").
-    No weight decay, AMSGrad or parameter groups; the moment buffers are allocated at construction.
+    No weight decay, AMSGrad or parameter groups; the moment buffers are allocated at construction. :meth:`step`
+    frees the gradients once it has used them, so that they take no memory between steps (D's are gone while G's
+    are computed).
 
     Parameters
     ----------
@@ -50,7 +52,7 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One Adam update of every parameter that has a gradient."""
+        """One Adam update of every parameter that has a gradient; then the gradients are freed."""
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
         if not live:
             return
@@ -58,3 +60,4 @@ class Adam:
              [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live], [],
              [self.steps[i] for i in live], fused=True, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
              lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
+        self.zero_grad()
