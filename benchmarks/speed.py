@@ -36,16 +36,22 @@ from datetime import datetime
 from pathlib import Path
 
 # isort: off
-import tspg  # noqa: F401  (first: it sets MKL_DYNAMIC/OMP_DYNAMIC before torch is loaded)
-import numpy as np
-import torch
+import tspg
+
+# in-process timings run as the `tspg` command runs: its thread environment (before torch loads: not where this is
+# imported into a process that has torch already, e.g. the tests) and heap settings
+if "torch" not in sys.modules:
+    tspg.settings.apply_thread_environment()
+HEAP = tspg.settings.apply_heap_settings()
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 # isort: on
-from tspg import TSPG, __version__
-from tspg._io import atomic_write_text
-from tspg.data import Dataset, make_atlas
-from tspg.nn import Classifier
-from tspg.train import (
+from tspg import TSPG, __version__  # noqa: E402
+from tspg._io import atomic_write_text  # noqa: E402
+from tspg.data import Dataset, make_atlas  # noqa: E402
+from tspg.nn import Classifier  # noqa: E402
+from tspg.train import (  # noqa: E402
     ClassifierConfig,
     GeneratorConfig,
     _adversarial,
@@ -93,6 +99,8 @@ def machine() -> dict:
         "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "tspg": __version__,
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "heap": ", ".join(f"{k}={v}" for k, v in HEAP.items()),
     }
 
 
@@ -211,14 +219,15 @@ def step_ms(x: np.ndarray, y: np.ndarray, configs: list[tuple[str, str]], n_step
     return {c: float(np.median(t)) * 1e3 for c, t in times.items()}
 
 
-def child_peak(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, str]:
-    """Run ``cmd`` in a fresh wrapper process; return its wall seconds, peak RSS (MB) and stdout."""
+def child_peak(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float, str]:
+    """Run ``cmd`` in a fresh wrapper process (``env``: extra variables); return wall seconds, peak RSS (MB), stdout."""
     wrapper = ("import json, resource, subprocess, sys, time; t = time.perf_counter(); "
                "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
                "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; "
                "print(json.dumps({'wall': w, 'rss': r / 1024, 'rc': p.returncode, 'out': p.stdout[-2000:], "
                "'err': p.stderr[-2000:]}))")
-    proc = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=cwd,
+                          env=None if env is None else {**os.environ, **env})
     if not proc.stdout.strip():
         raise RuntimeError(f"{' '.join(cmd[:4])}... printed nothing: {proc.stderr[-2000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -397,18 +406,23 @@ def write_gct_report(path: Path, info: dict, res: dict, total_s: float) -> None:
     path.write_text("\n".join(L) + "\n")
 
 
-def end_to_end(folder: Path, a, target: str, extra: list[str], label: str) -> dict:
-    """``tspg run`` as a subprocess on the atlas written to disk: wall time, peak RSS, held-out accuracy."""
+def end_to_end(folder: Path, a, target: str, extra: list[str], label: str, env: dict | None = None) -> dict:
+    """``tspg run`` as a subprocess on the atlas written to disk: wall time, peak RSS, held-out accuracy.
+
+    ``env``: environment variables set for the command (named in the row's settings).
+    """
     data = folder / f"in_{label}"
     if not data.exists():
         a.write(data)
     out = folder / f"run_{label}"
     wall, rss, _ = child_peak([*TSPG_CMD, "run", "--data", str(data / "gem.tsv"), "--labels", str(data / "labels.tsv"),
-                               "--target", target, "--out", str(out), "--quiet", "--no-figures", "--force", *extra])
+                               "--target", target, "--out", str(out), "--quiet", "--no-figures", "--force", *extra],
+                               env=env)
     m = json.loads((out / "manifest.json").read_text())
     metrics = json.loads((out / m["targets"][target]["dir"] / "metrics.json").read_text())
     tr = m["targets"][target]["training"]
-    res = {"label": label, "args": " ".join(extra) or "(defaults)", "wall": wall, "rss": rss,
+    args = " ".join([*(f"{k}={v}" for k, v in (env or {}).items()), *extra]) or "(defaults)"
+    res = {"label": label, "args": args, "wall": wall, "rss": rss,
            "accuracy": metrics["perturbation_accuracy"], "epochs": tr.get("epochs_trained"),
            "best_epoch": tr.get("best_epoch")}
     ev = out / m["targets"][target]["dir"] / "evaluation.tsv"
@@ -441,6 +455,9 @@ def write_report(path: Path, quick: bool, info: dict, peaks: dict, rows: list[di
          "## Machine", "",
          f"- CPU: {info['cpu']}, {info['cores']} logical cores; torch threads {info['torch_threads']}; CUDA: "
          f"{info['cuda']}",
+         f"- In-process timings run as the `tspg` command runs: OMP_WAIT_POLICY={info['wait_policy']} (the "
+         "command's default is PASSIVE: idle OpenMP threads sleep), glibc heap thresholds "
+         f"{info['heap'] or 'not set (not glibc, or set by the user)'}",
          f"- Flags: {info['flags']}; native bf16 (AVX512-BF16/AMX): {'yes' if info['native_bf16'] else 'no'}; "
          f"the default `--precision auto` trains in {info['precision_auto']} here",
          f"- Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, pandas {info['pandas']}, "
@@ -611,6 +628,8 @@ def main() -> None:
             runs.append(end_to_end(tmp, w1, "Liver", [], "W1"))
             runs.append(end_to_end(tmp, w2, "Liver", ["--stop-at-accuracy", "0.95"], "W2"))
             runs.append(end_to_end(tmp, w2, "Liver", [], "W2"))
+            # the defaults with spinning OpenMP threads (the command's default lets idle threads sleep)
+            runs.append(end_to_end(tmp, w2, "Liver", [], "W2", env={"OMP_WAIT_POLICY": "ACTIVE"}))
             runs.append(end_to_end(tmp, w2, "Liver", ["--precision", "fp32"], "W2"))
             runs.append(end_to_end(tmp, w2, "Liver", ["--patience", "0"], "W2"))  # every one of the 150 epochs
             for label, shape in (("W3", (53, 4386, 11688)), ("W4", (10, 20000, 2000))):

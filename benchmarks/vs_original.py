@@ -20,6 +20,7 @@ the CPU model and flags. Writes ``benchmarks/results/vs_original.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -120,6 +121,46 @@ def theoretical_gflops(fma_units: int) -> tuple[float | None, str]:
     return g, f"{cores} cores x {fma_units} FMA units x {lanes} fp32 lanes x 2 x {mhz / 1e3:.2f} GHz"
 
 
+#: OpenMP wait policies tspg's step is timed under: the ``tspg`` command's default (idle threads sleep) and
+#: spinning threads (a machine whose cores are the run's alone); each needs its own process.
+WAIT_POLICIES = ("PASSIVE", "ACTIVE")
+ROUNDS = 2  # child processes per wait policy, alternated, so that drifting load hits both alike
+
+
+def child_steps(shape: tuple[int, int, int], steps: int) -> dict:
+    """In a child process: tspg's step times on the workload ``shape`` (``speed.step_ms``), by configuration."""
+    a = speed.atlas(*shape)
+    x, y = speed.scaled(a)
+    configs = [("diagonal", "fp32"), ("full", "fp32")]
+    if cpu_has_native_bf16():
+        configs += [("diagonal", "bf16"), ("full", "bf16")]
+    return {f"{c[0]} {c[1]}": ms for c, ms in speed.step_ms(x, y, configs, steps, shape[0]).items()}
+
+
+def tspg_steps(shape: tuple[int, int, int], steps: int) -> dict[tuple[str, str, str], float]:
+    """tspg's step (ms) per (covariance, precision, wait policy): each policy in fresh processes, alternated.
+
+    OpenMP reads ``OMP_WAIT_POLICY`` once, when it loads, so every policy runs in its own child process; each of
+    :data:`ROUNDS` rounds times ``steps / ROUNDS`` steps per configuration, and the median is over the rounds'
+    medians.
+    """
+    out: dict[tuple[str, str, str], list[float]] = {}
+    per_round = max(3, steps // ROUNDS)
+    for _ in range(ROUNDS):
+        for policy in WAIT_POLICIES:
+            code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import vs_original; "
+                    "print(json.dumps(vs_original.child_steps(tuple(json.loads(sys.argv[2])), int(sys.argv[3]))))")
+            proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent),
+                                   json.dumps(list(shape)), str(per_round)],
+                                  env={**os.environ, "OMP_WAIT_POLICY": policy}, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"tspg step timing ({policy}) failed: {proc.stderr[-1500:]}")
+            for key, ms in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                cov, prec = key.split()
+                out.setdefault((cov, prec, policy), []).append(ms)
+    return {k: _median(v) for k, v in out.items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reference", type=Path, default=None, help="a checkout of github.com/ctargon/TSPG")
@@ -178,13 +219,9 @@ def main() -> int:
             except (RuntimeError, subprocess.TimeoutExpired) as err:
                 orig[cov] = {"error": str(err)[:400]}
                 speed.log(f"original generator, {cov}: {err}")
-        x, y = speed.scaled(a)
-        configs = [("diagonal", "fp32"), ("full", "fp32")]
-        if cpu_has_native_bf16():
-            configs += [("diagonal", "bf16"), ("full", "bf16")]
-        ours = speed.step_ms(x, y, configs, args.steps, args.shape[0])
+        ours = tspg_steps(args.shape, args.steps)
         for c, ms in ours.items():
-            speed.log(f"tspg step {c[0]} {c[1]}: {ms:.1f} ms")
+            speed.log(f"tspg step {c[0]} {c[1]}, OMP_WAIT_POLICY={c[2]}: {ms:.1f} ms")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, time.perf_counter() - t_start)
@@ -227,26 +264,32 @@ def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, tota
          f"{'W2 of `speed.py`: ' if args.shape == W2 else ''}{n_samples:,} samples x {n_genes:,} genes x "
          f"{n_classes} classes; the original trains on {n_train:,} (its test part 0.2), {steps_per_epoch} steps of "
          f"128 an epoch. Original: the median of Keras' ms/step over epochs 2 to "
-         f"{args.epochs} (epoch 1 builds the graph). tspg: the median of {args.steps} timed steps of its training "
-         "step (D then G update, target draws) on the same scaled matrix, batch 128, a fixed classifier. "
+         f"{args.epochs} (epoch 1 builds the graph). tspg: the median over {ROUNDS} processes per wait policy of "
+         f"the median of {max(3, args.steps // ROUNDS)} timed steps each of its training step (D then G update, "
+         "target draws) on the same scaled matrix, batch 128, a fixed classifier. "
          f"Arithmetic counted from the layer shapes: tspg {flops_ours:.2f} GFLOP a step (the paper's classifier "
          f"1024-512-128), the original {flops_orig:.2f} (its 512-256-128). Ratio: tspg / original (below 1: tspg is "
          "faster).", "",
-         "| covariance | original ms/step | original s/epoch | tspg fp32 ms/step | ratio fp32 | tspg bf16 ms/step | "
-         "ratio bf16 | original GFLOP/s | tspg fp32 GFLOP/s |",
-         "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+         "tspg's step is timed in fresh processes under two OpenMP wait policies: `PASSIVE`, the `tspg` command's "
+         "default (idle threads sleep between parallel regions; robust where other work shares the cores), and "
+         "`ACTIVE` (threads spin; for a machine whose cores are the run's alone, set `OMP_WAIT_POLICY=ACTIVE`). "
+         "The original's TensorFlow thread pool spins.", "",
+         "| covariance | tspg OMP_WAIT_POLICY | original ms/step | original s/epoch | tspg fp32 ms/step | ratio fp32 | "
+         "tspg bf16 ms/step | ratio bf16 | original GFLOP/s | tspg fp32 GFLOP/s |",
+         "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for cov in ("diagonal", "full"):
         o = orig.get(cov, {})
-        f32, b16 = ours.get((cov, "fp32")), ours.get((cov, "bf16"))
-        if "steps" in o and len(o["steps"]) > 1:
-            om = _median(o["steps"][1:])
-            L.append(f"| {cov} | {om:.1f} | {om * steps_per_epoch / 1e3:.2f} | {f32:.1f} | {f32 / om:.2f}x | "
-                     + (f"{b16:.1f} | {b16 / om:.2f}x" if b16 else "- | -")
-                     + f" | {share(flops_orig, om)} | {share(flops_ours, f32)} |")
-        else:
-            why = o.get("error", "no timed epoch").replace("|", "/")
-            L.append(f"| {cov} | failed: {why} | - | {f32:.1f} | - | " + (f"{b16:.1f}" if b16 else "-")
-                     + f" | - | - | {share(flops_ours, f32)} |")
+        for policy in WAIT_POLICIES:
+            f32, b16 = ours.get((cov, "fp32", policy)), ours.get((cov, "bf16", policy))
+            if "steps" in o and len(o["steps"]) > 1:
+                om = _median(o["steps"][1:])
+                L.append(f"| {cov} | {policy} | {om:.1f} | {om * steps_per_epoch / 1e3:.2f} | {f32:.1f} | "
+                         f"{f32 / om:.2f}x | " + (f"{b16:.1f} | {b16 / om:.2f}x" if b16 else "- | -")
+                         + f" | {share(flops_orig, om)} | {share(flops_ours, f32)} |")
+            else:
+                why = o.get("error", "no timed epoch").replace("|", "/")
+                L.append(f"| {cov} | {policy} | failed: {why} | - | {f32:.1f} | - | " + (f"{b16:.1f}" if b16 else "-")
+                         + f" | - | - | {share(flops_ours, f32)} |")
     c = orig.get("classifier", {})
     if c.get("steps"):
         L += ["", f"Original classifier (512-256-128, batch 32): {_median(c['steps'][1:] or c['steps']):.1f} ms a "

@@ -1,11 +1,11 @@
 """A fork server for the tests' ``tspg`` commands: the imports are paid once, each command is its own process.
 
 ``tests/clihelp.py`` starts this script once per test session. It does what ``tspg.cli.main`` does before torch
-loads (the thread environment, the ``Agg`` backend), imports what a command imports, then reads one JSON request
-per line from stdin: ``{"args": [...], "cwd": DIR, "env": {...}, "out": FILE, "err": FILE}``. For each it forks a
-child that runs the command as ``python -m tspg.cli ARGS`` would (same arguments, directory and environment; its
-stdout and stderr go to the two files) and answers ``{"rc": EXIT_CODE}``. Nothing here runs a torch operation
-before forking, so no OpenMP thread pool exists to be lost in the child.
+loads (the thread environment, the heap settings, the ``Agg`` backend), imports what a command imports, then reads
+one JSON request per line from stdin: ``{"args": [...], "cwd": DIR, "env": {...}, "out": FILE, "err": FILE}``.
+For each it forks a child that runs the command as ``python -m tspg.cli ARGS`` would (same arguments, directory and
+environment; its stdout and stderr go to the two files) and answers ``{"rc": EXIT_CODE}``. Nothing here runs a
+torch operation before forking, so no OpenMP thread pool exists to be lost in the child.
 
 Anything the imports print makes the server stop at once: a warning printed at import time would reach the
 terminal of a real command, and a test must see it.
@@ -23,6 +23,7 @@ def _prepare() -> None:
     from tspg import settings
 
     settings.apply_thread_environment()
+    settings.apply_heap_settings()
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401

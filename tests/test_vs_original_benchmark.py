@@ -45,3 +45,21 @@ def test_a_folder_that_is_not_a_checkout_is_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "not a TSPG checkout" in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_tspg_step_is_timed_in_a_fresh_process_per_wait_policy(monkeypatch):
+    mod = _module()
+    monkeypatch.setattr(mod, "ROUNDS", 1)
+    seen = []
+    run = subprocess.run
+
+    def spy(cmd, *a, **kw):
+        seen.append(kw["env"]["OMP_WAIT_POLICY"])
+        return run(cmd, *a, **kw)
+
+    monkeypatch.setattr(mod.subprocess, "run", spy)
+    got = mod.tspg_steps((3, 40, 60), 3)
+    assert seen == list(mod.WAIT_POLICIES)
+    assert {k[2] for k in got} == set(mod.WAIT_POLICIES)
+    assert {(k[0], k[1]) for k in got} >= {("diagonal", "fp32"), ("full", "fp32")}
+    assert all(v > 0 for v in got.values())

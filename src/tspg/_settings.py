@@ -95,6 +95,26 @@ class Settings:
             os.environ.setdefault(name, value)
         return {name: os.environ[name] for name in THREAD_ENVIRONMENT}
 
+    @staticmethod
+    def apply_heap_settings() -> dict[str, int]:
+        """Keep freed memory blocks of up to 32 MiB in the C heap for reuse (glibc only); the ``tspg`` command calls it.
+
+        Training allocates and frees its gradients and activations at every step; under glibc's default rules
+        many were handed back to the system and touched afresh each time: on a W2 generator step in fp32, about
+        7,000 page faults and 10% of the step's time (see ``docs/method.md``, "Speed"). Unlike the thread
+        environment this can be called at any time. It changes the whole process's ``malloc``, so a library does
+        not do it on import: call it once in a script that trains. Settings the user made through
+        ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNABLES`` are left alone.
+
+        Returns
+        -------
+        The thresholds applied (bytes), by the environment variable that would set each; empty where none was
+        (another C library, or the user's own settings).
+        """
+        from tspg._memory import tune_heap
+
+        return tune_heap()
+
     def __repr__(self) -> str:
         return f"tspg.settings(seed={self._seed})"
 

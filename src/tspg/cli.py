@@ -1039,14 +1039,16 @@ def main() -> None:
     """Entry point of the ``tspg`` console script.
 
     It alone sets process-wide state, before torch or matplotlib load: the thread environment of
-    :data:`tspg._settings.THREAD_ENVIRONMENT` and matplotlib's file-only ``Agg`` backend (each only where the user
-    has not set it). Importing tspg sets nothing.
+    :data:`tspg._settings.THREAD_ENVIRONMENT`, matplotlib's file-only ``Agg`` backend and glibc's heap thresholds
+    (:meth:`tspg._settings.Settings.apply_heap_settings`), each only where the user has not set it. Importing tspg
+    sets nothing.
     """
     import os
 
     from tspg import settings
 
     settings.apply_thread_environment()
+    settings.apply_heap_settings()
     os.environ.setdefault("MPLBACKEND", "Agg")  # figures are files; never open a window
     app.main(prog_name="tspg")
 
