@@ -96,9 +96,9 @@ def main() -> None:
             res = model.perturb(ds.gem.loc[test], target, labels=ds.labels)
             m = res.metrics()
             hist = model.generator_histories[target]
-            from tspg.train import checkpoint_score
+            from tspg.train import kept_row
 
-            best = max(hist, key=checkpoint_score)
+            best = kept_row(hist)
             fresh = res.proba_before.argmax(1) != model.classes.index(target)
             dist = np.abs(res.x_adv_scaled[fresh] - mu_t).mean()
             dist0 = np.abs(x_test[fresh] - mu_t).mean()

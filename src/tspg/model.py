@@ -58,12 +58,12 @@ from tspg.nn import (
 from tspg.train import (
     ClassifierConfig,
     GeneratorConfig,
-    checkpoint_score,
     config_from_dict,
     config_to_dict,
     fit_classifier,
     fit_generator,
     generate,
+    kept_row,
     new_adversary,
     predict_logits,
     resolve_device,
@@ -451,7 +451,7 @@ class TSPG:
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
-        best = max(hist, key=lambda r: checkpoint_score(r, self.generator_config.checkpoint))
+        best = kept_row(hist, self.generator_config.checkpoint)
         self.generator_summaries[target] = {
             "epochs_trained": hist[-1]["epoch"], "best_epoch": best["epoch"],
             "val_perturbation_accuracy": round(best["val_accuracy"], 6), "val_margin": round(best["val_margin"], 6),
@@ -509,7 +509,7 @@ class TSPG:
             if t not in targets and isinstance(self.generators.get(t), TargetView):
                 del self.generators[t]
         self.conditional, self.conditional_targets = cond, list(targets)
-        best = max(hist, key=lambda r: checkpoint_score(r, cfg.checkpoint))
+        best = kept_row(hist, cfg.checkpoint)
         summary = {"generator": "conditional", "n_targets": len(targets), "epochs_trained": hist[-1]["epoch"],
                    "best_epoch": best["epoch"], "val_perturbation_accuracy": round(best["val_accuracy"], 6),
                    "val_margin": round(best["val_margin"], 6), "val_energy": round(best["val_energy"], 6)}

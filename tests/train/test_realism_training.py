@@ -8,7 +8,7 @@ from tspg import TSPG
 from tspg._options import PAPER_LOSS
 from tspg.data import Dataset, make_atlas
 from tspg.tl._metrics import energy_distance
-from tspg.train import AdversarialPlan, ClassifierConfig, GeneratorConfig, checkpoint_score, new_adversary
+from tspg.train import AdversarialPlan, ClassifierConfig, GeneratorConfig, checkpoint_score, kept_row, new_adversary
 from tspg.train._losses import individual_loss
 
 OLD = {"td_loss": "draw", "disc_real": "all", "checkpoint": "margin", "zero_init": False, "w_ind": 0.0,
@@ -101,6 +101,51 @@ def test_without_an_independent_reference_only_confident_calls_rank_epochs():
     assert checkpoint_score({**trained, "val_accuracy": 0.5}) < checkpoint_score(prior_alone)
 
 
+def _row(epoch, conf=1.0, energy=0.6, z=float("nan")):
+    return {"epoch": epoch, "val_accuracy": conf, "val_confident": conf, "val_margin": 1.0, "val_dist": 0.1,
+            "val_energy": energy, "val_energy_scored": 1.0, "val_energy_z": z}
+
+
+def _keeper_epoch(rows, rule="realism"):
+    """The epoch a Keeper keeps when offered ``rows`` (epoch 0 first, as a fit with a prior does)."""
+    from tspg.train._adversarial import Keeper
+
+    keeper = Keeper(torch.nn.Linear(2, 2), GeneratorConfig(checkpoint=rule, patience=0), "test")
+    keeper.start(rows[0])
+    for r in rows[1:]:
+        keeper.offer(r)
+    return keeper.best_epoch
+
+
+def test_the_prior_alone_gives_way_only_to_a_clear_energy_gain_or_more_confident_calls():
+    prior = _row(0)
+    noise = _row(1, energy=0.59, z=-1.0)  # lower, but within the noise of the validation samples
+    clear = _row(2, energy=0.58, z=-2.5)
+    later = _row(3, energy=0.57, z=-1.0)  # among trained epochs the plain rule: lower is better
+    for rows, want in (([prior, noise], 0), ([prior, noise, clear], 2), ([prior, noise, clear, later], 3),
+                       ([prior, _row(1, conf=0.5, energy=0.5, z=-9.0)], 0),  # accuracy comes first
+                       ([_row(0, conf=0.8), _row(1, conf=1.0, energy=0.7, z=3.0)], 1)):  # more confident calls
+        assert kept_row(rows)["epoch"] == want == _keeper_epoch(rows)
+    # without a z (a conditional generator's rows, or no prior) and under the margin rule: the plain maximum
+    plain = [{k: v for k, v in r.items() if k != "val_energy_z"} for r in (prior, noise)]
+    assert kept_row(plain)["epoch"] == 1 == _keeper_epoch(plain)
+    closer = {**noise, "val_dist": 0.05}  # the margin rule's tie-break
+    assert kept_row([prior, closer], "margin")["epoch"] == _keeper_epoch([prior, closer], "margin") == 1
+
+
+def test_a_fit_with_a_prior_records_its_energy_gain_over_the_prior(fitted):
+    model, ds = fitted
+    model.generator_config = GeneratorConfig(epochs=4, patience=0)
+    model.fit_generator(ds, "Liver")
+    hist = model.generator_histories["Liver"]
+    assert hist[0]["epoch"] == 0 and np.isnan(hist[0]["val_energy_z"])
+    assert all(np.isfinite(r["val_energy_z"]) for r in hist[1:])
+    # its sign is that of the change of the recorded validation energy distance against epoch 0's
+    moved = [r for r in hist[1:] if abs(r["val_energy"] - hist[0]["val_energy"]) > 1e-4]
+    assert moved
+    assert all(np.sign(r["val_energy_z"]) == np.sign(r["val_energy"] - hist[0]["val_energy"]) for r in moved)
+
+
 def test_validation_energy_is_measured_against_the_validation_targets(fitted):
     from tspg.nn import perturb
     from tspg.train import fit_generator, predict_logits
@@ -123,7 +168,7 @@ def test_validation_energy_is_measured_against_the_validation_targets(fitted):
     assert {r["val_energy_scored"] for r in runs["few"][1]} == {0.0}  # a prior and < 3 validation targets
     # the kept epoch's recorded validation energy is that of its perturbed validation samples to `ref`
     gen, hist = runs["val"]
-    best = max(hist, key=checkpoint_score)
+    best = kept_row(hist)
     xv = x[va][predict_logits(model.classifier, x[va]).argmax(1).numpy() != 0]
     with torch.no_grad():
         v_adv, _ = perturb(gen, torch.as_tensor(xv))

@@ -146,7 +146,7 @@ def test_stop_at_accuracy_stops_early_and_epochs_stay_the_maximum(small):
 
 
 def test_patience_counts_epochs_since_the_last_clear_gain(small):
-    from tspg.train._adversarial import _clear_gain, checkpoint_score
+    from tspg.train._adversarial import _clear_gain, checkpoint_score, kept_row
 
     full, h_full = _fit(small, epochs=30, patience=0)
     assert h_full[-1]["epoch"] == 30
@@ -163,11 +163,13 @@ def test_patience_counts_epochs_since_the_last_clear_gain(small):
     assert h_early[-1]["epoch"] == stop
     # the same seed gives the same epochs up to the stop, and the kept weights are the best of those epochs
     assert [r["val_energy"] for r in h_early] == [r["val_energy"] for r in h_full[:stop + 1]]
-    best = max(range(stop + 1), key=lambda e: (scores[e], -e))
+    best = kept_row(h_early)["epoch"]
     kept = early.state_dict()
     replay, _ = _fit(small, epochs=best, patience=0) if best else (None, None)
     if replay is not None:
         assert all(torch.equal(kept[k], v) for k, v in replay.state_dict().items())
+    else:  # the prior alone was kept: G's output layer is still all zeros (G = 0)
+        assert not early.net[-2].weight.any() and not early.net[-2].bias.any()
 
 
 def test_a_gain_below_the_threshold_does_not_reset_the_patience():

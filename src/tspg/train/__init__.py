@@ -5,6 +5,7 @@ from tspg.train._adversarial import (
     checkpoint_score,
     fit_generator,
     generate,
+    kept_row,
     new_adversary,
     perturbation_accuracy,
 )
@@ -19,6 +20,7 @@ from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_di
 from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device, resolve_precision
 from tspg.train._losses import (
     adversarial_loss,
+    energy_gain_z,
     gan_discriminator_loss,
     gan_generator_loss,
     norm_loss,
@@ -56,6 +58,7 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "cpu_has_native_bf16",
+    "energy_gain_z",
     "fit_classifier",
     "fit_conditional_generator",
     "fit_conditional_prior",
@@ -67,6 +70,7 @@ __all__ = [
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",
+    "kept_row",
     "new_adversary",
     "norm_loss",
     "perturbation_accuracy",

@@ -16,6 +16,7 @@ from tspg.train._hardware import autocast, resolve_device, resolve_precision, wa
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
     adversarial_loss,
+    energy_gain_z,
     energy_loss,
     gan_discriminator_loss,
     gan_generator_loss,
@@ -87,9 +88,15 @@ ACCURACY_ENOUGH = 0.95
 MARGIN_ENOUGH = 1.0
 #: Validation samples of the target class needed to measure the checkpoint's energy distance against them.
 MIN_VAL_REFERENCE = 3
+#: In the ``realism`` rule with a transport prior, a trained epoch replaces the prior alone (epoch 0) at an equal
+#: accuracy part only where its validation energy distance is lower by at least this many standard errors
+#: (``val_energy_z``, :func:`tspg.train.energy_gain_z`): smaller gains were noise of the few validation samples and
+#: were worse than the prior alone on the held-out samples (``docs/method.md``, "The checkpoint's prior test").
+PRIOR_GAIN_Z = 2.0
 #: With ``patience``, an epoch resets the count of epochs without improvement only when it betters the score
 #: that last reset it by more than noise: a higher accuracy part, or (``realism`` rule) a validation energy
-#: distance lower by more than this share. Smaller gains still replace the kept weights.
+#: distance lower by more than this share. Smaller gains still replace the kept weights (the prior alone only by
+#: a gain beyond its noise, :data:`PRIOR_GAIN_Z`); patience counts clear gains of the score, kept or not.
 PATIENCE_MIN_GAIN = 0.01
 
 
@@ -126,6 +133,50 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     return (min(round(row.get("val_confident", row["val_accuracy"]), 2), ACCURACY_ENOUGH), energy)
 
 
+def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | None, prior_kept: bool,
+              rule: str) -> bool:
+    """Whether an epoch's row (``score``) replaces the kept weights (``best``; ``prior_kept``: they are epoch 0's).
+
+    A higher score replaces them, except that in the ``realism`` rule the prior alone gives way at an equal
+    accuracy part only to a validation energy lower by :data:`PRIOR_GAIN_Z` standard errors (``val_energy_z``).
+    """
+    if best is None:
+        return True
+    if not score > best:
+        return False
+    z = row.get("val_energy_z", math.nan)
+    if prior_kept and rule == "realism" and score[0] == best[0] and not math.isnan(z):
+        return z <= -PRIOR_GAIN_Z
+    return True
+
+
+def kept_row(history: list[dict], rule: str = "realism") -> dict:
+    """The row of ``history`` whose weights a generator fit keeps (its rule replayed on the rows).
+
+    Parameters
+    ----------
+    history
+        A fit's rows, epoch 0 (the prior alone) first where there is one.
+    rule
+        ``GeneratorConfig.checkpoint``.
+
+    Returns
+    -------
+    The kept epoch's row: the best :func:`checkpoint_score`, earliest on ties, where the prior alone is replaced
+    at an equal accuracy part only by a clear energy gain (:data:`PRIOR_GAIN_Z`).
+    """
+    best, best_score, prior_kept = None, None, False
+    for row in history:
+        score = checkpoint_score(row, rule)
+        if row["epoch"] == 0:
+            best, best_score, prior_kept = row, score, True
+        elif _replaces(row, score, best_score, prior_kept, rule):
+            best, best_score, prior_kept = row, score, False
+    if best is None:
+        raise ValueError("kept_row: the history has no rows")
+    return best
+
+
 def fit_generator(
     classifier: Classifier,
     x_train: np.ndarray,
@@ -148,7 +199,8 @@ def fit_generator(
     (real, x_adv) with the least-squares GAN loss (real: a batch of target samples, or x with
     ``disc_real="all"``), then updates G on ``w_gan L_GAN + w_adv L_adv + w_norm L_norm + w_td L_td`` plus
     ``w_ind L_ind`` (and ``w_mean`` times the group-mean term when set). After each epoch the generator is scored on the
-    validation part (see :func:`checkpoint_score`); the best-scoring weights are kept and training stops after
+    validation part (see :func:`checkpoint_score`); the best-scoring weights are kept (:func:`kept_row`: the prior
+    alone gives way at an equal accuracy part only to a clear energy gain) and training stops after
     ``patience`` epochs without a clear gain (:data:`PATIENCE_MIN_GAIN`).
 
     Parameters
@@ -371,8 +423,14 @@ class AdversarialPlan:
 LOSS_NAMES = ("d_loss", "g_loss", "gan", "adv", "norm", "td")
 
 
-def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
-    """The validation figures of the generator as it is now (eval mode): accuracy, margin, distances."""
+def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior_adv: torch.Tensor | None = None
+              ) -> tuple[dict, torch.Tensor]:
+    """The validation figures of the generator as it is now (eval mode): accuracy, margin, distances.
+
+    With ``prior_adv`` (the validation samples as the prior alone moved them) and scored energies, also
+    ``val_energy_z``: :func:`tspg.train.energy_gain_z` of now against the prior alone. Returns the row and the
+    perturbed validation samples.
+    """
     generator, target = plan.generator, plan.target
     generator.eval()
     with torch.no_grad():
@@ -384,15 +442,20 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor) -> dict:
         v_dist = (v_adv - plan.sampler.mu).abs().mean()
         v_energy = energy_loss(v_adv, plan.val_reference, plan.center, unbiased=False)
         values = torch.stack([v_hit, v_confident, v_margin, v_dist, v_energy]).tolist()
-    row = dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
-    return {**row, "val_energy_scored": float(plan.energy_scored)}
-
+        row = dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values,
+                       strict=True))
+        row["val_energy_scored"] = float(plan.energy_scored)
+        if generator.prior is not None:
+            row["val_energy_z"] = math.nan if prior_adv is None or not plan.energy_scored else energy_gain_z(
+                prior_adv, v_adv, plan.val_reference, plan.center, seed=plan.seed)
+    return row, v_adv
 
 
 class Keeper:
     """The checkpoint and early-stopping bookkeeping of a generator fit, one validation row per epoch.
 
-    The best-scoring weights (:func:`checkpoint_score`) are kept; :meth:`offer` says when ``config.patience``
+    The best-scoring weights (:func:`checkpoint_score`, with the prior test of :func:`kept_row`) are kept;
+    :meth:`offer` says when ``config.patience``
     epochs have passed without a clear gain (:func:`_clear_gain`) or, with ``config.stop_accuracy``, the
     validation accuracy has held for ``config.stop_accuracy_epochs`` epochs.
     """
@@ -403,9 +466,11 @@ class Keeper:
         self.ref_score: tuple[float, ...] | None = None  # the score that last reset the patience
         self.best_state: dict | None = None
         self.best_epoch, self.stale, self.saturated = 0, 0, 0
+        self.prior_kept = False  # whether the kept weights are still the prior alone (epoch 0)
 
     def start(self, row: dict) -> None:
         """Epoch 0 (the prior alone) is a candidate too."""
+        self.prior_kept = True
         self.best_score = self.ref_score = checkpoint_score(row, self.config.checkpoint)
         self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
 
@@ -413,7 +478,8 @@ class Keeper:
         """Score an epoch's row, keep its weights if best; return whether training should stop now."""
         config, epoch = self.config, row["epoch"]
         score = checkpoint_score(row, config.checkpoint)
-        if self.best_score is None or score > self.best_score:
+        if _replaces(row, score, self.best_score, self.prior_kept, config.checkpoint):
+            self.prior_kept = False
             self.best_score, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
         if _clear_gain(score, self.ref_score, config.checkpoint):
@@ -461,8 +527,10 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
     keeper = Keeper(generator, config, desc)
     history: list[dict] = []
+    prior_adv = None
     if generator.prior is not None:  # epoch 0: the prior alone (G = 0 with zero_init) is a candidate too
-        row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **_validate(plan, xv)}
+        first, prior_adv = _validate(plan, xv)
+        row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **first}
         keeper.start(row)
         history.append(row)
     bar = epoch_bar(config.epochs, desc, progress)
@@ -488,7 +556,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
-        row.update(_validate(plan, xv))
+        row.update(_validate(plan, xv, prior_adv)[0])
         stop = keeper.offer(row)
         history.append(row)
         bar.update(1)
