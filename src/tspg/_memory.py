@@ -1,4 +1,4 @@
-"""Handing the C heap's free pages back to the operating system (glibc's ``malloc_trim``)."""
+"""The C heap: handing free pages back to the system (glibc's ``malloc_trim``) and its thresholds (``mallopt``)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,25 @@ import functools
 
 
 @functools.cache
-def _libc_malloc_trim():  # noqa: ANN202
+def _glibc():  # noqa: ANN202
+    """The C library when it is glibc (it has ``malloc_trim`` and ``mallopt``), else None."""
     import ctypes
     import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
+        libc.malloc_trim, libc.mallopt  # noqa: B018  (AttributeError where they are missing)
     except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
         return None
+    libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return libc
 
 
 def trim_heap() -> None:
     """Give the C heap's free pages back to the system; a no-op where the C library has no ``malloc_trim``."""
-    trim = _libc_malloc_trim()
-    if trim is not None:
-        trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 #: glibc's ``mallopt`` parameter numbers (``malloc.h``).
@@ -55,18 +58,11 @@ def tune_heap() -> dict[str, int]:
     -------
     The settings applied, by environment variable name; empty when none was.
     """
-    if _user_set_heap():
+    libc = _glibc()
+    if libc is None or _user_set_heap():
         return {}
-    trim = _libc_malloc_trim()  # found only in glibc
-    if trim is None:
-        return {}
-    import ctypes
-    import ctypes.util
-
-    mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     applied = {}
     for name, param in (("MALLOC_MMAP_THRESHOLD_", _M_MMAP_THRESHOLD), ("MALLOC_TRIM_THRESHOLD_", _M_TRIM_THRESHOLD)):
-        if mallopt(param, HEAP_SETTINGS[name]) == 1:
+        if libc.mallopt(param, HEAP_SETTINGS[name]) == 1:
             applied[name] = HEAP_SETTINGS[name]
     return applied

@@ -161,8 +161,10 @@ def _generator_options(f: Callable) -> Callable:
                           "samples) or all (every class, as in the paper)."),
         click.option("--checkpoint", "checkpoint_rule", type=click.Choice(list(CHECKPOINT_RULES)), default=None,
                      help="Which epoch's generator is kept: realism (default: validation accuracy, then the energy "
-                          "distance of the perturbed validation samples to the target class) or margin (tspg 0.1: "
-                          "accuracy, margin, distance to the target mean)."),
+                          "distance of the perturbed validation samples to the target class; with a prior, the "
+                          "prior alone stays unless training calls more samples or lowers that distance by 2 "
+                          "bootstrap standard errors) or margin (tspg 0.1: accuracy, margin, distance to the "
+                          "target mean)."),
         click.option("--g-init", type=click.Choice(list(G_INITS)), default=None,
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),

@@ -19,6 +19,7 @@ from tspg.train._conditional import (
 from tspg.train._config import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict, resolved_w_norm
 from tspg.train._hardware import PRECISIONS, autocast, cpu_has_native_bf16, resolve_device, resolve_precision
 from tspg.train._losses import (
+    EnergyGain,
     adversarial_loss,
     energy_gain_z,
     gan_discriminator_loss,
@@ -44,6 +45,7 @@ __all__ = [
     "AdversarialPlan",
     "ConditionalPlan",
     "CrossFittedTransport",
+    "EnergyGain",
     "PRECISIONS",
     "TARGET_COV_MODELS",
     "ClassifierConfig",

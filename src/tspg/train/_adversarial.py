@@ -15,8 +15,8 @@ from tspg.train._config import GeneratorConfig, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
+    EnergyGain,
     adversarial_loss,
-    energy_gain_z,
     energy_loss,
     gan_discriminator_loss,
     gan_generator_loss,
@@ -165,13 +165,11 @@ def kept_row(history: list[dict], rule: str = "realism") -> dict:
     The kept epoch's row: the best :func:`checkpoint_score`, earliest on ties, where the prior alone is replaced
     at an equal accuracy part only by a clear energy gain (:data:`PRIOR_GAIN_Z`).
     """
-    best, best_score, prior_kept = None, None, False
+    best, best_score = None, None
     for row in history:
         score = checkpoint_score(row, rule)
-        if row["epoch"] == 0:
-            best, best_score, prior_kept = row, score, True
-        elif _replaces(row, score, best_score, prior_kept, rule):
-            best, best_score, prior_kept = row, score, False
+        if row["epoch"] == 0 or _replaces(row, score, best_score, best is not None and best["epoch"] == 0, rule):
+            best, best_score = row, score
     if best is None:
         raise ValueError("kept_row: the history has no rows")
     return best
@@ -423,13 +421,13 @@ class AdversarialPlan:
 LOSS_NAMES = ("d_loss", "g_loss", "gan", "adv", "norm", "td")
 
 
-def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior_adv: torch.Tensor | None = None
+def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None = None
               ) -> tuple[dict, torch.Tensor]:
     """The validation figures of the generator as it is now (eval mode): accuracy, margin, distances.
 
-    With ``prior_adv`` (the validation samples as the prior alone moved them) and scored energies, also
-    ``val_energy_z``: :func:`tspg.train.energy_gain_z` of now against the prior alone. Returns the row and the
-    perturbed validation samples.
+    With ``prior`` (the validation samples as the prior alone moved them, :class:`EnergyGain`), also
+    ``val_energy_z``: :func:`tspg.train.energy_gain_z` of now against the prior alone (NaN without it: epoch 0,
+    or energies not scored). Returns the row and the perturbed validation samples.
     """
     generator, target = plan.generator, plan.target
     generator.eval()
@@ -446,8 +444,7 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior_adv: torch.Tensor |
                        strict=True))
         row["val_energy_scored"] = float(plan.energy_scored)
         if generator.prior is not None:
-            row["val_energy_z"] = math.nan if prior_adv is None or not plan.energy_scored else energy_gain_z(
-                prior_adv, v_adv, plan.val_reference, plan.center, seed=plan.seed)
+            row["val_energy_z"] = math.nan if prior is None else prior.z(v_adv)
     return row, v_adv
 
 
@@ -466,11 +463,9 @@ class Keeper:
         self.ref_score: tuple[float, ...] | None = None  # the score that last reset the patience
         self.best_state: dict | None = None
         self.best_epoch, self.stale, self.saturated = 0, 0, 0
-        self.prior_kept = False  # whether the kept weights are still the prior alone (epoch 0)
 
     def start(self, row: dict) -> None:
         """Epoch 0 (the prior alone) is a candidate too."""
-        self.prior_kept = True
         self.best_score = self.ref_score = checkpoint_score(row, self.config.checkpoint)
         self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
 
@@ -478,8 +473,8 @@ class Keeper:
         """Score an epoch's row, keep its weights if best; return whether training should stop now."""
         config, epoch = self.config, row["epoch"]
         score = checkpoint_score(row, config.checkpoint)
-        if _replaces(row, score, self.best_score, self.prior_kept, config.checkpoint):
-            self.prior_kept = False
+        prior_kept = self.best_score is not None and self.best_epoch == 0  # start() kept epoch 0, nothing since
+        if _replaces(row, score, self.best_score, prior_kept, config.checkpoint):
             self.best_score, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
         if _clear_gain(score, self.ref_score, config.checkpoint):
@@ -527,9 +522,11 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
     keeper = Keeper(generator, config, desc)
     history: list[dict] = []
-    prior_adv = None
+    prior = None
     if generator.prior is not None:  # epoch 0: the prior alone (G = 0 with zero_init) is a candidate too
         first, prior_adv = _validate(plan, xv)
+        if plan.energy_scored:  # later epochs' val_energy_z is against this moving of the validation samples
+            prior = EnergyGain(prior_adv, plan.val_reference, plan.center, seed=plan.seed)
         row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **first}
         keeper.start(row)
         history.append(row)
@@ -556,7 +553,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
 
-        row.update(_validate(plan, xv, prior_adv)[0])
+        row.update(_validate(plan, xv, prior)[0])
         stop = keeper.offer(row)
         history.append(row)
         bar.update(1)

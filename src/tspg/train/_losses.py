@@ -94,6 +94,57 @@ def energy_loss(x_adv: torch.Tensor, y: torch.Tensor, center: torch.Tensor | Non
     return 2.0 * xy - xx - yy
 
 
+class EnergyGain:
+    """Samples moved one way (``before``) and their distances to reference samples ``y``, to score other movings.
+
+    :meth:`z` gives :func:`energy_gain_z` of another moving of the same samples against this one. The distances of
+    ``before`` and the bootstrap resamples are computed once, so scoring every epoch against one fixed moving (the
+    prior alone) costs only the new moving's distances.
+
+    Parameters
+    ----------
+    before, y, center, n_boot, seed
+        As :func:`energy_gain_z`.
+    """
+
+    def __init__(self, before: torch.Tensor, y: torch.Tensor, center: torch.Tensor | None = None, n_boot: int = 200,
+                 seed: int = 0) -> None:
+        if n_boot < 2:
+            raise ValueError(f"energy_gain_z: n_boot must be at least 2, not {n_boot}")
+        self.center, self.y = center, y if center is None else y - center
+        self.finite = all(bool(torch.isfinite(t).all()) for t in (before, y))
+        self.d_xy, self.d_xx = self._distances(before)
+        n, m = self.d_xy.shape
+        gen = torch.Generator().manual_seed(seed)
+
+        def counts(k: int) -> torch.Tensor:  # bootstrap multiplicities of k rows, n_boot at once
+            idx = torch.randint(0, k, (n_boot, k), generator=gen)
+            ones = torch.ones(n_boot, k, dtype=torch.float64)
+            return torch.zeros(n_boot, k, dtype=torch.float64).scatter_add_(1, idx, ones)
+
+        self.wx, self.wy = counts(n), counts(m)
+
+    def _distances(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distances of the rows of ``a`` to ``y`` and among themselves (a row to itself: 0, not float32 noise)."""
+        if self.center is not None:
+            a = a - self.center
+        within = _safe_sqrt(_sq_dists(a, a)).fill_diagonal_(0.0)
+        return _safe_sqrt(_sq_dists(a, self.y)), within
+
+    def z(self, after: torch.Tensor) -> float:
+        """:func:`energy_gain_z` of ``after`` (the same samples, moved another way) against ``before``."""
+        if not (self.finite and bool(torch.isfinite(after).all())):
+            return math.nan
+        a_xy, a_xx = self._distances(after)
+        d_xy, d_xx = (a_xy - self.d_xy).cpu().double(), (a_xx - self.d_xx).cpu().double()
+        n, m = d_xy.shape
+        observed = float(2.0 * d_xy.mean() - d_xx.mean())
+        wx, wy = self.wx, self.wy
+        boot = 2.0 * ((wx @ d_xy) * wy).sum(1) / (n * m) - ((wx @ d_xx) * wx).sum(1) / (n * n)
+        se = float(boot.std())
+        return observed / se if se > 0 else 0.0
+
+
 def energy_gain_z(before: torch.Tensor, after: torch.Tensor, y: torch.Tensor, center: torch.Tensor | None = None,
                   n_boot: int = 200, seed: int = 0) -> float:
     """How many standard errors lower the energy distance to ``y`` is for ``after`` than for ``before``.
@@ -104,7 +155,8 @@ def energy_gain_z(before: torch.Tensor, after: torch.Tensor, y: torch.Tensor, ce
     rows of ``y`` are resampled with replacement ``n_boot`` times; the ``E|Y - Y'|`` term is the same for both and
     cancels. Negative: ``after`` is closer to ``y``; -2 or lower is a gain beyond the noise of these few samples.
     The plug-in bootstrap underestimates the spread over very few rows of ``y`` (by a factor ``(m - 1) / m`` in
-    the variance of their part), so with 3 of them a z of -2 is nearer -1.6 in truth.
+    the variance of their part), so with 3 of them a z of -2 is nearer -1.6 in truth. :class:`EnergyGain` scores
+    many movings against one ``before``.
 
     Parameters
     ----------
@@ -123,31 +175,7 @@ def energy_gain_z(before: torch.Tensor, after: torch.Tensor, y: torch.Tensor, ce
     -------
     The z statistic; 0 where the bootstrap shows no spread (identical movings), NaN where a value is not finite.
     """
-    if n_boot < 2:
-        raise ValueError(f"energy_gain_z: n_boot must be at least 2, not {n_boot}")
-    if not all(bool(torch.isfinite(t).all()) for t in (before, after, y)):
-        return math.nan
-    if center is not None:
-        before, after, y = before - center, after - center, y - center
-
-    def within(a: torch.Tensor) -> torch.Tensor:  # a sample's distance to itself is 0, not float32 noise
-        return _safe_sqrt(_sq_dists(a, a)).fill_diagonal_(0.0)
-
-    d_xy = (_safe_sqrt(_sq_dists(after, y)) - _safe_sqrt(_sq_dists(before, y))).cpu().double()
-    d_xx = (within(after) - within(before)).cpu().double()
-    n, m = d_xy.shape
-    observed = float(2.0 * d_xy.mean() - d_xx.mean())
-    gen = torch.Generator().manual_seed(seed)
-
-    def counts(k: int) -> torch.Tensor:  # bootstrap multiplicities of k rows, n_boot at once
-        idx = torch.randint(0, k, (n_boot, k), generator=gen)
-        ones = torch.ones(n_boot, k, dtype=torch.float64)
-        return torch.zeros(n_boot, k, dtype=torch.float64).scatter_add_(1, idx, ones)
-
-    wx, wy = counts(n), counts(m)
-    boot = 2.0 * ((wx @ d_xy) * wy).sum(1) / (n * m) - ((wx @ d_xx) * wx).sum(1) / (n * n)
-    se = float(boot.std())
-    return observed / se if se > 0 else 0.0
+    return EnergyGain(before, y, center, n_boot, seed).z(after)
 
 
 #: Multiples of the target's median pairwise distance used as the RBF bandwidths of :func:`mmd_loss`.
