@@ -150,6 +150,8 @@ VARIANTS = {
     "tspg_shrink_none": {"prior_shrink": "none"},
     # the defaults with the per-gene James-Stein shrinkage of the prior (--prior-shrink js) instead of empirical Bayes
     "tspg_shrink_js": {"prior_shrink": "js"},
+    # the defaults with each class's own covariance in the prior (--prior-covariance own): the default before 0.5
+    "tspg_cov_own": {"prior_covariance": "own"},
     # the paper's loss (--paper-loss): L1 to one target draw per sample, D on every class, random initialisation,
     # every weight 1, kappa 0, no prior, every epoch
     "tspg_paper": dict(PAPER_LOSS),
@@ -165,6 +167,8 @@ VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with ts
                                     "the default before the per-gene shrinkage",
                 "tspg_shrink_js": "the defaults with the per-gene James-Stein shrinkage of the prior "
                                   "(`--prior-shrink js`) instead of empirical Bayes",
+                "tspg_cov_own": "the defaults with each class's own covariance in the prior "
+                                "(`--prior-covariance own`), the default before the blend",
                 "tspg_paper": "the paper's loss (`--paper-loss`: every weight 1, kappa 0, the L1 distance to one "
                               "target draw per sample, D on every class, random initialisation, no prior, every "
                               "epoch)",

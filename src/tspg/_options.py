@@ -40,6 +40,10 @@ PRIORS: tuple[str, ...] = ("ot", "mean", "none")
 #: Shrinkage of the prior's mean displacement per gene (``GeneratorConfig.prior_shrink``): ``auto`` is ``eb``
 #: (empirical Bayes over genes) for per-target generators and ``none`` for the conditional one.
 PRIOR_SHRINKS: tuple[str, ...] = ("auto", "eb", "js", "none")
+#: Covariances of the OT prior's class Gaussians (``GeneratorConfig.prior_covariance``): ``auto`` is ``blend`` (each
+#: class's own blended with the pooled within-class covariance, weight by cross-validated likelihood) for
+#: per-target generators and ``own`` (each class's own) for the conditional one.
+PRIOR_COVARIANCES: tuple[str, ...] = ("auto", "blend", "own")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")
 #: Rules that choose the kept epoch (``GeneratorConfig.checkpoint``).

@@ -24,6 +24,7 @@ from tspg._options import (
     PAPER_LOSS,
     PERTURB_WHICH,
     PRECISIONS,
+    PRIOR_COVARIANCES,
     PRIOR_SHRINKS,
     PRIORS,
     RANK_UNITS,
@@ -178,6 +179,12 @@ def _generator_options(f: Callable) -> Callable:
                           "prior fitted to all genes), js (each gene's shift times max(0, 1 - 1/t^2), t its Welch "
                           "statistic), none (the plain map) or auto (default: eb per target, none for --generator "
                           "conditional)."),
+        click.option("--prior-covariance", type=click.Choice(list(PRIOR_COVARIANCES)), default=None,
+                     help="Covariance of each class's Gaussian in the ot prior: blend (its own blended with the "
+                          "pooled within-class covariance of all classes, the weight chosen per class by "
+                          "cross-validated likelihood: classes that share a covariance move by their mean shift, "
+                          "not by the noise of their own estimates), own (each class's own) or auto (default: "
+                          "blend per target, own for --generator conditional)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,
@@ -238,7 +245,8 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "w_gan": "w_gan", "w_adv": "w_adv", "w_norm": "w_norm", "w_td": "w_td", "w_ind": "w_ind",
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
-                     "prior_shrink": "prior_shrink", "prior_components": "prior_components",
+                     "prior_shrink": "prior_shrink", "prior_covariance": "prior_covariance",
+                     "prior_components": "prior_components",
                      "prior_folds": "prior_folds", "prior_share_low": "prior_share_low", "patience": "patience"}
 
 

@@ -787,7 +787,7 @@ class TSPG:
             saved = info.get("config", {})
             # a generator saved before the transport prior existed has none (config_from_dict would say "ot"), one
             # saved before cross-fitting was trained on the whole prior's displacements, and one saved before the
-            # shrinkage has the plain prior
+            # shrinkage has the plain prior (the prior's covariance: config_from_dict's BEFORE_THE_FIELD)
             saved = {"prior": "none", "prior_folds": 1, "prior_share_low": 1.0, "prior_shrink": "none", **saved}
             model.generator_configs[t] = config_from_dict(GeneratorConfig, saved)
             model.generator_summaries[t] = dict(info.get("training", {}))

@@ -21,14 +21,14 @@ from tspg.train import (
 from tspg.train._conditional import GROUP_SIZE, new_conditional_adversary
 
 
-@pytest.mark.parametrize("kind", ["ot", "mean"])
-def test_the_conditional_prior_is_each_targets_own_prior(atlas, kind):
+@pytest.mark.parametrize(("kind", "covariance"), [("ot", "own"), ("ot", "blend"), ("mean", "own")])
+def test_the_conditional_prior_is_each_targets_own_prior(atlas, kind, covariance):
     x, y, _ = atlas
     targets = [2, 0, 3]
-    cond = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10)
+    cond = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10, covariance=covariance)
     xt = torch.as_tensor(x)
     for i, t in enumerate(targets):
-        own = fit_transport_prior(x, y, t, 4, kind=kind, n_components=10)
+        own = fit_transport_prior(x, y, t, 4, kind=kind, n_components=10, covariance=covariance)
         with torch.no_grad():
             want = own(xt).numpy()
             got = cond(xt, torch.full((len(x),), i)).numpy()

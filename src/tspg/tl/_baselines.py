@@ -100,7 +100,7 @@ def mean_shift(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources:
 
 
 def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, sources: np.ndarray, target: object,
-                      seed: int = 0, shrink: str = "none") -> np.ndarray:
+                      seed: int = 0, shrink: str = "none", covariance: str = "own") -> np.ndarray:
     """Closed-form Gaussian optimal transport from each source class to the target, in a PCA space.
 
     The map of :func:`tspg.train.fit_transport_prior` (``kind="ot"``, the generator's ``--prior ot``):
@@ -112,14 +112,15 @@ def optimal_transport(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, s
     (``mu_target - mu_source`` minus its part in the PCA space), so a source class's training mean lands on the
     target's (before the clip). Each sample moves by the map of its given source class (the generator's prior
     assigns classes itself); samples of the target class itself are left unchanged. ``shrink`` is the prior's
-    mean-shift shrinkage (``--prior-shrink``; the baseline is the plain map, ``none``).
+    mean-shift shrinkage (``--prior-shrink``; the baseline is the plain map, ``none``), ``covariance`` the class
+    Gaussians' covariance (``--prior-covariance``; the baseline: each class's own, ``own``).
     """
     x = np.asarray(x, dtype=np.float32)
     y_train, sources = np.asarray(y_train), np.asarray(sources)
     classes = np.unique(y_train)
     _class_rows(y_train, target)
     prior = fit_transport_prior(x_train, np.searchsorted(classes, y_train), int(np.searchsorted(classes, target)),
-                                len(classes), kind="ot", seed=seed, shrink=shrink)
+                                len(classes), kind="ot", seed=seed, shrink=shrink, covariance=covariance)
     x_adv = x.copy()
     for cls in np.unique(sources):
         if cls == target:

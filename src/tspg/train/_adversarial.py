@@ -260,12 +260,14 @@ def fit_generator(
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
             n_classes = int(classifier.net[-1].out_features)
             shrink = "eb" if config.prior_shrink == "auto" else config.prior_shrink
+            cov = "blend" if config.prior_covariance == "auto" else config.prior_covariance
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
-                                                  n_components=config.prior_components, seed=seed, shrink=shrink)
+                                                  n_components=config.prior_components, seed=seed, shrink=shrink,
+                                                  covariance=cov)
             if config.prior_folds > 1:
                 cross = CrossFittedTransport.fit(x_train, y_train, target, n_classes, kind=config.prior,
                                                  n_components=config.prior_components, folds=config.prior_folds,
-                                                 seed=seed, whole=generator.prior, shrink=shrink)
+                                                 seed=seed, whole=generator.prior, shrink=shrink, covariance=cov)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
         if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:
             plan.val_reference = torch.as_tensor(x_target_val, dtype=torch.float32, device=plan.device)

@@ -38,8 +38,8 @@ from tspg.train._prior import (
     FAR,
     MIN_SAMPLES_FOR_COVARIANCE,
     N_COMPONENTS,
+    class_gaussians,
     fold_of_rows,
-    gaussian,
     prior_space,
 )
 from tspg.train._progress import epoch_bar
@@ -73,25 +73,25 @@ def check_conditional_config(config: GeneratorConfig) -> None:
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,
-                          kind: str = "ot", n_components: int = N_COMPONENTS, seed: int = 0) -> ConditionalPrior:
+                          kind: str = "ot", n_components: int = N_COMPONENTS, seed: int = 0,
+                          covariance: str = "own") -> ConditionalPrior:
     """Fit the transport of every class onto every target in one PCA space (:class:`tspg.nn.ConditionalPrior`).
 
     Each target's maps are those of :func:`tspg.train.fit_transport_prior` (Gaussian OT between Ledoit-Wolf
-    Gaussians in the PCA space, or the class-mean shift), with the PCA and each class's Gaussian computed once.
+    Gaussians in the PCA space, or the class-mean shift), with the PCA and each class's Gaussian computed once;
+    ``covariance`` as there (:func:`tspg.train.class_gaussians`).
     """
     x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
     centroids = np.full((n_classes, k), FAR)
     outside = np.zeros((n_classes, g))
-    gauss: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    gauss = class_gaussians(z, y_train, covariance, seed) if kind == "ot" else {}
     present = [c for c in range(n_classes) if (y_train == c).any()]
     for c in present:
         rows = y_train == c
         centroids[c] = z[rows].mean(0)
         mu = x_train[rows].mean(0, dtype=np.float64)
         outside[c] = mu - (mu @ comp.T) @ comp
-        if kind == "ot":
-            gauss[c] = gaussian(z[rows])
     maps = np.zeros((len(targets), n_classes, k, k))
     shifts = np.zeros((len(targets), n_classes, k))
     for i, t in enumerate(targets):
@@ -367,12 +367,14 @@ def fit_conditional_generator(
         generator, discriminator = new_conditional_adversary(x_train.shape[1], len(targets), config, seed)
         plan_folds = None
         if config.prior != "none":
+            cov = "own" if config.prior_covariance == "auto" else config.prior_covariance
             generator.prior = fit_conditional_prior(x_train, y_train, targets, n_classes, kind=config.prior,
-                                                    n_components=config.prior_components, seed=seed)
+                                                    n_components=config.prior_components, seed=seed, covariance=cov)
             if config.prior_folds > 1 and min((y_train == t).sum() for t in targets) >= config.prior_folds:
                 fold = fold_of_rows(y_train, config.prior_folds, seed)
                 priors = [fit_conditional_prior(x_train[fold != j], y_train[fold != j], targets, n_classes,
-                                                kind=config.prior, n_components=config.prior_components, seed=seed)
+                                                kind=config.prior, n_components=config.prior_components, seed=seed,
+                                                covariance=cov)
                           for j in range(config.prior_folds)]
                 # a row whose class has no sample outside its fold is moved by the whole part's prior
                 alone = np.array([not ((fold != f) & (y_train == c)).any() for f, c in zip(fold, y_train,

@@ -10,6 +10,7 @@ from tspg._options import (  # noqa: F401 (PAPER_LOSS re-exported)
     DISC_REAL,
     PAPER_LOSS,
     PRECISIONS,
+    PRIOR_COVARIANCES,
     PRIOR_SHRINKS,
     PRIORS,
     TARGET_COV_MODELS,
@@ -198,6 +199,15 @@ class GeneratorConfig:
         target's and the class's training samples, :func:`tspg.train.shrink_factors`). ``none``: the plain map
         (the ``optimal_transport`` baseline). ``auto`` (the default): ``eb`` for a per-target generator,
         ``none`` for the conditional one (whose prior is not shrunk). Measured in ``docs/method.md``.
+    prior_covariance
+        Covariance of each class's Gaussian in the ``ot`` prior (:data:`PRIOR_COVARIANCES`). ``blend``: the
+        class's own Ledoit-Wolf covariance blended with the pooled within-class covariance of all classes, with
+        a weight (0 to 1 in steps of 0.25) chosen per class by the cross-validated Gaussian likelihood of its
+        samples (:func:`tspg.train.blend_weight`): where classes share a covariance the map is then close to
+        the mean shift, not moved by the noise of two covariances estimated from a few samples each; where a
+        class's covariance differs it keeps its own. ``own``: each class's own (the ``optimal_transport``
+        baseline; the default before 0.5). ``auto`` (the default): ``blend`` for a per-target generator,
+        ``own`` for the conditional one (not measured there). Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds
@@ -239,6 +249,7 @@ class GeneratorConfig:
     td_smoothing: float = 0.5
     prior: str = "ot"
     prior_shrink: str = "auto"
+    prior_covariance: str = "auto"
     prior_components: int = 50
     prior_folds: int = 5
     prior_share_low: float = 0.5
@@ -267,7 +278,8 @@ class GeneratorConfig:
         _check_number(self, "stop_accuracy", 0.0, 1.0, none_ok=True)
         for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES),
                               ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS),
-                              ("prior", PRIORS), ("prior_shrink", PRIOR_SHRINKS)):
+                              ("prior", PRIORS), ("prior_shrink", PRIOR_SHRINKS),
+                              ("prior_covariance", PRIOR_COVARIANCES)):
             _check_choice(self, name, allowed)
         if not isinstance(self.zero_init, bool):
             _fail(self, "zero_init", "must be True or False")
@@ -286,8 +298,8 @@ def config_to_dict(config: ClassifierConfig | GeneratorConfig) -> dict:
 
 
 #: Values of fields that manifests written before the field existed ran with, where the default has changed
-#: since (``precision`` was ``fp32`` before ``auto`` became the default).
-BEFORE_THE_FIELD = {"precision": "fp32"}
+#: since (``precision`` was ``fp32`` before ``auto`` became the default, ``prior_covariance`` ``own`` before ``auto``).
+BEFORE_THE_FIELD = {"precision": "fp32", "prior_covariance": "own"}
 
 
 def config_from_dict(cls: type, data: dict) -> ClassifierConfig | GeneratorConfig:

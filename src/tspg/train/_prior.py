@@ -34,6 +34,14 @@ SHRINKS = ("none", "js", "eb")
 NULL_WEIGHT = 10.0
 #: Ratio of consecutive standard deviations of the normal mixture in :func:`adaptive_shrinkage`.
 GRID_RATIO = float(np.sqrt(2.0))
+#: Covariance models of the OT map's class Gaussians (:func:`class_gaussians`): ``own``, each class's own Ledoit-Wolf
+#: covariance; ``blend``, that covariance blended with the pooled within-class covariance of every class, with a
+#: weight chosen per class by cross-validated likelihood (:func:`blend_weight`).
+COVARIANCES = ("own", "blend")
+#: Weights of the pooled within-class covariance that :func:`blend_weight` chooses from.
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Folds of :func:`blend_weight` (``n // 2`` for a class of fewer than twice as many samples).
+BLEND_FOLDS = 5
 
 
 def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0) -> PCA:
@@ -69,13 +77,145 @@ def project(pca: PCA, x: np.ndarray) -> np.ndarray:
     return pca.transform(np.asarray(x, dtype=np.float32)).astype(np.float64)
 
 
-def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and Ledoit-Wolf shrunk covariance (plus :data:`RIDGE`) of the rows of ``z``."""
+def _with_ridge(cov: np.ndarray) -> np.ndarray:
+    """``cov`` plus :data:`RIDGE` times its mean variance on the diagonal."""
+    return cov + RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+
+
+def _ledoit_wolf(z: np.ndarray, centered: bool = False) -> np.ndarray:
+    """The Ledoit-Wolf shrunk covariance of the rows of ``z`` (zeros for fewer than two rows)."""
     from sklearn.covariance import LedoitWolf
 
-    cov = LedoitWolf().fit(z).covariance_ if len(z) > 1 else np.zeros((z.shape[1], z.shape[1]))
-    ridge = RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12)
-    return z.mean(0), cov + ridge * np.eye(len(cov))
+    if len(z) < 2:
+        return np.zeros((z.shape[1], z.shape[1]))
+    return LedoitWolf(assume_centered=centered).fit(z).covariance_
+
+
+def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Ledoit-Wolf shrunk covariance (plus :data:`RIDGE`) of the rows of ``z``."""
+    return z.mean(0), _with_ridge(_ledoit_wolf(z))
+
+
+def _moments(r: np.ndarray) -> tuple[int, np.ndarray, float]:
+    """Row count, Gram matrix and sum of fourth powers of the row norms of centred rows ``r``.
+
+    These are the sums :func:`_ledoit_wolf_moments` needs; they add over blocks of rows.
+    """
+    return len(r), r.T @ r, float(np.sum(np.square(np.einsum("ij,ij->i", r, r))))
+
+
+def _ledoit_wolf_moments(n: int, gram: np.ndarray, s4: float) -> np.ndarray:
+    """scikit-learn's ``LedoitWolf(assume_centered=True)`` covariance of ``n`` centred rows from their :func:`_moments`.
+
+    The same formulas as ``sklearn.covariance.ledoit_wolf_shrinkage``, from sums instead of rows, so that the pooled
+    covariance of every class but one is a subtraction of sums instead of a pass over all rows (at GTEx's 17,000
+    samples, 250 such passes per prior fit). Zeros for fewer than two rows.
+    """
+    p = len(gram)
+    if n < 2:
+        return np.zeros((p, p))
+    emp = gram / n
+    mu = float(np.trace(emp)) / p
+    delta_ = float(np.sum(np.square(gram))) / n**2
+    beta = (s4 / n - delta_) / (p * n)
+    delta = (delta_ - 2.0 * mu * float(np.trace(emp)) + p * mu**2) / p
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    return (1.0 - shrinkage) * emp + shrinkage * mu * np.eye(p)
+
+
+def blend_weight(z: np.ndarray, others: np.ndarray, seed: int = 0) -> float:
+    """The weight of the pooled within-class covariance in a class's covariance, chosen by cross-validated likelihood.
+
+    The class's rows ``z`` are dealt into :data:`BLEND_FOLDS` folds (``len(z) // 2`` for a smaller class). For each
+    fold, the other folds give the class's own Ledoit-Wolf covariance and, with the within-class residuals of every
+    other class (``others``), the pooled one (Ledoit-Wolf of the residuals); each weight ``w`` of
+    :data:`BLEND_WEIGHTS` scores the held-out rows' Gaussian log-likelihood under ``w pooled + (1 - w) own``
+    (about the training folds' mean). The weight of the highest sum over folds is chosen (the smaller one on a
+    tie). This is regularised discriminant analysis's covariance (Friedman 1989) with its weight chosen per class:
+    where the classes share a covariance, the pooled one, estimated from every class's samples, predicts a class's
+    new samples better than its own estimate from its few, and the weight goes to 1 (the Gaussian map between two
+    classes of one covariance is their mean shift); where the class's covariance differs (a tumour that amplifies
+    its own gene programs), its own predicts better and the weight goes to 0.
+
+    Parameters
+    ----------
+    z
+        The class's rows (samples x components).
+    others
+        The within-class residuals (each row minus its class's mean) of every other class, stacked.
+    seed
+        Seed of the folds.
+
+    Returns
+    -------
+    The weight: 1 for a class of fewer than 4 rows (too few to cross-validate; the pooled covariance).
+    """
+    return _blend_weight(z, _moments(np.asarray(others, dtype=np.float64)), seed)
+
+
+def _blend_weight(z: np.ndarray, others: tuple[int, np.ndarray, float], seed: int) -> float:
+    """:func:`blend_weight` with the other classes' residuals given by their :func:`_moments`."""
+    from scipy.stats import multivariate_normal
+
+    n = len(z)
+    folds = min(BLEND_FOLDS, n // 2)
+    if folds < 2:
+        return 1.0
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    scores = np.zeros(len(BLEND_WEIGHTS))
+    for j in range(folds):
+        train, held = z[fold != j], z[fold == j]
+        mean = train.mean(0)
+        m, gram, s4 = _moments(train - mean)
+        own, pooled = _ledoit_wolf_moments(m, gram, s4), _ledoit_wolf_moments(others[0] + m, others[1] + gram,
+                                                                               others[2] + s4)
+        for i, w in enumerate(BLEND_WEIGHTS):
+            cov = _with_ridge(w * pooled + (1.0 - w) * own)
+            scores[i] += float(np.sum(multivariate_normal(mean, cov).logpdf(held)))
+    return float(BLEND_WEIGHTS[int(np.argmax(scores))])
+
+
+def class_gaussians(z: np.ndarray, y: np.ndarray, covariance: str = "own",
+                    seed: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """Mean, covariance and pooled weight of each class's rows of ``z``: the Gaussians of the OT map.
+
+    Parameters
+    ----------
+    z
+        Samples x components (the training part in the prior's PCA space).
+    y
+        Class index of each row.
+    covariance
+        ``own`` (:data:`COVARIANCES`): each class's Ledoit-Wolf covariance (:func:`gaussian`; weight 0).
+        ``blend``: ``w pooled + (1 - w) own``, with ``pooled`` the Ledoit-Wolf covariance of every class's
+        within-class residuals and ``w`` the class's :func:`blend_weight`.
+    seed
+        Seed of the folds of :func:`blend_weight` (offset by the class index).
+
+    Returns
+    -------
+    ``{class: (mean, covariance plus RIDGE, w)}`` for every class with a row.
+    """
+    if covariance not in COVARIANCES:
+        raise ValueError(f"covariance must be one of {', '.join(COVARIANCES)}, not {covariance!r}")
+    z = np.asarray(z, dtype=np.float64)
+    classes = [int(c) for c in np.unique(y)]
+    if covariance == "own":
+        return {c: (*gaussian(z[y == c]), 0.0) for c in classes}
+    # a class of one row has no within-class residual (its only row is its mean)
+    sums = {c: _moments(z[y == c] - z[y == c].mean(0)) for c in classes if (y == c).sum() > 1}
+    k = z.shape[1]
+    total = (sum(m[0] for m in sums.values()), sum((m[1] for m in sums.values()), np.zeros((k, k))),
+             sum(m[2] for m in sums.values()))
+    pooled = _ledoit_wolf_moments(*total)
+    out = {}
+    for c in classes:
+        rows = z[y == c]
+        own = sums.get(c, (0, np.zeros((k, k)), 0.0))
+        w = _blend_weight(rows, (total[0] - own[0], total[1] - own[1], total[2] - own[2]), seed + c)
+        out[c] = rows.mean(0), _with_ridge(w * pooled + (1.0 - w) * _ledoit_wolf(rows)), w
+    return out
 
 
 def class_variances(x_train: np.ndarray, y_train: np.ndarray, classes: list[int]) -> dict[int, np.ndarray]:
@@ -256,7 +396,8 @@ def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_component
 
 
 def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
-                        n_components: int = N_COMPONENTS, seed: int = 0, shrink: str = "none") -> TransportPrior:
+                        n_components: int = N_COMPONENTS, seed: int = 0, shrink: str = "none",
+                        covariance: str = "own") -> TransportPrior:
     """Fit the closed-form transport of every class onto ``target`` (:class:`tspg.nn.TransportPrior`).
 
     A PCA (at most ``n_components``) is fitted on the training part. ``kind="ot"``: per class, its training
@@ -273,6 +414,12 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     is kept): the class's training mean then lands on ``mu_class + f * (mu_target - mu_class)`` rather than on
     the target's mean, so that genes whose difference is within the sampling noise of the two means are not
     moved by that noise.
+
+    ``covariance="blend"`` gives each class's Gaussian (the target's included) the covariance of
+    :func:`class_gaussians`: its own blended with the pooled within-class covariance of all classes, by a weight
+    chosen per class by cross-validated likelihood; where the classes share one covariance the map is then close
+    to the mean shift (estimated from a few samples, two own covariances differ by noise, and the map between
+    them moves each sample by that noise), and where they do not it stays the Gaussian OT map.
 
     Parameters
     ----------
@@ -292,6 +439,9 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
         Seed of the PCA's randomised SVD.
     shrink
         ``none`` (the plain map; the ``optimal_transport`` and ``mean_shift`` baselines), ``eb`` or ``js``.
+    covariance
+        ``own`` (each class's Ledoit-Wolf covariance; the ``optimal_transport`` baseline) or ``blend``
+        (:data:`COVARIANCES`); ``kind="ot"`` only.
 
     Returns
     -------
@@ -304,7 +454,8 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     rows_t = y_train == target
     if not rows_t.any():
         raise ValueError("the target class has no training sample")
-    m_t, c_t = gaussian(z[rows_t]) if kind == "ot" else (z[rows_t].mean(0), None)
+    gauss = class_gaussians(z, y_train, covariance, seed) if kind == "ot" else {}
+    m_t, c_t = gauss[target][:2] if kind == "ot" else (z[rows_t].mean(0), None)
     mu_t = x_train[rows_t].mean(0, dtype=np.float64)
     centroids = np.full((n_classes, k), FAR)
     maps, shifts, outside = np.zeros((n_classes, k, k)), np.zeros((n_classes, k)), np.zeros((n_classes, g))
@@ -325,7 +476,7 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
         if kind == "ot" and rows.sum() >= MIN_SAMPLES_FOR_COVARIANCE:
             from ot.gaussian import bures_wasserstein_mapping
 
-            m_s, c_s = gaussian(z[rows])
+            m_s, c_s, _ = gauss[c]
             a, b = bures_wasserstein_mapping(m_s, m_t, c_s, c_t)  # T(z) = z A + b row-wise (A is symmetric)
             maps[c], shifts[c] = a - np.eye(k), b
         else:
@@ -382,12 +533,12 @@ class CrossFittedTransport:
     @classmethod
     def fit(cls, x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
             n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS, seed: int = 0,
-            whole: TransportPrior | None = None, shrink: str = "none") -> CrossFittedTransport:
+            whole: TransportPrior | None = None, shrink: str = "none", covariance: str = "own") -> CrossFittedTransport:
         """Fit the fold priors (arguments as :func:`out_of_fold_transport`)."""
         x_train = np.asarray(x_train, dtype=np.float32)
         y_train = np.asarray(y_train)
         full = whole if whole is not None else fit_transport_prior(x_train, y_train, target, n_classes, kind,
-                                                                    n_components, seed, shrink)
+                                                                    n_components, seed, shrink, covariance)
         if folds < 2 or (y_train == target).sum() < folds:
             return cls(np.zeros(len(y_train), np.int64), [full])
         fold = fold_of_rows(y_train, folds, seed)
@@ -396,7 +547,7 @@ class CrossFittedTransport:
         for j in range(folds):
             held, rest = fold == j, fold != j
             priors.append(fit_transport_prior(x_train[rest], y_train[rest], target, n_classes, kind, n_components,
-                                              seed, shrink))
+                                              seed, shrink, covariance))
             group[held & np.isin(y_train, np.unique(y_train[rest]))] = j
         return cls(group, [*priors, full])
 
@@ -445,7 +596,8 @@ class CrossFittedTransport:
 
 def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS,
-                          seed: int = 0, whole: TransportPrior | None = None, shrink: str = "none") -> np.ndarray:
+                          seed: int = 0, whole: TransportPrior | None = None, shrink: str = "none",
+                          covariance: str = "own") -> np.ndarray:
     """Each training sample's transport ``T(x)`` by a prior fitted without it (cross-fitting).
 
     The prior a generator is trained on top of is fitted on the training part, so on its own training samples
@@ -459,7 +611,7 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
 
     Parameters
     ----------
-    x_train, y_train, target, n_classes, kind, n_components, seed, shrink
+    x_train, y_train, target, n_classes, kind, n_components, seed, shrink, covariance
         As :func:`fit_transport_prior`.
     folds
         Number of folds (at least 2).
@@ -474,4 +626,4 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
     samples, gets the displacement of the prior of the whole training part instead.
     """
     return CrossFittedTransport.fit(x_train, y_train, target, n_classes, kind, n_components, folds, seed, whole,
-                                    shrink).displacements(x_train)
+                                    shrink, covariance).displacements(x_train)
