@@ -143,19 +143,20 @@ def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | Non
     """Whether an epoch's row (``score``) replaces the kept weights (``best``).
 
     ``prior_share``: where the kept weights are the prior alone's (epoch 0), its :func:`_confident_share`, else None.
-    A higher score replaces them, except that in the ``realism`` rule the prior alone gives way to any epoch with a
-    higher confident share (above :data:`ACCURACY_ENOUGH` too: the cap lets realism decide among trained epochs,
-    not keep a map that training carries further) and, at an equal accuracy part, only to a validation energy lower
-    by :data:`PRIOR_GAIN_Z` standard errors (``val_energy_z``).
+    A higher score replaces them, except that in the ``realism`` rule the prior alone gives way at an equal
+    accuracy part only to a validation energy lower by :data:`PRIOR_GAIN_Z` standard errors (``val_energy_z``),
+    and above :data:`ACCURACY_ENOUGH` (where the accuracy part is capped) to an epoch with a higher confident share
+    whose validation energy is not higher than the prior's (``val_energy_z <= 0``): more calls at no cost in
+    realism, where the cap alone would keep a map that training carries further.
     """
     if best is None:
         return True
     prior_kept = prior_share is not None and rule == "realism"
-    if prior_kept and _confident_share(row) > prior_share:
+    z = row.get("val_energy_z", math.nan)
+    if prior_kept and _confident_share(row) > prior_share and z <= 0:
         return True
     if not score > best:
         return False
-    z = row.get("val_energy_z", math.nan)
     if prior_kept and score[0] == best[0] and not math.isnan(z):
         return z <= -PRIOR_GAIN_Z
     return True
