@@ -133,31 +133,19 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     return (min(round(row.get("val_confident", row["val_accuracy"]), 2), ACCURACY_ENOUGH), energy)
 
 
-def _confident_share(row: dict) -> float:
-    """The share of validation samples called the target with margin (``val_confident``), to 2 decimals."""
-    return round(row.get("val_confident", row["val_accuracy"]), 2)
-
-
-def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | None, prior_share: float | None,
+def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | None, prior_kept: bool,
               rule: str) -> bool:
-    """Whether an epoch's row (``score``) replaces the kept weights (``best``).
+    """Whether an epoch's row (``score``) replaces the kept weights (``best``; ``prior_kept``: they are epoch 0's).
 
-    ``prior_share``: where the kept weights are the prior alone's (epoch 0), its :func:`_confident_share`, else None.
     A higher score replaces them, except that in the ``realism`` rule the prior alone gives way at an equal
-    accuracy part only to a validation energy lower by :data:`PRIOR_GAIN_Z` standard errors (``val_energy_z``),
-    and above :data:`ACCURACY_ENOUGH` (where the accuracy part is capped) to an epoch with a higher confident share
-    whose validation energy is not higher than the prior's (``val_energy_z <= 0``): more calls at no cost in
-    realism, where the cap alone would keep a map that training carries further.
+    accuracy part only to a validation energy lower by :data:`PRIOR_GAIN_Z` standard errors (``val_energy_z``).
     """
     if best is None:
         return True
-    prior_kept = prior_share is not None and rule == "realism"
-    z = row.get("val_energy_z", math.nan)
-    if prior_kept and _confident_share(row) > prior_share and z <= 0:
-        return True
     if not score > best:
         return False
-    if prior_kept and score[0] == best[0] and not math.isnan(z):
+    z = row.get("val_energy_z", math.nan)
+    if prior_kept and rule == "realism" and score[0] == best[0] and not math.isnan(z):
         return z <= -PRIOR_GAIN_Z
     return True
 
@@ -180,8 +168,7 @@ def kept_row(history: list[dict], rule: str = "realism") -> dict:
     best, best_score = None, None
     for row in history:
         score = checkpoint_score(row, rule)
-        prior_share = _confident_share(best) if best is not None and best["epoch"] == 0 else None
-        if row["epoch"] == 0 or _replaces(row, score, best_score, prior_share, rule):
+        if row["epoch"] == 0 or _replaces(row, score, best_score, best is not None and best["epoch"] == 0, rule):
             best, best_score = row, score
     if best is None:
         raise ValueError("kept_row: the history has no rows")
@@ -478,12 +465,10 @@ class Keeper:
         self.ref_score: tuple[float, ...] | None = None  # the score that last reset the patience
         self.best_state: dict | None = None
         self.best_epoch, self.stale, self.saturated = 0, 0, 0
-        self.prior_share: float | None = None  # the prior alone's confident share (start())
 
     def start(self, row: dict) -> None:
         """Epoch 0 (the prior alone) is a candidate too."""
         self.best_score = self.ref_score = checkpoint_score(row, self.config.checkpoint)
-        self.prior_share = _confident_share(row)
         self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
 
     def offer(self, row: dict) -> bool:
@@ -491,7 +476,7 @@ class Keeper:
         config, epoch = self.config, row["epoch"]
         score = checkpoint_score(row, config.checkpoint)
         prior_kept = self.best_score is not None and self.best_epoch == 0  # start() kept epoch 0, nothing since
-        if _replaces(row, score, self.best_score, self.prior_share if prior_kept else None, config.checkpoint):
+        if _replaces(row, score, self.best_score, prior_kept, config.checkpoint):
             self.best_score, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
         if _clear_gain(score, self.ref_score, config.checkpoint):
