@@ -82,13 +82,13 @@ def _with_ridge(cov: np.ndarray) -> np.ndarray:
     return cov + RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
 
 
-def _ledoit_wolf(z: np.ndarray, centered: bool = False) -> np.ndarray:
+def _ledoit_wolf(z: np.ndarray) -> np.ndarray:
     """The Ledoit-Wolf shrunk covariance of the rows of ``z`` (zeros for fewer than two rows)."""
     from sklearn.covariance import LedoitWolf
 
     if len(z) < 2:
         return np.zeros((z.shape[1], z.shape[1]))
-    return LedoitWolf(assume_centered=centered).fit(z).covariance_
+    return LedoitWolf().fit(z).covariance_
 
 
 def gaussian(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
