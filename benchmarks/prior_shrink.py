@@ -4,12 +4,14 @@ With a prior the generator keeps the map alone (epoch 0) on most data sets, so h
 estimated decides most of TSPG's realism. This benchmark applies the prior of each ``--prior-shrink`` rule
 (``none``: the plain Gaussian OT map; ``js``: per-gene James-Stein factors; ``eb``: empirical Bayes over the genes,
 the default) with each ``--prior-covariance`` (``own``: each class's own Ledoit-Wolf covariance; ``blend``: blended
-with the pooled within-class covariance by a cross-validated weight, the default), and the eb-shrunk mean shift
-(``--prior mean``), to the held-out samples of the quality benchmark's splits, with no generator and no classifier, and
-scores them as the quality benchmark does (c2st, energy distance in the training part's PCA and in the scaled gene
-space, against the real held-out target samples). On the synthetic atlases it adds ``true_target``: new draws of
-the target from the atlas's own distribution (on the paired atlas, each sample moved by its own true
-transition), i.e. what a perfect transition gets against the same held-out samples.
+with the pooled within-class covariance by a cross-validated weight, the default), the eb-shrunk mean shift
+(``--prior mean``) and the default with each sample assigned to its nearest class centroid (``--prior-assign
+nearest``; every other rule uses the sample's label, as the default does), to the held-out samples of the quality
+benchmark's splits, with no generator and no classifier, and scores them as the quality benchmark does (c2st, energy
+distance in the training part's PCA and in the scaled gene space, against the real held-out target samples). On the
+synthetic atlases it adds ``true_target``: new draws of the target from the atlas's own distribution (on the paired
+atlas, each sample moved by its own true transition), i.e. what a perfect transition gets against the same held-out
+samples.
 
 Run ``python benchmarks/prior_shrink.py`` (``--seeds N``, default 5; ``--only NAME ...``); writes
 ``benchmarks/results/prior_shrink.md``. One process; about 5 minutes for 10 seeds on 2 cores.
@@ -41,15 +43,27 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: Maps compared: name -> (``--prior``, ``--prior-shrink``, ``--prior-covariance``). ``none``: the
 #: ``optimal_transport`` baseline; ``eb``: the default.
 RULES = {"none": ("ot", "none", "own"), "js": ("ot", "js", "own"), "eb_own": ("ot", "eb", "own"),
-         "js_blend": ("ot", "js", "blend"), "eb": ("ot", "eb", "blend"), "mean_eb": ("mean", "eb", "own")}
+         "js_blend": ("ot", "js", "blend"), "eb": ("ot", "eb", "blend"), "mean_eb": ("mean", "eb", "own"),
+         "eb_nearest": ("ot", "eb", "blend", "nearest")}
 
 
-#: The pair whose per-seed differences the results file gives: the default and the default before it.
-PAIRED = ("eb", "eb_own")
+#: The pairs whose per-seed differences the results file gives: the default and each default before it.
+PAIRED = ((("eb", "eb_own"), "The default's covariance against each class's own"),
+          (("eb", "eb_nearest"), "Each sample's labelled class against its nearest centroid"))
 
 
-def moved_by(x_train, y_train, x, sources, target, seed: int, kind: str, shrink: str, covariance: str) -> np.ndarray:
-    """``x`` moved by the prior of these settings (its source class's map; target samples unchanged)."""
+def moved_by(x_train, y_train, x, sources, target, seed: int, kind: str, shrink: str, covariance: str,
+             assign: str = "label") -> np.ndarray:
+    """``x`` moved by the prior of these settings (its source class's map, or with ``assign="nearest"`` the map of
+    its nearest class centroid; target samples unchanged)."""
+    if assign == "nearest":
+        classes = np.unique(y_train)
+        prior = fit_transport_prior(x_train, np.searchsorted(classes, y_train),
+                                    int(np.searchsorted(classes, target)), len(classes), kind=kind, seed=seed,
+                                    shrink=shrink, covariance=covariance)
+        x = np.asarray(x, dtype=np.float32)
+        with torch.no_grad():
+            return clip_perturbed(x, x + prior(torch.as_tensor(x)).numpy())
     if kind == "ot":
         return optimal_transport(x_train, y_train, x, sources, target, seed=seed, shrink=shrink,
                                  covariance=covariance)
@@ -111,7 +125,9 @@ def write(frame: pd.DataFrame, path: Path, seeds: int, wall: float, info: dict) 
              "--prior-covariance own` (the `optimal_transport` baseline); `js` and `eb_own`, `--prior-shrink js` and "
              "`eb` with `--prior-covariance own` (the default before 0.5); `js_blend`, `--prior-shrink js "
              "--prior-covariance blend`; **`eb`, `--prior-shrink eb --prior-covariance blend` (the default)**; "
-             "`mean_eb`, `--prior mean --prior-shrink eb` (the eb-shrunk class-mean shift). "
+             "`mean_eb`, `--prior mean --prior-shrink eb` (the eb-shrunk class-mean shift); `eb_nearest`, the "
+             "default's map with each sample assigned to the nearest class centroid (`--prior-assign nearest`, the "
+             "rule before 0.6; every other rule moves a sample by its labelled class's map). "
              "c2st_auc: cross-validated AUC of a logistic regression on the PCA coordinates and their squares "
              "(0.5: indistinguishable); energy distances in the training part's PCA (50 components) and in the "
              "scaled gene space. `true_target` (synthetic sets): new draws of the target from the atlas's own "
@@ -124,21 +140,21 @@ def write(frame: pd.DataFrame, path: Path, seeds: int, wall: float, info: dict) 
             cells = [f"{rows[c].mean():.3f} ± {rows[c].std(ddof=1):.3f}" if len(rows) > 1 else f"{rows[c].mean():.3f}"
                      for c in cols]
             lines.append(f"| {case} | {rows['n_target'].mean():.0f} | {method} | " + " | ".join(cells) + " |")
-    title = f"## The default's covariance against each class's own (`{PAIRED[0]}` minus `{PAIRED[1]}`, same split)"
-    lines += ["", title,
-              "", "Per data set and figure: the mean over seeds of the per-seed difference ± its sd, and in how many "
-              "seeds the default is lower (better).", "", "| data set | " + " | ".join(cols) + " |",
-              "|---|" + "---:|" * len(cols)]
-    for case, part in frame.groupby("case", sort=False):
-        wide = {m: rows.set_index("seed") for m, rows in part.groupby("method")}
-        if not all(m in wide for m in PAIRED):
-            continue
-        cells = []
-        for c in cols:
-            d = (wide[PAIRED[0]][c] - wide[PAIRED[1]][c]).dropna()
-            sd = f" ± {d.std(ddof=1):.3f}" if len(d) > 1 else ""
-            cells.append(f"{d.mean():+.3f}{sd} ({int((d < 0).sum())} of {len(d)})")
-        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    for pair, what in PAIRED:
+        lines += ["", f"## {what} (`{pair[0]}` minus `{pair[1]}`, same split)",
+                  "", "Per data set and figure: the mean over seeds of the per-seed difference ± its sd, and in how "
+                  "many seeds the default is lower (better).", "", "| data set | " + " | ".join(cols) + " |",
+                  "|---|" + "---:|" * len(cols)]
+        for case, part in frame.groupby("case", sort=False):
+            wide = {m: rows.set_index("seed") for m, rows in part.groupby("method")}
+            if not all(m in wide for m in pair):
+                continue
+            cells = []
+            for c in cols:
+                d = (wide[pair[0]][c] - wide[pair[1]][c]).dropna()
+                sd = f" ± {d.std(ddof=1):.3f}" if len(d) > 1 else ""
+                cells.append(f"{d.mean():+.3f}{sd} ({int((d < 0).sum())} of {len(d)})")
+            lines.append(f"| {case} | " + " | ".join(cells) + " |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

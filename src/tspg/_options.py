@@ -44,6 +44,11 @@ PRIOR_SHRINKS: tuple[str, ...] = ("auto", "eb", "js", "none")
 #: class's own blended with the pooled within-class covariance, weight by cross-validated likelihood) for
 #: per-target generators and ``own`` (each class's own) for the conditional one.
 PRIOR_COVARIANCES: tuple[str, ...] = ("auto", "blend", "own")
+#: Which class's map of the prior moves a sample (``GeneratorConfig.prior_assign``): ``label``, its own class where
+#: its label is known (training, validation, and perturbed samples given with labels), else the nearest class
+#: centroid; ``nearest``, always the nearest centroid. ``auto`` is ``label`` per target, ``nearest`` for the
+#: conditional generator.
+PRIOR_ASSIGNS: tuple[str, ...] = ("auto", "label", "nearest")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")
 #: Rules that choose the kept epoch (``GeneratorConfig.checkpoint``).

@@ -24,6 +24,7 @@ from tspg._options import (
     PAPER_LOSS,
     PERTURB_WHICH,
     PRECISIONS,
+    PRIOR_ASSIGNS,
     PRIOR_COVARIANCES,
     PRIOR_SHRINKS,
     PRIORS,
@@ -185,6 +186,11 @@ def _generator_options(f: Callable) -> Callable:
                           "cross-validated likelihood: classes that share a covariance move by their mean shift, "
                           "not by the noise of their own estimates), own (each class's own) or auto (default: "
                           "blend per target, own for --generator conditional)."),
+        click.option("--prior-assign", type=click.Choice(list(PRIOR_ASSIGNS)), default=None,
+                     help="Which class's map of the prior moves a sample: label (its own class wherever its label "
+                          "is known: training, validation and the run's perturbed samples; the nearest class "
+                          "centroid for samples without a known label), nearest (always the nearest centroid) or "
+                          "auto (default: label per target, nearest for --generator conditional)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,
@@ -216,7 +222,8 @@ def _perturb_options(f: Callable) -> Callable:
         click.option("--perturb-data", type=click.Path(dir_okay=False),
                      help="Perturb the samples of this GEM instead (same format options as --data)."),
         click.option("--perturb-labels", type=click.Path(dir_okay=False),
-                     help="Labels of --perturb-data (optional; for per-source metrics)."),
+                     help="Labels of --perturb-data (optional): per-source metrics, and each labelled sample "
+                          "moves by its own class's map of the prior (--prior-assign)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -246,6 +253,7 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
                      "prior_shrink": "prior_shrink", "prior_covariance": "prior_covariance",
+                     "prior_assign": "prior_assign",
                      "prior_components": "prior_components",
                      "prior_folds": "prior_folds", "prior_share_low": "prior_share_low", "patience": "patience"}
 

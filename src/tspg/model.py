@@ -442,12 +442,13 @@ class TSPG:
         seed = self.target_seed(target)
         generator, discriminator = new_adversary(len(self.genes), self.generator_config, seed)
         x_train, x_target, x_val, y_train = prep.x[tr], prep.x[tr & (prep.y == t)], prep.x[va], prep.y[tr]
-        x_target_val = prep.x[va & (prep.y == t)]
+        x_target_val, y_val = prep.x[va & (prep.y == t)], prep.y[va]
         del prep  # the whole scaled matrix: only its training and validation rows are needed from here on
         gen, hist = fit_generator(
             self.classifier, x_train, x_target, t, x_val, self.generator_config,
             seed=seed, device=self.device, progress=self.progress, desc=f"generator {target}",
             generator=generator, discriminator=discriminator, y_train=y_train, x_target_val=x_target_val,
+            y_val=y_val,
         )
         self.generators[target] = gen
         self.generator_histories[target] = hist
@@ -599,7 +600,9 @@ class TSPG:
         target
             A class with a trained generator.
         labels
-            Optional true classes of the samples (for per-source metrics).
+            Optional true classes of the samples: per-source metrics, and with a transport prior and
+            ``prior_assign`` ``label`` (the default) each labelled sample moves by its own class's map (a sample
+            without a label, or whose label is not one of the model's classes, by the nearest centroid's).
         source
             Name of the data, for error messages.
         external
@@ -613,7 +616,15 @@ class TSPG:
             trained = ", ".join(self.generators) or "none"
             raise InputError(f"No generator for target '{target}' in this run; trained targets: {trained}.")
         x = self.scale(gem, source)
-        x_adv, _ = generate(self.generators[target], x, device=self.device)
+        generator = self.generators[target]
+        config = self.generator_configs.get(target, self.generator_config)
+        classes = None
+        if (labels is not None and config.prior_assign in ("auto", "label") and isinstance(generator, Generator)
+                and isinstance(generator.prior, TransportPrior)):
+            index = {c: i for i, c in enumerate(self.classes)}
+            classes = np.array([index.get(str(v), -1) if pd.notna(v) else -1 for v in labels.reindex(gem.index)],
+                               dtype=np.int64)
+        x_adv, _ = generate(generator, x, device=self.device, classes=classes)
         before = torch.softmax(predict_logits(self.classifier, x, device=self.device), 1).numpy()
         after = torch.softmax(predict_logits(self.classifier, x_adv, device=self.device), 1).numpy()
         samples = [str(s) for s in gem.index]

@@ -164,13 +164,18 @@ class TransportPrior(nn.Module):
             return torch.cdist(z, self.centroids).argmin(1)
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
-        """The displacement ``T(x)`` of each row (batch x genes); ``classes``: each row's class, else assigned.
+        """The displacement ``T(x)`` of each row (batch x genes).
+
+        ``classes``: each row's class (a negative entry: assign that row), else every row is assigned to the nearest
+        centroid.
 
         Always computed in float32, also under a bfloat16 autocast (the map is fixed and cheap next to G).
         """
         with torch.autocast(device_type=x.device.type, enabled=False):
             z = (x.float() - self.center) @ self.components.T
-            c = torch.cdist(z, self.centroids).argmin(1) if classes is None else classes
+            c = torch.cdist(z, self.centroids).argmin(1)
+            if classes is not None:  # rows without a known class keep the nearest centroid (no host synchronisation)
+                c = torch.where(classes >= 0, classes, c)
             dz = torch.bmm(z.unsqueeze(1), self.maps[c]).squeeze(1) + self.shifts[c]
             return dz @ self.components + self.outside[c]
 
@@ -228,7 +233,9 @@ class ConditionalPrior(nn.Module):
         """The displacement of each row of ``x`` towards its target (``targets``: indices into the target order)."""
         with torch.autocast(device_type=x.device.type, enabled=False):
             z = (x.float() - self.center) @ self.components.T
-            c = torch.cdist(z, self.centroids).argmin(1) if classes is None else classes
+            c = torch.cdist(z, self.centroids).argmin(1)
+            if classes is not None:  # rows without a known class keep the nearest centroid (no host synchronisation)
+                c = torch.where(classes >= 0, classes, c)
             dz = torch.bmm(z.unsqueeze(1), self.maps[targets, c]).squeeze(1) + self.shifts[targets, c]
             return dz @ self.components + self.outside_means[self.target_classes[targets]] - self.outside_means[c]
 

@@ -39,12 +39,13 @@ log = logging.getLogger(__name__)
 
 @torch.inference_mode()
 def generate(generator: Generator, x: np.ndarray | torch.Tensor, batch_size: int = 1024,
-             device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+             device: str | torch.device = "cpu", classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Perturb every row of ``x`` (scaled units) with the generator in eval mode.
 
     Batches are written straight into the two result arrays (no list of pieces, no concatenation). Batches of
     1,024 keep the element-wise passes in cache: 10,000 x 4,386 took 1.18 s against 1.86 s with 4,096 (2 cores);
-    the values were identical.
+    the values were identical. ``classes``: with a transport prior, each row's class index, whose map moves it
+    (-1: the nearest centroid's); by default every row goes to the nearest centroid.
 
     Returns
     -------
@@ -56,7 +57,13 @@ def generate(generator: Generator, x: np.ndarray | torch.Tensor, batch_size: int
     adv = np.empty(tuple(xt.shape), dtype=np.float32)
     pert = np.empty(tuple(xt.shape), dtype=np.float32)
     for i in range(0, len(xt), batch_size):
-        a, g = perturb(generator, xt[i:i + batch_size].to(device))
+        part = xt[i:i + batch_size].to(device)
+        disp = None
+        if classes is not None and generator.prior is not None:
+            with torch.no_grad():
+                c = torch.as_tensor(np.asarray(classes[i:i + batch_size]), dtype=torch.long, device=device)
+                disp = generator.prior(part, c)
+        a, g = perturb(generator, part, disp)
         adv[i:i + len(a)] = a.float().cpu().numpy()
         pert[i:i + len(g)] = g.float().cpu().numpy()
     generator.train(was_training)
@@ -190,6 +197,7 @@ def fit_generator(
     discriminator: Discriminator | None = None,
     y_train: np.ndarray | None = None,
     x_target_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
 ) -> tuple[Generator, list[dict]]:
     """Train a generator that perturbs any sample towards class ``target`` (TSPG, paper section 2.2).
 
@@ -239,6 +247,10 @@ def fit_generator(
         transport prior is ranked on the confident-call share alone (the energy distance is still recorded, with
         ``val_energy_scored`` 0): G's training is kept only where it makes more validation samples confident
         calls; without a prior the training samples are the reference.
+    y_val
+        Class index of each row of ``x_val``: with ``config.prior_assign`` ``label`` (``auto``) the prior moves each
+        validation sample by its own class's map, as it moves each training sample by its row of ``y_train`` (by
+        default, and for validation rows without it, the nearest class centroid).
 
     Returns
     -------
@@ -269,6 +281,9 @@ def fit_generator(
                                                  n_components=config.prior_components, folds=config.prior_folds,
                                                  seed=seed, whole=generator.prior, shrink=shrink, covariance=cov)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
+        if generator.prior is not None and config.prior_assign in ("auto", "label") and y_train is not None:
+            plan.train_classes = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=plan.device)
+            plan.val_classes = None if y_val is None else np.asarray(y_val, dtype=np.int64)
         if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:
             plan.val_reference = torch.as_tensor(x_target_val, dtype=torch.float32, device=plan.device)
         elif generator.prior is not None:
@@ -321,6 +336,11 @@ class AdversarialPlan:
                  x_target: np.ndarray, target: int, config: GeneratorConfig, seed: int,
                  device: torch.device) -> None:
         self.config, self.target, self.device, self.seed = config, target, device, seed
+        # with prior_assign label: the training rows' classes (the prior's map per row) and the validation rows'
+        # (numpy, before the rows f already calls the target are dropped), and the validation move they give
+        self.train_classes: torch.Tensor | None = None
+        self.val_classes: np.ndarray | None = None
+        self.val_displacement: torch.Tensor | None = None
         self.w_norm = resolved_w_norm(config, x_target.shape[1])
         self.classifier = classifier
         self.generator = generator.to(device)
@@ -434,7 +454,7 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None 
     generator, target = plan.generator, plan.target
     generator.eval()
     with torch.no_grad():
-        v_adv, _ = perturb(generator, xv)
+        v_adv, _ = perturb(generator, xv, plan.val_displacement)
         v_logits = plan.classifier(v_adv)
         v_hit = (v_logits.argmax(1) == target).float().mean()
         v_margin = -adversarial_loss(v_logits, target, plan.config.kappa)
@@ -517,8 +537,13 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
         log.warning("no validation samples: scoring checkpoints on the training part")
         x_val = x_train
     val_before = predict_logits(classifier, x_val, device=device).argmax(1).numpy()
-    x_val_fresh = x_val[val_before != target] if (val_before != target).any() else x_val
-    xv = torch.as_tensor(x_val_fresh, dtype=torch.float32, device=device)
+    fresh = val_before != target if (val_before != target).any() else np.ones(len(x_val), dtype=bool)
+    xv = torch.as_tensor(x_val[fresh], dtype=torch.float32, device=device)
+    if plan.val_classes is not None and len(plan.val_classes) == len(x_val) and generator.prior is not None:
+        # the prior is fixed while G trains: each validation sample's move by its own class's map, once
+        with torch.no_grad():
+            classes = torch.as_tensor(plan.val_classes[fresh], dtype=torch.long, device=device)
+            plan.val_displacement = generator.prior(xv, classes)
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
@@ -550,7 +575,11 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             if cross is not None:  # a random share in [prior_share_low, 1] of each row's cross-fitted move
                 lo = config.prior_share_low
                 share = torch.rand(len(idx), 1, generator=plan.dev_gen, device=device)
-                disp = cross.move(x, spans[pos // batch]) * (lo + (1.0 - lo) * share)
+                classes = None if plan.train_classes is None else plan.train_classes[idx]
+                disp = cross.move(x, spans[pos // batch], classes) * (lo + (1.0 - lo) * share)
+            elif plan.train_classes is not None:  # one prior (prior_folds 1): each row by its own class's map
+                with torch.no_grad():
+                    disp = generator.prior(x, plan.train_classes[idx])
             pos += batch
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}

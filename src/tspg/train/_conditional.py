@@ -70,6 +70,10 @@ def check_conditional_config(config: GeneratorConfig) -> None:
         raise InputError(f"`prior_shrink={config.prior_shrink}` is not available with `generator=conditional` (its "
                          "prior is not shrunk); use `prior_shrink=auto` or `prior_shrink=none`, or "
                          "`generator=per-target`.")
+    if config.prior_assign == "label":
+        raise InputError("`prior_assign=label` is not available with `generator=conditional` (its prior assigns "
+                         "each sample to the nearest class centroid); use `prior_assign=auto` or "
+                         "`prior_assign=nearest`, or `generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,

@@ -586,11 +586,15 @@ class CrossFittedTransport:
             spans.append([(int(a), int(b), int(c)) for a, b, c in zip(j, starts, ends, strict=True)])
         return torch.as_tensor(order), spans
 
-    def move(self, x: torch.Tensor, spans: list[tuple[int, int, int]]) -> torch.Tensor:
-        """The displacement of a batch ``x`` whose rows are grouped as ``spans`` (from :meth:`batches`)."""
+    def move(self, x: torch.Tensor, spans: list[tuple[int, int, int]],
+             classes: torch.Tensor | None = None) -> torch.Tensor:
+        """The displacement of a batch ``x`` whose rows are grouped as ``spans`` (from :meth:`batches`).
+
+        ``classes``: each row's class (its map), else each prior assigns the nearest centroid.
+        """
         out = torch.empty_like(x)
         for j, a, b in spans:
-            out[a:b] = self.priors[j](x[a:b])
+            out[a:b] = self.priors[j](x[a:b], None if classes is None else classes[a:b])
         return out
 
 
