@@ -136,3 +136,13 @@ def test_prior_assign_is_checked_old_configs_read_as_nearest_and_the_flag_sets_i
     with pytest.raises(InputError, match="prior_assign=label"):
         check_conditional_config(GeneratorConfig(prior_assign="label"))
     check_conditional_config(GeneratorConfig(prior_assign="nearest"))
+
+
+def test_generate_refuses_classes_for_the_conditional_prior():
+    from tspg.nn import ConditionalGenerator, ConditionalPrior, TargetView
+
+    view = TargetView(ConditionalGenerator(20, 2, prior=ConditionalPrior(20, 3, 4, [0, 1])), 0)
+    x = np.random.default_rng(0).random((5, 20), dtype=np.float32)
+    with pytest.raises(ValueError, match="per-target generator"):
+        generate(view, x, classes=np.zeros(5, dtype=np.int64))
+    assert generate(view, x)[0].shape == (5, 20)
