@@ -10,7 +10,8 @@ baselines (identity, mean_shift, optimal_transport, nearest_target) on the same 
 top-20 up (down) genes against the target's planted up (down) markers; on the synthetic atlases also
 ``true_target``, what a perfect transition gets against the same held-out samples. The two-sample test (c2st) on
 6-30 held-out target samples has a seed-sd of 0.08-0.30 even for a perfect transition, so the default is 5 seeds.
-Wall time on 2 cores (AMD EPYC, 2026-12-06): default 14.5 min, ``--compare tspg_paper`` 52.1 min, ``--quick`` 0.3 min.
+Wall time on 2 cores (AMD EPYC, 2026-12-06): default 14.5 min, ``--compare tspg_paper`` 52.1 min, ``--quick`` 0.3 min;
+``--compare tspg_paper --compare tspg_assign_nearest`` 75.0 min while the test suite ran beside it.
 """
 
 from __future__ import annotations
