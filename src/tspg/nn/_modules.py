@@ -230,7 +230,10 @@ class ConditionalPrior(nn.Module):
         self.register_buffer("target_classes", torch.as_tensor(list(target_classes), dtype=torch.long))
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
-        """The displacement of each row of ``x`` towards its target (``targets``: indices into the target order)."""
+        """The displacement of each row of ``x`` towards its target (``targets``: indices into the target order).
+
+        ``classes``: each row's source class (a negative entry: assign that row), else the nearest centroid's.
+        """
         with torch.autocast(device_type=x.device.type, enabled=False):
             z = (x.float() - self.center) @ self.components.T
             c = torch.cdist(z, self.centroids).argmin(1)

@@ -62,10 +62,9 @@ def generate(generator: Generator, x: np.ndarray | torch.Tensor, batch_size: int
     for i in range(0, len(xt), batch_size):
         part = xt[i:i + batch_size].to(device)
         disp = None
-        if classes is not None and generator.prior is not None:
-            with torch.no_grad():
-                c = torch.as_tensor(np.asarray(classes[i:i + batch_size]), dtype=torch.long, device=device)
-                disp = generator.prior(part, c)
+        if classes is not None and generator.prior is not None:  # (no gradients: generate is in inference mode)
+            c = torch.as_tensor(np.asarray(classes[i:i + batch_size]), dtype=torch.long, device=device)
+            disp = generator.prior(part, c)
         a, g = perturb(generator, part, disp)
         adv[i:i + len(a)] = a.float().cpu().numpy()
         pert[i:i + len(g)] = g.float().cpu().numpy()
