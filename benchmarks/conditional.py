@@ -2,6 +2,7 @@
 
 One command:  python benchmarks/conditional.py [--seeds 3] [--quick] [--out PATH]
 W3 scale:     python benchmarks/conditional.py --w3   (``conditional_w3.md``; about 45 min on 2 cores)
+Real data:    python benchmarks/conditional.py --pbmc68k [--seeds 3]   (``conditional_pbmc68k.md``)
 
 On a synthetic tissue atlas of 26 classes x 520 genes x 20 samples per class (the issue's "about 500 genes and 20
 samples per class"; 10 up and 10 down markers per class), per seed: one classifier (``tspg.TSPG``, default
@@ -114,6 +115,70 @@ def run_w3() -> dict:
             .astype(float)}
 
 
+#: pbmc68k mode: the conditional generator with each setting, and the baselines (rows of its report).
+PBMC_VARIANTS = {"conditional": {}, "conditional_assign_nearest": {"prior_assign": "nearest"}}
+PBMC_BASELINES = ("mean_shift", "optimal_transport")
+
+
+def run_pbmc68k(seed: int) -> dict:
+    """pbmc68k (700 cells x 765 genes, 10 cell types, every type a target): one classifier, then the conditional
+    generator with the defaults and with ``prior_assign`` nearest, each timed; held-out figures per target."""
+    from tspg.data import load_dataset as load
+    from tspg.train import GeneratorConfig
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "pbmc68k"
+    ds = load(shared / "10x_pbmc68k_reduced.h5ad", labels_key="bulk_labels", use_raw=True)
+    model = TSPG(seed=seed, progress=False)
+    model.fit_classifier(ds)
+    out = {"seed": seed, "classifier_accuracy": float(model.classifier_metrics(ds)["accuracy"])}
+    for name, settings in PBMC_VARIANTS.items():
+        model.generator_config = GeneratorConfig(**settings)
+        t0 = time.perf_counter()
+        model.fit_conditional(ds, "all")
+        out[f"{name}_s"] = time.perf_counter() - t0
+        out[f"{name}_best"] = model.generator_summaries[model.classes[0]]["best_epoch"]
+        frames = evaluate_targets(model, ds, model.classes, baselines=list(PBMC_BASELINES))
+        rows = {t: f[f["source"] == "all"].set_index("method") for t, f in frames.items()}
+        out[name] = pd.DataFrame({t: r.loc["tspg", list(FIGURES)] for t, r in rows.items()}).T.astype(float)
+        for b in PBMC_BASELINES:
+            out[b] = pd.DataFrame({t: r.loc[b, list(FIGURES)] for t, r in rows.items()}).T.astype(float)
+    return out
+
+
+def write_pbmc68k(path: Path, results: list[dict], info: dict, total_s: float) -> None:
+    """The pbmc68k report: every figure as the mean over targets, then mean +- sd over seeds."""
+    methods = [*PBMC_VARIANTS, *PBMC_BASELINES]
+    lines = ["# Conditional generator on pbmc68k: every cell type a target", "",
+             f"Written by `python benchmarks/conditional.py --pbmc68k --seeds {len(results)}` on "
+             f"{time.strftime('%Y-%m-%d %H:%M')} in {total_s / 60:.1f} min. 10x PBMC 68k reduced (700 cells x 765 "
+             "genes, `.raw`, 10 cell types; `../shared/data/pbmc68k`), tspg's default split; per seed one classifier "
+             f"(held-out accuracy {_ms([r['classifier_accuracy'] for r in results])}), then one conditional "
+             "generator for all 10 targets with the defaults (`conditional`) and with `prior_assign=nearest` "
+             "(`conditional_assign_nearest`, the rule before the labels reached the conditional prior), on the same "
+             "classifier and split. Each target's held-out samples of the other types are perturbed (`tspg.workflow."
+             "_evaluation.evaluate_targets`, with their labels) and scored against its real held-out samples; "
+             "figures are the mean over the 10 targets, then mean +- sd over seeds.", "",
+             f"- CPU: {info['cpu']}, {info['cores']} logical cores; torch threads {info['torch_threads']}",
+             f"- Flags: {info['flags']}",
+             f"- Python {info['python']}, torch {info['torch']}, tspg {info['tspg']}", "",
+             "| method | " + " | ".join(FIGURES) + " | generator s | kept epoch per seed |",
+             "| --- | " + " | ".join("---" for _ in FIGURES) + " | --- | --- |"]
+    for m in methods:
+        cells = [_ms([r[m][k].mean() for r in results]) for k in FIGURES]
+        secs = _ms([r[f"{m}_s"] for r in results], 1) if m in PBMC_VARIANTS else "-"
+        best = ", ".join(str(r[f"{m}_best"]) for r in results) if m in PBMC_VARIANTS else "-"
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {secs} | {best} |")
+    last = results[-1]
+    lines += ["", f"## Per target (seed {last['seed']})", "",
+              "| target | " + " | ".join(f"{m} energy / c2st / success_f" for m in methods) + " |",
+              "| --- | " + " | ".join("---" for _ in methods) + " |"]
+    for t in last["conditional"].index:
+        cells = [f"{last[m].loc[t, 'energy_distance']:.3f} / {last[m].loc[t, 'c2st_auc']:.3f} / "
+                 f"{last[m].loc[t, 'success_f']:.3f}" for m in methods]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
 def write_w3(path: Path, r: dict, info: dict, total_s: float) -> None:
     """The W3 report."""
     tab, ms = r["tspg"], r["mean_shift"]
@@ -222,6 +287,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="8 classes, 1 seed (a smoke run, not the figures)")
     ap.add_argument("--w3", action="store_true", help="W3 (11,688 x 4,386, 53 classes): all 53 targets at once")
+    ap.add_argument("--pbmc68k", action="store_true",
+                    help="pbmc68k, every cell type a target: the conditional generator's settings and the baselines")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -236,6 +303,15 @@ def main() -> int:
         r = run_w3()
         out = args.out or here / "conditional_w3.md"
         write_w3(out, r, info, time.perf_counter() - began)
+        log.info("wrote %s", out)
+        return 0
+    if args.pbmc68k:
+        rows = []
+        for seed in range(args.seeds):
+            rows.append(run_pbmc68k(seed))
+            log.info("pbmc68k seed %d: conditional %.0f s", seed, rows[-1]["conditional_s"])
+        out = args.out or here / "conditional_pbmc68k.md"
+        write_pbmc68k(out, rows, info, time.perf_counter() - began)
         log.info("wrote %s", out)
         return 0
     results = []

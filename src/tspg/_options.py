@@ -46,8 +46,8 @@ PRIOR_SHRINKS: tuple[str, ...] = ("auto", "eb", "js", "none")
 PRIOR_COVARIANCES: tuple[str, ...] = ("auto", "blend", "own")
 #: Which class's map of the prior moves a sample (``GeneratorConfig.prior_assign``): ``label``, its own class where
 #: its label is known (training, validation, and perturbed samples given with labels), else the nearest class
-#: centroid; ``nearest``, always the nearest centroid. ``auto`` is ``label`` per target, ``nearest`` for the
-#: conditional generator.
+#: centroid; ``nearest``, always the nearest centroid. ``auto`` is ``label`` (per-target and conditional
+#: generators; the conditional one used ``nearest`` before 2026-12-06's second change).
 PRIOR_ASSIGNS: tuple[str, ...] = ("auto", "label", "nearest")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")

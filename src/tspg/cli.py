@@ -165,8 +165,8 @@ def _generator_options(f: Callable) -> Callable:
                      help="Which epoch's generator is kept: realism (default: validation accuracy, then the energy "
                           "distance of the perturbed validation samples to the target class; with a prior, the "
                           "prior alone stays unless training calls more samples or lowers that distance by 2 "
-                          "bootstrap standard errors) or margin (tspg 0.1: accuracy, margin, distance to the "
-                          "target mean)."),
+                          "bootstrap standard errors, and no epoch that raises it by 2 is kept) or margin (tspg "
+                          "0.1: accuracy, margin, distance to the target mean)."),
         click.option("--g-init", type=click.Choice(list(G_INITS)), default=None,
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),
@@ -190,7 +190,7 @@ def _generator_options(f: Callable) -> Callable:
                      help="Which class's map of the prior moves a sample: label (its own class wherever its label "
                           "is known: training, validation and the run's perturbed samples; the nearest class "
                           "centroid for samples without a known label), nearest (always the nearest centroid) or "
-                          "auto (default: label per target, nearest for --generator conditional)."),
+                          "auto (default: label)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,

@@ -497,14 +497,14 @@ class TSPG:
         prep = prepare(dataset, self.classes, self.split, self.impute, scaler=self.scaler, fill=self.fill,
                        genes=self.genes, transform=self.transform)
         tr, va = prep.part == "train", prep.part == "val"
-        x_train, y_train, x_val = prep.x[tr], prep.y[tr], prep.x[va]
+        x_train, y_train, x_val, y_val = prep.x[tr], prep.y[tr], prep.x[va], prep.y[va]
         del prep
         log.info("conditional generator for %d target(s): %d training samples", len(targets), len(x_train))
         index = [self.classes.index(t) for t in targets]
         cond, hist = fit_conditional_generator(self.classifier, x_train, y_train, index, x_val, cfg,
                                                seed=self.target_seed(CONDITIONAL_KEY), device=self.device,
                                                progress=self.progress,
-                                               desc=f"conditional generator ({len(targets)} targets)")
+                                               desc=f"conditional generator ({len(targets)} targets)", y_val=y_val)
         # targets served by an earlier conditional generator and not retrained now get per-target ones or nothing
         for t in self.conditional_targets:
             if t not in targets and isinstance(self.generators.get(t), TargetView):
@@ -516,6 +516,8 @@ class TSPG:
                    "val_margin": round(best["val_margin"], 6), "val_energy": round(best["val_energy"], 6)}
         if cond.prior is not None:
             summary["prior_components"] = int(cond.prior.components.shape[0])
+            # the rule it trained with: a conditional run written before labels reached its prior has no entry
+            summary["prior_assign"] = "nearest" if cfg.prior_assign == "nearest" else "label"
         for i, t in enumerate(targets):
             self.generators[t] = TargetView(cond, i)
             self.generator_histories[t] = hist
@@ -602,7 +604,8 @@ class TSPG:
         labels
             Optional true classes of the samples: per-source metrics, and with a transport prior and
             ``prior_assign`` ``label`` (the default) each labelled sample moves by its own class's map (a sample
-            without a label, or whose label is not one of the model's classes, by the nearest centroid's).
+            without a label, or whose label is not one of the model's classes, by the nearest centroid's; a
+            conditional generator saved before it trained with labels keeps the nearest centroid's for all).
         source
             Name of the data, for error messages.
         external
@@ -619,8 +622,7 @@ class TSPG:
         generator = self.generators[target]
         config = self.generator_configs.get(target, self.generator_config)
         classes = None
-        if (labels is not None and config.prior_assign in ("auto", "label") and isinstance(generator, Generator)
-                and isinstance(generator.prior, TransportPrior)):
+        if labels is not None and generator.prior is not None and self._assigns_by_label(target, config):
             index = {c: i for i, c in enumerate(self.classes)}
             classes = np.array([index.get(str(v), -1) if pd.notna(v) else -1 for v in labels.reindex(gem.index)],
                                dtype=np.int64)
@@ -635,6 +637,18 @@ class TSPG:
         lab = labels.reindex(samples) if labels is not None else pd.Series(pd.NA, index=samples, dtype=object)
         return Perturbation(target, samples, lab, x, x_adv, self.scaler, list(self.genes), list(self.classes),
                             before, after, part)
+
+    def _assigns_by_label(self, target: str, config: GeneratorConfig) -> bool:
+        """Whether the prior of ``target``'s generator moves a labelled sample by its own class's map.
+
+        ``prior_assign`` ``label`` or ``auto``; a conditional generator also needs its training to have used the
+        labels (``prior_assign`` in its summary: runs written before that read as ``nearest``).
+        """
+        if config.prior_assign not in ("auto", "label"):
+            return False
+        if isinstance(self.generators[target], TargetView):
+            return self.generator_summaries.get(target, {}).get("prior_assign") == "label"
+        return True
 
     def classifier_metrics(self, dataset: Dataset) -> dict:
         """Accuracy of f on the held-out (test) part, overall and per class, and the confusion matrix."""

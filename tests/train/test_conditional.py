@@ -114,8 +114,9 @@ def test_g_learns_every_target_without_a_prior(small):
 def test_a_saved_conditional_generator_loads_to_the_same_perturbations(small, tmp_path):
     _, ds = small
     m = _fitted(ds)
-    x = ds.gem.iloc[:12]
+    x, labels = ds.gem.iloc[:12], ds.labels.iloc[:12]
     before = {t: m.perturb(x, t).perturbed_scaled.to_numpy() for t in m.classes}
+    labelled = {t: m.perturb(x, t, labels=labels).perturbed_scaled.to_numpy() for t in m.classes}
     m.save(tmp_path)
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["conditional"]["targets"] == m.classes
@@ -127,6 +128,9 @@ def test_a_saved_conditional_generator_loads_to_the_same_perturbations(small, tm
     for t in m.classes:
         assert isinstance(loaded.generators[t], TargetView)
         np.testing.assert_array_equal(loaded.perturb(x, t).perturbed_scaled.to_numpy(), before[t])
+        # the rule it trained with comes back too (each labelled sample by its own class's map)
+        assert loaded.generator_summaries[t]["prior_assign"] == "label"
+        np.testing.assert_array_equal(loaded.perturb(x, t, labels=labels).perturbed_scaled.to_numpy(), labelled[t])
     # same seed, same data: the same weights file
     other = tmp_path / "again"
     _fitted(ds).save(other)

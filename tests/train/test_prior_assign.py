@@ -133,16 +133,150 @@ def test_prior_assign_is_checked_old_configs_read_as_nearest_and_the_flag_sets_i
     assert config_from_dict(GeneratorConfig, {"epochs": 3}).prior_assign == "nearest"
     assert config_from_dict(GeneratorConfig, config_to_dict(GeneratorConfig())).prior_assign == "auto"
     assert _configs({"prior_assign": "nearest"})[1].prior_assign == "nearest"
-    with pytest.raises(InputError, match="prior_assign=label"):
-        check_conditional_config(GeneratorConfig(prior_assign="label"))
-    check_conditional_config(GeneratorConfig(prior_assign="nearest"))
+    for assign in ("auto", "label", "nearest"):  # the conditional generator has every setting too
+        check_conditional_config(GeneratorConfig(prior_assign=assign))
 
 
-def test_generate_refuses_classes_for_the_conditional_prior():
+def test_generate_moves_a_conditional_targets_samples_by_the_classes_given():
     from tspg.nn import ConditionalGenerator, ConditionalPrior, TargetView
 
-    view = TargetView(ConditionalGenerator(20, 2, prior=ConditionalPrior(20, 3, 4, [0, 1])), 0)
-    x = np.random.default_rng(0).random((5, 20), dtype=np.float32)
-    with pytest.raises(ValueError, match="per-target generator"):
-        generate(view, x, classes=np.zeros(5, dtype=np.int64))
-    assert generate(view, x)[0].shape == (5, 20)
+    prior = ConditionalPrior(20, 3, 4, [0, 1])
+    g = torch.Generator().manual_seed(0)
+    for name in ("components", "centroids", "maps", "shifts", "outside_means"):
+        getattr(prior, name).copy_(0.1 * torch.randn(getattr(prior, name).shape, generator=g))
+    view = TargetView(ConditionalGenerator(20, 2, zero_init=True, prior=prior), 1)  # G = 0: the prior alone
+    x = np.random.default_rng(0).random((6, 20), dtype=np.float32)
+    classes = np.array([0, 1, 2, -1, 0, 2], dtype=np.int64)
+    xt = torch.as_tensor(x)
+    with torch.no_grad():
+        by_given = prior(xt, torch.ones(6, dtype=torch.long), torch.as_tensor(classes))
+        by_nearest = prior(xt, torch.ones(6, dtype=torch.long))
+    for given, move in ((classes, by_given), (None, by_nearest)):
+        expect = torch.clamp(xt + move, torch.clamp(xt, max=0.0), torch.clamp(xt, min=1.0)).numpy()
+        np.testing.assert_allclose(generate(view, x, classes=given)[0], expect, atol=1e-6)
+    assert not torch.allclose(by_given, by_nearest)  # the check above tells the two apart
+
+
+def test_the_conditional_generator_moves_labelled_samples_by_their_own_class(overlapping, monkeypatch):
+    from tspg.train._conditional import ConditionalPlan
+
+    model, ds, _ = overlapping
+    model = copy.deepcopy(model)
+    seen = []
+    step = ConditionalPlan.step
+
+    def spy(self, x, y, calls, idx=None, classes=None):
+        seen.append((y, classes))
+        return step(self, x, y, calls, idx, classes)
+
+    monkeypatch.setattr(ConditionalPlan, "step", spy)
+    out = {}
+    for assign in ("auto", "nearest"):
+        seen.clear()
+        model.generator_config = GeneratorConfig(epochs=1, prior_assign=assign)
+        model.fit_conditional(ds, "all")
+        target = model.classes[1]
+        summary = model.generator_summaries[target]
+        assert summary["prior_assign"] == ("label" if assign == "auto" else "nearest")
+        # training: each row's own class with labels, none with nearest
+        assert seen and all((c is None) == (assign == "nearest") for _, c in seen)
+        if assign == "auto":
+            assert all(np.array_equal(c.numpy(), y) for y, c in seen)
+        view = model.generators[target]
+        x = model.scale(ds.gem)
+        y = _indices(model, ds.labels)
+        with_labels = model.perturb(ds.gem, target, labels=ds.labels).x_adv_scaled
+        without = model.perturb(ds.gem, target).x_adv_scaled
+        np.testing.assert_allclose(without, generate(view, x)[0], atol=1e-6)
+        if assign == "auto":
+            np.testing.assert_allclose(with_labels, generate(view, x, classes=y)[0], atol=1e-6)
+            assert not np.allclose(with_labels, without, atol=1e-4)
+            # a conditional run trained before labels reached its prior (no entry in its summary) ignores them
+            del summary["prior_assign"]
+            np.testing.assert_array_equal(model.perturb(ds.gem, target, labels=ds.labels).x_adv_scaled, without)
+        else:
+            np.testing.assert_array_equal(with_labels, without)
+        out[assign] = model.generator_histories[target][:2]
+    # epoch 0 (the prior alone) scores the validation samples as each setting moves them, and the training
+    # steps moved the rows by the classes they were given (the same batches and draws otherwise)
+    assert out["auto"][0]["val_margin"] != pytest.approx(out["nearest"][0]["val_margin"], abs=1e-4)
+    assert out["auto"][1]["g_loss"] != pytest.approx(out["nearest"][1]["g_loss"], abs=1e-5)
+
+
+def test_the_conditional_checkpoint_scores_realism_against_each_targets_validation_samples(overlapping,
+                                                                                            monkeypatch):
+    from tspg.train import _conditional
+    from tspg.train._losses import energy_loss
+
+    model, ds, _ = overlapping
+    model = copy.deepcopy(model)
+    seen = []
+    validate = _conditional._validate
+
+    def spy(plan, val):
+        row, advs = validate(plan, val)
+        seen.append((plan, val, row))
+        return row, advs
+
+    monkeypatch.setattr(_conditional, "_validate", spy)
+    model.generator_config = GeneratorConfig(epochs=2, patience=0)
+    model.fit_conditional(ds, "all")
+    plan, val, first = seen[0]
+    val_rows = model.split.index[model.split == "val"]
+    y_val = _indices(model, ds.labels.loc[val_rows])
+    energies = []
+    for i, t in enumerate(plan.targets):
+        assert len(val.refs[i]) == (y_val == t).sum() >= 3  # the target's own validation samples
+        xv = val.sets[i]
+        moved = torch.clamp(xv + val.moves[i], torch.clamp(xv, max=0.0), torch.clamp(xv, min=1.0))  # G = 0
+        energies.append(energy_loss(moved, val.refs[i], plan.centers[i], unbiased=False).item())
+    assert first["val_energy"] == pytest.approx(np.mean(energies), rel=1e-5)
+    assert first["val_energy_scored"] == 1.0 and np.isnan(first["val_energy_z"])
+    later = [r for _, _, r in seen[1:]]
+    assert later and all(np.isfinite(r["val_energy_z"]) for r in later)
+    # its sign is that of the change of the mean validation energy distance against epoch 0's
+    moved = [r for r in later if abs(r["val_energy"] - first["val_energy"]) > 1e-4]
+    assert moved and all(np.sign(r["val_energy_z"]) == np.sign(r["val_energy"] - first["val_energy"])
+                         for r in moved)
+
+
+def test_a_label_of_a_class_without_training_samples_counts_as_unknown():
+    from tspg.nn import ConditionalPrior, TransportPrior
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 20, generator=g)
+    given = torch.tensor([2, 2, 0, -1])  # class 2 had no training samples: its centroid is FAR away
+    targets = (torch.ones(4, dtype=torch.long),)
+    for prior, extra in ((TransportPrior(20, 3, 4), ()), (ConditionalPrior(20, 3, 4, [0, 1]), targets)):
+        for name in ("components", "centroids", "maps", "shifts"):
+            getattr(prior, name).copy_(0.1 * torch.randn(getattr(prior, name).shape, generator=g))
+        prior.centroids[2] = 1e15
+        with torch.no_grad():
+            torch.testing.assert_close(prior(x, *extra, given), prior(x, *extra, torch.tensor([-1, -1, 0, -1])))
+            # a fitted class's label is kept
+            zeros = torch.zeros(4, dtype=torch.long)
+            torch.testing.assert_close(prior(x, *extra, given)[2], prior(x, *extra, zeros)[2])
+
+
+def test_the_conditional_fit_without_validation_samples_and_its_checks(overlapping):
+    from tspg.train import fit_conditional_generator
+
+    model, ds, _ = overlapping
+    x = model.scale(ds.gem)
+    y = _indices(model, ds.labels)
+    cfg = GeneratorConfig(epochs=1)
+    with pytest.raises(ValueError, match="y_val has 3 labels for 5 validation samples"):
+        fit_conditional_generator(model.classifier, x, y, [0, 1], x[:5], cfg, progress=False, y_val=y[:3])
+    gen, hist = fit_conditional_generator(model.classifier, x, y, [0, 1], x[:0], cfg, progress=False,
+                                          y_val=y[:0])
+    # the training part is scored, but its target samples are what L_td pulls towards: no energy ranking, no z
+    assert all(r["val_energy_scored"] == 0.0 and np.isnan(r["val_energy_z"]) for r in hist)
+    # generate leaves the conditional generator in the mode it found it in
+    from tspg.nn import TargetView
+
+    gen.train()
+    generate(TargetView(gen, 0), x[:4])
+    assert gen.training
+    gen.eval()
+    generate(TargetView(gen, 1), x[:4])
+    assert not gen.training

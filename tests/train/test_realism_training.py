@@ -122,11 +122,16 @@ def test_the_prior_alone_gives_way_only_to_a_clear_energy_gain_or_more_confident
     noise = _row(1, energy=0.59, z=-1.0)  # lower, but within the noise of the validation samples
     clear = _row(2, energy=0.58, z=-2.5)
     later = _row(3, energy=0.57, z=-1.0)  # among trained epochs the plain rule: lower is better
+    unsure = _row(0, conf=0.8)
+    surer = _row(1, conf=0.9, energy=0.65, z=1.5)  # more confident calls, not clearly less realistic
     for rows, want in (([prior, noise], 0), ([prior, noise, clear], 2), ([prior, noise, clear, later], 3),
                        ([prior, _row(1, conf=0.5, energy=0.5, z=-9.0)], 0),  # accuracy comes first
-                       ([_row(0, conf=0.8), _row(1, conf=1.0, energy=0.7, z=3.0)], 1)):  # more confident calls
+                       ([unsure, surer], 1),  # more confident calls
+                       # ... but never at a clear loss of realism against the prior alone, kept or not
+                       ([unsure, _row(1, conf=1.0, energy=0.7, z=3.0)], 0),
+                       ([unsure, surer, _row(2, conf=1.0, energy=0.7, z=2.0)], 1)):
         assert kept_row(rows)["epoch"] == want == _keeper_epoch(rows)
-    # without a z (a conditional generator's rows, or no prior) and under the margin rule: the plain maximum
+    # without a z (no prior, or too few validation target samples) and under the margin rule: the plain maximum
     plain = [{k: v for k, v in r.items() if k != "val_energy_z"} for r in (prior, noise)]
     assert kept_row(plain)["epoch"] == 1 == _keeper_epoch(plain)
     closer = {**noise, "val_dist": 0.05}  # the margin rule's tie-break

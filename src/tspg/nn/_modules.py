@@ -128,9 +128,22 @@ class Generator(nn.Module):
         """Return the learned perturbation G(x) in [-1, 1] (scaled units) of its input."""
         return self.net(x)
 
-    def transport(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` moved by the transport prior (``x`` itself when there is none): the input of the network."""
-        return x if self.prior is None else x + self.prior(x)
+    def transport(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` moved by the transport prior (``x`` itself when there is none): the input of the network.
+
+        ``classes``: each row's class, whose map moves it (-1: the nearest centroid's; see
+        :meth:`TransportPrior.forward`); by default every row goes to the nearest centroid.
+        """
+        return x if self.prior is None else x + self.prior(x, classes)
+
+
+#: A centroid coordinate beyond this marks a class without training samples (``tspg.train._prior.FAR``).
+_NO_SAMPLES = 1e12
+
+
+def _fitted_class(classes: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Rows whose given class is known and had training samples (the others are assigned by nearest centroid)."""
+    return (classes >= 0) & (centroids[classes.clamp(min=0), 0].abs() < _NO_SAMPLES)
 
 
 class TransportPrior(nn.Module):
@@ -175,7 +188,7 @@ class TransportPrior(nn.Module):
             z = (x.float() - self.center) @ self.components.T
             c = torch.cdist(z, self.centroids).argmin(1)
             if classes is not None:  # rows without a known class keep the nearest centroid (no host synchronisation)
-                c = torch.where(classes >= 0, classes, c)
+                c = torch.where(_fitted_class(classes, self.centroids), classes, c)
             dz = torch.bmm(z.unsqueeze(1), self.maps[c]).squeeze(1) + self.shifts[c]
             return dz @ self.components + self.outside[c]
 
@@ -238,7 +251,7 @@ class ConditionalPrior(nn.Module):
             z = (x.float() - self.center) @ self.components.T
             c = torch.cdist(z, self.centroids).argmin(1)
             if classes is not None:  # rows without a known class keep the nearest centroid (no host synchronisation)
-                c = torch.where(classes >= 0, classes, c)
+                c = torch.where(_fitted_class(classes, self.centroids), classes, c)
             dz = torch.bmm(z.unsqueeze(1), self.maps[targets, c]).squeeze(1) + self.shifts[targets, c]
             return dz @ self.components + self.outside_means[self.target_classes[targets]] - self.outside_means[c]
 
@@ -281,9 +294,13 @@ class ConditionalGenerator(nn.Module):
         code = torch.nn.functional.one_hot(targets, self.n_targets).to(x.dtype)
         return torch.tanh(self.out(self.body(torch.cat([x, code], 1))) + self.target_bias[targets])
 
-    def transport(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """``x`` moved towards its targets by the prior (``x`` itself without one)."""
-        return x if self.prior is None else x + self.prior(x, targets)
+    def transport(self, x: torch.Tensor, targets: torch.Tensor, classes: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """``x`` moved towards its targets by the prior (``x`` itself without one).
+
+        ``classes``: each row's source class (-1: the nearest centroid's), as :meth:`ConditionalPrior.forward`.
+        """
+        return x if self.prior is None else x + self.prior(x, targets, classes)
 
 
 class TargetView(nn.Module):
@@ -309,13 +326,13 @@ class TargetView(nn.Module):
         """G(x, this target)."""
         return self.conditional(x, self._targets(x))
 
-    def transport(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` moved towards this target by the prior."""
-        return self.conditional.transport(x, self._targets(x))
+    def transport(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` moved towards this target by the prior (``classes``: as :meth:`Generator.transport`)."""
+        return self.conditional.transport(x, self._targets(x), classes)
 
 
-def perturb(generator: Generator | TargetView, x: torch.Tensor,
-            displacement: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def perturb(generator: Generator | TargetView, x: torch.Tensor, displacement: torch.Tensor | None = None,
+            classes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(x_adv, g)`` with ``x_adv = clip(x + G(x), 0, 1)``; ``g`` is the network's output.
 
     Training samples lie in [0, 1] (the scaler is fitted on them), so this is the paper's clip. A held-out value
@@ -325,9 +342,10 @@ def perturb(generator: Generator | TargetView, x: torch.Tensor,
     With a transport prior ``T`` (:attr:`Generator.prior`) the sample is first moved to ``x' = x + T(x)`` and
     ``x_adv = clip(x' + g, ...)`` with ``g = G(x')``: the network learns what the closed-form transport misses.
     ``displacement`` replaces ``T(x)`` (training uses cross-fitted displacements,
-    :class:`tspg.train.CrossFittedTransport`).
+    :class:`tspg.train.CrossFittedTransport`); otherwise ``classes`` (each row's class, -1 where unknown) chooses
+    each row's map of the prior, else the nearest class centroid does.
     """
-    moved = generator.transport(x) if displacement is None else x + displacement
+    moved = generator.transport(x, classes) if displacement is None else x + displacement
     g = generator(moved)
     return torch.clamp(moved + g, torch.clamp(x, max=0.0), torch.clamp(x, min=1.0)), g
 

@@ -18,12 +18,13 @@ import torch
 
 from tspg.nn import Classifier, ConditionalGenerator, ConditionalPrior, Discriminator, perturb, seeded
 from tspg.nn._modules import TargetView
-from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, Keeper
+from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE, Keeper
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
+    EnergyGain,
     energy_loss,
     gan_discriminator_loss,
     gan_generator_loss,
@@ -70,10 +71,6 @@ def check_conditional_config(config: GeneratorConfig) -> None:
         raise InputError(f"`prior_shrink={config.prior_shrink}` is not available with `generator=conditional` (its "
                          "prior is not shrunk); use `prior_shrink=auto` or `prior_shrink=none`, or "
                          "`generator=per-target`.")
-    if config.prior_assign == "label":
-        raise InputError("`prior_assign=label` is not available with `generator=conditional` (its prior assigns "
-                         "each sample to the nearest class centroid); use `prior_assign=auto` or "
-                         "`prior_assign=nearest`, or `generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,
@@ -170,6 +167,10 @@ class ConditionalPlan:
         self.cpu_gen = torch.Generator(device="cpu").manual_seed(seed + 2)
         self.folds = None if folds is None else (folds[0], [p.to(device) for p in folds[1]], folds[2])
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        #: with ``prior_assign`` label (or auto) and a prior: each training row's class, whose map moves it
+        self.train_classes: torch.Tensor | None = None
+        if generator.prior is not None and config.prior_assign in ("auto", "label"):
+            self.train_classes = torch.as_tensor(y_train, dtype=torch.long, device=device)
 
     def assign(self, y: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """A target (index into the target order) for each row of a batch of classes ``y``, and the groups.
@@ -199,10 +200,12 @@ class ConditionalPlan:
             return pool
         return pool[torch.randperm(len(pool), generator=self.dev_gen, device=self.device)[:n]]
 
-    def displacement(self, x: torch.Tensor, t: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+    def displacement(self, x: torch.Tensor, t: torch.Tensor, idx: np.ndarray,
+                     classes: torch.Tensor | None = None) -> torch.Tensor:
         """Each row's prior move towards its target by the prior fitted without its fold (cross-fitting).
 
-        Times a random share in [``prior_share_low``, 1] of the move, as :func:`tspg.train.fit_generator` does.
+        ``classes``: each row's class, whose map moves it (else the nearest centroid's). Times a random share in
+        [``prior_share_low``, 1] of the move, as :func:`tspg.train.fit_generator` does.
         """
         fold, priors, alone = self.folds
         f = np.where(alone[idx], -1, fold[idx])
@@ -210,16 +213,17 @@ class ConditionalPlan:
         for j in np.unique(f):
             rows = torch.as_tensor(np.flatnonzero(f == j), device=self.device)
             prior = self.generator.prior if j < 0 else priors[j]
-            out[rows] = prior(x[rows], t[rows])
+            out[rows] = prior(x[rows], t[rows], None if classes is None else classes[rows])
         lo = self.config.prior_share_low
         share = torch.rand(len(x), 1, generator=self.dev_gen, device=self.device)
         return out * (lo + (1.0 - lo) * share)
 
     def step(self, x: torch.Tensor, y: np.ndarray, calls: torch.Tensor | None,
-             idx: np.ndarray | None = None) -> torch.Tensor:
+             idx: np.ndarray | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:
         """One discriminator and one generator update on the mini-batch ``x`` of classes ``y`` (host array).
 
-        ``idx``: the rows' indices in the training part (for their cross-fitted prior moves).
+        ``idx``: the rows' indices in the training part (for their cross-fitted prior moves); ``classes``: the
+        rows' classes on the device, whose maps of the prior move them (None: the nearest centroid's).
 
         Returns
         -------
@@ -237,9 +241,9 @@ class ConditionalPlan:
             pieces.append((i, torch.as_tensor(rows, device=self.device), r))
         real = torch.cat([torch.cat(reals), torch.cat(real_codes)], 1)
         if self.folds is not None and idx is not None:
-            moved = x + self.displacement(x, t, idx)
+            moved = x + self.displacement(x, t, idx, classes)
         else:
-            moved = self.generator.transport(x, t)
+            moved = self.generator.transport(x, t, classes)
         with autocast(self.device, self.precision):
             g = self.generator(moved, t)
             x_adv = torch.clamp(moved + g.float(), torch.clamp(x, max=0.0), torch.clamp(x, min=1.0))
@@ -285,31 +289,75 @@ class ConditionalPlan:
         return torch.stack([d_loss, g_loss, l_gan, l_adv, l_norm, l_td]).detach()
 
 
-def _validation_set(classifier: Classifier, x_val: np.ndarray, targets: list[int], seed: int,
-                    device: torch.device) -> list[torch.Tensor]:
-    """Per target, up to :data:`VAL_PER_TARGET` validation samples f does not call that target (fixed subset)."""
-    calls = predict_logits(classifier, x_val, device=device).argmax(1).numpy()
-    rng = np.random.default_rng(seed)
-    sets = []
-    for t in targets:
+class _Validation:
+    """The fixed validation part of a conditional fit, per target (built by :func:`_validation_set`).
+
+    ``sets``: up to :data:`VAL_PER_TARGET` validation samples f does not call the target; ``moves``: their move by
+    the prior (None: the nearest centroid's, computed by :func:`perturb`); ``refs``: the target's own validation
+    samples where it has at least :data:`MIN_VAL_REFERENCE` (else None); ``gains``: per target with ``refs``, the
+    prior alone's moving of ``sets`` (:class:`EnergyGain`), set after epoch 0.
+    """
+
+    def __init__(self, sets: list[torch.Tensor], moves: list[torch.Tensor | None],
+                 refs: list[torch.Tensor | None]) -> None:
+        self.sets, self.moves, self.refs = sets, moves, refs
+        self.gains: list[EnergyGain | None] = [None] * len(sets)
+
+
+def _validation_set(plan: ConditionalPlan, x_val: np.ndarray, y_val: np.ndarray | None,
+                    references: bool = True) -> _Validation:
+    """Per target, up to :data:`VAL_PER_TARGET` validation samples f does not call that target (fixed subset).
+
+    Also each set's move by the prior, computed once (the prior is fixed while G trains): by each sample's own
+    class's map where ``y_val`` is given and the plan assigns by label, else by the nearest centroid's (None); and
+    each target's own validation samples, the reference of its validation energy distance (``y_val`` needed;
+    none with ``references`` False).
+    """
+    device = plan.device
+    calls = predict_logits(plan.classifier, x_val, device=device).argmax(1).numpy()
+    rng = np.random.default_rng(plan.seed)
+    sets, moves, refs = [], [], []
+    for i, t in enumerate(plan.targets):
         rows = np.flatnonzero(calls != t)
         if len(rows) == 0:
             rows = np.arange(len(x_val))
         if len(rows) > VAL_PER_TARGET:
             rows = np.sort(rng.choice(rows, VAL_PER_TARGET, replace=False))
-        sets.append(torch.as_tensor(x_val[rows], dtype=torch.float32, device=device))
-    return sets
+        xv = torch.as_tensor(x_val[rows], dtype=torch.float32, device=device)
+        sets.append(xv)
+        move = None
+        if y_val is not None and plan.train_classes is not None:
+            with torch.no_grad():
+                classes = torch.as_tensor(np.asarray(y_val)[rows], dtype=torch.long, device=device)
+                move = plan.generator.prior(xv, torch.full_like(classes, i), classes)
+        moves.append(move)
+        own = None if y_val is None or not references else np.flatnonzero(np.asarray(y_val) == t)
+        refs.append(None if own is None or len(own) < MIN_VAL_REFERENCE
+                    else torch.as_tensor(x_val[own], dtype=torch.float32, device=device))
+    return _Validation(sets, moves, refs)
 
 
-def _validate(plan: ConditionalPlan, sets: list[torch.Tensor]) -> dict:
-    """The per-target validation figures of :func:`tspg.train.fit_generator`, averaged over the targets."""
+def _validate(plan: ConditionalPlan, val: _Validation) -> tuple[dict, list[torch.Tensor]]:
+    """The per-target validation figures of :func:`tspg.train.fit_generator`, averaged over the targets.
+
+    ``val_energy``: the mean over the targets with their own validation samples (:data:`MIN_VAL_REFERENCE`) of
+    the energy distance to them; where no target has them, to each target's training samples, and then with a
+    prior not scored (``val_energy_scored`` 0, as a per-target fit). ``val_energy_z`` (with a prior, from epoch
+    1): the change of those targets' energy distances against the prior alone, summed, over the square root of
+    the summed squared standard errors (:meth:`EnergyGain.gain`; targets with non-finite values left out). That
+    treats the targets' comparisons as independent, which they are not quite (one G, and a validation sample can
+    be in several targets' sets), so the combined standard error is if anything too small. Returns the row and the
+    perturbed sets.
+    """
     generator = plan.generator
     generator.eval()
-    figures = []
+    figures, energies, advs = [], [], []
+    change, variance, counted = 0.0, 0.0, 0
+    scored = any(r is not None for r in val.refs)
     with torch.no_grad():
-        for i, (xv, t) in enumerate(zip(sets, plan.targets, strict=True)):
-            view = TargetView(generator, i)
-            v_adv, _ = perturb(view, xv)
+        for i, (xv, move, ref, t) in enumerate(zip(val.sets, val.moves, val.refs, plan.targets, strict=True)):
+            v_adv, _ = perturb(TargetView(generator, i), xv, move)
+            advs.append(v_adv)
             logits = plan.classifier(v_adv)
             margins = target_margins(logits, t)
             figures.append(torch.stack([
@@ -317,10 +365,24 @@ def _validate(plan: ConditionalPlan, sets: list[torch.Tensor]) -> dict:
                 (margins >= MARGIN_ENOUGH).float().mean(),
                 torch.clamp(margins, max=plan.config.kappa).mean(),
                 (v_adv - plan.centers[i]).abs().mean(),
-                energy_loss(v_adv, plan.pools[i], plan.centers[i], unbiased=False),
             ]))
-        values = torch.stack(figures).mean(0).tolist()
-    return dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
+            if scored and ref is not None:
+                energies.append(energy_loss(v_adv, ref, plan.centers[i], unbiased=False))
+            elif not scored:
+                energies.append(energy_loss(v_adv, plan.pools[i], plan.centers[i], unbiased=False))
+            if val.gains[i] is not None:
+                d, se = val.gains[i].gain(v_adv)
+                if math.isfinite(d) and math.isfinite(se):  # a target with non-finite values is left out
+                    change, variance, counted = change + d, variance + se * se, counted + 1
+        values = torch.stack(figures).mean(0).tolist() + [float(torch.stack(energies).mean())]
+    row = dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values, strict=True))
+    row["val_energy_scored"] = float(scored or generator.prior is None)
+    if generator.prior is not None:
+        if counted == 0:
+            row["val_energy_z"] = math.nan
+        else:
+            row["val_energy_z"] = change / math.sqrt(variance) if variance > 0 else 0.0
+    return row, advs
 
 
 def fit_conditional_generator(
@@ -334,6 +396,7 @@ def fit_conditional_generator(
     device: str | torch.device = "cpu",
     progress: bool = True,
     desc: str = "conditional generator",
+    y_val: np.ndarray | None = None,
 ) -> tuple[ConditionalGenerator, list[dict]]:
     """Train one generator G(x, t) for every target in ``targets`` (see the module's text).
 
@@ -346,13 +409,18 @@ def fit_conditional_generator(
     targets
         Class index of each target (the generator's target order).
     x_val
-        Scaled validation samples (for the checkpoint and early stopping; the training part when empty).
+        Scaled validation samples (for the checkpoint and early stopping). When empty, the training part is
+        scored instead, its energy distance against the training samples and, with a prior, not ranked on.
     config
         As :func:`tspg.train.fit_generator`; ``td_loss`` energy or mmd, ``disc_real`` target, ``w_mean`` 0
         (:func:`check_conditional_config`). With a prior, it is fitted here (:func:`fit_conditional_prior`), and
         with ``prior_folds`` > 1 each training sample is moved by the prior of the folds without it.
     seed, device, progress, desc
         As :func:`tspg.train.fit_generator`.
+    y_val
+        Class index of each row of ``x_val``: with ``config.prior_assign`` ``label`` (``auto``) the prior moves
+        each validation sample by its own class's map, as it moves the training samples (which ``y_train``
+        labels); without it, by the nearest class centroid's.
 
     Returns
     -------
@@ -360,6 +428,8 @@ def fit_conditional_generator(
     """
     config.validate()
     check_conditional_config(config)
+    if y_val is not None and len(y_val) != len(x_val):
+        raise ValueError(f"y_val has {len(y_val)} labels for {len(x_val)} validation samples")
     device = resolve_device(device)
     warn_if_slow_precision(device, config.precision)
     classifier = classifier.to(device).eval()
@@ -386,14 +456,14 @@ def fit_conditional_generator(
                 plan_folds = (fold, priors, alone)
         plan = ConditionalPlan(classifier, generator, discriminator, x_train, y_train, targets, config, seed, device,
                                folds=plan_folds)
-        return _train(plan, x_train, y_train, x_val, progress, desc)
+        return _train(plan, x_train, y_train, x_val, progress, desc, y_val)
     finally:
         for p in classifier.parameters():
             p.requires_grad_(True)
 
 
 def _train(plan: ConditionalPlan, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, progress: bool,
-           desc: str) -> tuple[ConditionalGenerator, list[dict]]:
+           desc: str, y_val: np.ndarray | None = None) -> tuple[ConditionalGenerator, list[dict]]:
     config, device, generator = plan.config, plan.device, plan.generator
     gen = torch.Generator(device="cpu").manual_seed(plan.seed)
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
@@ -402,14 +472,20 @@ def _train(plan: ConditionalPlan, x_train: np.ndarray, y_train: np.ndarray, x_va
         calls = predict_logits(plan.classifier, x_train, device=device).argmax(1).to(device)
     if len(x_val) == 0:
         log.warning("no validation samples: scoring checkpoints on the training part")
-        x_val = x_train
-    sets = _validation_set(plan.classifier, x_val, plan.targets, plan.seed, device)
+        # the training samples move by their labels, but are no reference: L_td pulls towards them
+        val = _validation_set(plan, x_train, y_train, references=False)
+    else:
+        val = _validation_set(plan, x_val, y_val)
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
     keeper = Keeper(generator, config, desc)
     history: list[dict] = []
     if generator.prior is not None:  # epoch 0: the prior alone
-        row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **_validate(plan, sets)}
+        first, prior_advs = _validate(plan, val)
+        # later epochs' val_energy_z is against this moving of each target's validation samples
+        val.gains = [None if ref is None else EnergyGain(a, ref, plan.centers[i], seed=plan.seed + i)
+                     for i, (a, ref) in enumerate(zip(prior_advs, val.refs, strict=True))]
+        row = {"epoch": 0, **dict.fromkeys(LOSS_NAMES, math.nan), **first}
         keeper.start(row)
         history.append(row)
     bar = epoch_bar(config.epochs, desc, progress)
@@ -426,9 +502,10 @@ def _train(plan: ConditionalPlan, x_train: np.ndarray, y_train: np.ndarray, x_va
             idx = order[pos:pos + batch]
             pos += batch
             rows = torch.as_tensor(idx, device=device)
-            sums += plan.step(xt[rows], y_train[idx], None if calls is None else calls[rows], idx).double()
+            classes = None if plan.train_classes is None else plan.train_classes[rows]
+            sums += plan.step(xt[rows], y_train[idx], None if calls is None else calls[rows], idx, classes).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}
-        row.update(_validate(plan, sets))
+        row.update(_validate(plan, val)[0])
         stop = keeper.offer(row)
         history.append(row)
         bar.update(1)

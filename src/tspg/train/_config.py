@@ -215,8 +215,9 @@ class GeneratorConfig:
         labels to :meth:`tspg.TSPG.perturb` (``tspg run``'s held-out samples); a sample without a label, or with
         a class the model does not know, goes to the nearest class centroid in the prior's PCA space. ``nearest``:
         always the nearest centroid (the default before 0.6; on pbmc68k it picks the cell's own type for 70% of
-        the cells and leaves 11% unmoved as the target's own). ``auto`` (the default): ``label`` for a
-        per-target generator, ``nearest`` for the conditional one. Measured in ``docs/method.md``.
+        the cells and leaves 11% unmoved as the target's own). ``auto`` (the default): ``label``, for the
+        per-target and the conditional generator (a conditional run saved when ``auto`` meant ``nearest`` for it
+        keeps ``nearest``: its summary has no ``prior_assign``). Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds

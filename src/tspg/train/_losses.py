@@ -131,17 +131,27 @@ class EnergyGain:
         within = _safe_sqrt(_sq_dists(a, a)).fill_diagonal_(0.0)
         return _safe_sqrt(_sq_dists(a, self.y)), within
 
-    def z(self, after: torch.Tensor) -> float:
-        """:func:`energy_gain_z` of ``after`` (the same samples, moved another way) against ``before``."""
+    def gain(self, after: torch.Tensor) -> tuple[float, float]:
+        """The change of the energy distance from ``before`` to ``after`` and its bootstrap standard error.
+
+        NaN for both where a value is not finite. :meth:`z` is their ratio; changes of several independent
+        comparisons combine as ``sum(change) / sqrt(sum(se^2))``.
+        """
         if not (self.finite and bool(torch.isfinite(after).all())):
-            return math.nan
+            return math.nan, math.nan
         a_xy, a_xx = self._distances(after)
         d_xy, d_xx = (a_xy - self.d_xy).cpu().double(), (a_xx - self.d_xx).cpu().double()
         n, m = d_xy.shape
         observed = float(2.0 * d_xy.mean() - d_xx.mean())
         wx, wy = self.wx, self.wy
         boot = 2.0 * ((wx @ d_xy) * wy).sum(1) / (n * m) - ((wx @ d_xx) * wx).sum(1) / (n * n)
-        se = float(boot.std())
+        return observed, float(boot.std())
+
+    def z(self, after: torch.Tensor) -> float:
+        """:func:`energy_gain_z` of ``after`` (the same samples, moved another way) against ``before``."""
+        observed, se = self.gain(after)
+        if math.isnan(observed):
+            return math.nan
         return observed / se if se > 0 else 0.0
 
 
