@@ -212,3 +212,23 @@ def test_confident_share_is_the_share_with_margin_at_least_one_logit():
     margins = target_margins(logits, 1)
     assert margins.tolist() == [1.5, 0.5, -2.0]
     assert ((margins >= MARGIN_ENOUGH).float().mean()).item() == pytest.approx(1 / 3)
+
+
+def test_an_epoch_too_unrealistic_to_keep_does_not_reset_the_patience():
+    from tspg.train._adversarial import Keeper
+
+    def stops_after(rows):
+        keeper = Keeper(torch.nn.Linear(2, 2), GeneratorConfig(patience=2), "test")
+        keeper.start(rows[0])
+        for r in rows[1:]:
+            if keeper.offer(r):
+                return r["epoch"]
+        return None
+
+    unsure = _row(0, conf=0.8)
+    # more confident calls at a clear loss of realism: no progress, so two such epochs end the fit
+    assert stops_after([unsure, _row(1, conf=0.9, energy=0.7, z=3.0), _row(2, conf=1.0, energy=0.7, z=3.0),
+                        _row(3, conf=1.0, energy=0.7, z=3.0)]) == 2
+    # the same calls without that loss are progress (and kept): the count starts again at each
+    assert stops_after([unsure, _row(1, conf=0.9, energy=0.62, z=1.0), _row(2, conf=1.0, energy=0.62, z=1.0),
+                        _row(3, conf=1.0, energy=0.62, z=1.0)]) is None

@@ -105,7 +105,8 @@ PRIOR_GAIN_Z = 2.0
 #: With ``patience``, an epoch resets the count of epochs without improvement only when it betters the score
 #: that last reset it by more than noise: a higher accuracy part, or (``realism`` rule) a validation energy
 #: distance lower by more than this share. Smaller gains still replace the kept weights (the prior alone only by
-#: a gain beyond its noise, :data:`PRIOR_GAIN_Z`); patience counts clear gains of the score, kept or not.
+#: a gain beyond its noise, :data:`PRIOR_GAIN_Z`); patience counts clear gains of the score, kept or not, except
+#: those of an epoch clearly less realistic than the prior alone (:func:`_less_realistic`).
 PATIENCE_MIN_GAIN = 0.01
 
 
@@ -155,13 +156,22 @@ def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | Non
         return True
     if not score > best:
         return False
+    if _less_realistic(row, rule):  # never kept, whatever its calls
+        return False
     z = row.get("val_energy_z", math.nan)
-    if rule == "realism" and not math.isnan(z):
-        if z >= PRIOR_GAIN_Z:  # clearly less realistic than the prior alone: never kept, whatever its calls
-            return False
-        if prior_kept and score[0] == best[0]:
-            return z <= -PRIOR_GAIN_Z
+    if rule == "realism" and not math.isnan(z) and prior_kept and score[0] == best[0]:
+        return z <= -PRIOR_GAIN_Z
     return True
+
+
+def _less_realistic(row: dict, rule: str) -> bool:
+    """Whether an epoch is clearly less realistic than the prior alone (``val_energy_z`` >= :data:`PRIOR_GAIN_Z`).
+
+    Such an epoch is never kept (:func:`_replaces`), and its score does not reset the patience either: more calls
+    bought that way are not progress.
+    """
+    z = row.get("val_energy_z", math.nan)
+    return rule == "realism" and not math.isnan(z) and z >= PRIOR_GAIN_Z
 
 
 def kept_row(history: list[dict], rule: str = "realism") -> dict:
@@ -507,7 +517,7 @@ class Keeper:
         if _replaces(row, score, self.best_score, prior_kept, config.checkpoint):
             self.best_score, self.best_epoch = score, epoch
             self.best_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
-        if _clear_gain(score, self.ref_score, config.checkpoint):
+        if _clear_gain(score, self.ref_score, config.checkpoint) and not _less_realistic(row, config.checkpoint):
             self.ref_score, self.stale = score, 0
         else:
             self.stale += 1
