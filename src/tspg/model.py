@@ -69,6 +69,7 @@ from tspg.train import (
     resolve_device,
     resolve_precision,
 )
+from tspg.train._config import assigns_by_label
 
 log = logging.getLogger(__name__)
 
@@ -644,7 +645,7 @@ class TSPG:
         ``prior_assign`` ``label`` or ``auto``; a conditional generator also needs its training to have used the
         labels (``prior_assign`` in its summary: runs written before that read as ``nearest``).
         """
-        if config.prior_assign not in ("auto", "label"):
+        if not assigns_by_label(config):
             return False
         if isinstance(self.generators[target], TargetView):
             return self.generator_summaries.get(target, {}).get("prior_assign") == "label"

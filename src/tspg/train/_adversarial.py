@@ -11,7 +11,7 @@ import torch
 from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, seeded
 from tspg.train._classifier import predict_logits
-from tspg.train._config import GeneratorConfig, resolved_w_norm
+from tspg.train._config import GeneratorConfig, assigns_by_label, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -299,7 +299,7 @@ def fit_generator(
                                                  n_components=config.prior_components, folds=config.prior_folds,
                                                  seed=seed, whole=generator.prior, shrink=shrink, covariance=cov)
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
-        if generator.prior is not None and config.prior_assign in ("auto", "label") and y_train is not None:
+        if generator.prior is not None and assigns_by_label(config) and y_train is not None:
             plan.train_classes = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=plan.device)
             plan.val_classes = None if y_val is None else np.asarray(y_val, dtype=np.int64)
         if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:

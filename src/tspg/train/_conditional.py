@@ -20,7 +20,7 @@ from tspg.nn import Classifier, ConditionalGenerator, ConditionalPrior, Discrimi
 from tspg.nn._modules import TargetView
 from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE, Keeper
 from tspg.train._classifier import predict_logits
-from tspg.train._config import GeneratorConfig, resolved_w_norm
+from tspg.train._config import GeneratorConfig, assigns_by_label, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -169,7 +169,7 @@ class ConditionalPlan:
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
         #: with ``prior_assign`` label (or auto) and a prior: each training row's class, whose map moves it
         self.train_classes: torch.Tensor | None = None
-        if generator.prior is not None and config.prior_assign in ("auto", "label"):
+        if generator.prior is not None and assigns_by_label(config):
             self.train_classes = torch.as_tensor(y_train, dtype=torch.long, device=device)
 
     def assign(self, y: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
@@ -316,6 +316,7 @@ def _validation_set(plan: ConditionalPlan, x_val: np.ndarray, y_val: np.ndarray 
     device = plan.device
     calls = predict_logits(plan.classifier, x_val, device=device).argmax(1).numpy()
     rng = np.random.default_rng(plan.seed)
+    y_val = None if y_val is None else np.asarray(y_val)
     sets, moves, refs = [], [], []
     for i, t in enumerate(plan.targets):
         rows = np.flatnonzero(calls != t)
@@ -328,10 +329,10 @@ def _validation_set(plan: ConditionalPlan, x_val: np.ndarray, y_val: np.ndarray 
         move = None
         if y_val is not None and plan.train_classes is not None:
             with torch.no_grad():
-                classes = torch.as_tensor(np.asarray(y_val)[rows], dtype=torch.long, device=device)
+                classes = torch.as_tensor(y_val[rows], dtype=torch.long, device=device)
                 move = plan.generator.prior(xv, torch.full_like(classes, i), classes)
         moves.append(move)
-        own = None if y_val is None or not references else np.flatnonzero(np.asarray(y_val) == t)
+        own = None if y_val is None or not references else np.flatnonzero(y_val == t)
         refs.append(None if own is None or len(own) < MIN_VAL_REFERENCE
                     else torch.as_tensor(x_val[own], dtype=torch.float32, device=device))
     return _Validation(sets, moves, refs)

@@ -298,6 +298,11 @@ class GeneratorConfig:
             _fail(self, "td_smoothing", "must be in [0, 1)")
 
 
+def assigns_by_label(config: GeneratorConfig) -> bool:
+    """Whether the prior moves a sample of known label by its own class's map (``prior_assign`` auto or label)."""
+    return config.prior_assign in ("auto", "label")
+
+
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:
     """The weight of L_norm in use: ``config.w_norm``, or ``1 / sqrt(n_genes)`` when it is None."""
     return float(config.w_norm) if config.w_norm is not None else 1.0 / float(n_genes) ** 0.5
