@@ -38,11 +38,12 @@ TD_LOSSES: tuple[str, ...] = ("energy", "mmd", "sinkhorn", "draw")
 #: Transport priors of the generator (``GeneratorConfig.prior``): Gaussian optimal transport, class-mean shift, none.
 PRIORS: tuple[str, ...] = ("ot", "mean", "none")
 #: Shrinkage of the prior's mean displacement per gene (``GeneratorConfig.prior_shrink``): ``auto`` is ``eb``
-#: (empirical Bayes over genes) for per-target generators and ``none`` for the conditional one.
+#: (empirical Bayes over genes; the conditional generator shrinks each class's mean, and had ``none`` before).
 PRIOR_SHRINKS: tuple[str, ...] = ("auto", "eb", "js", "none")
 #: Covariances of the OT prior's class Gaussians (``GeneratorConfig.prior_covariance``): ``auto`` is ``blend`` (each
 #: class's own blended with the pooled within-class covariance, weight by cross-validated likelihood) for
-#: per-target generators and ``own`` (each class's own) for the conditional one.
+#: per-target and conditional generators (the conditional one had ``own``, each class's own, before its prior
+#: was shrunk).
 PRIOR_COVARIANCES: tuple[str, ...] = ("auto", "blend", "own")
 #: Which class's map of the prior moves a sample (``GeneratorConfig.prior_assign``): ``label``, its own class where
 #: its label is known (training, validation, and perturbed samples given with labels), else the nearest class

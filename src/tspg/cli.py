@@ -178,14 +178,14 @@ def _generator_options(f: Callable) -> Callable:
                      help="Shrink the prior's mean shift per gene, so that genes within the noise of the class "
                           "means stay put: eb (empirical Bayes: each gene's shift by its posterior mean under a "
                           "prior fitted to all genes), js (each gene's shift times max(0, 1 - 1/t^2), t its Welch "
-                          "statistic), none (the plain map) or auto (default: eb per target, none for --generator "
-                          "conditional)."),
+                          "statistic), none (the plain map) or auto (default: eb; with --generator conditional "
+                          "each class's mean is shrunk towards the mean of all class means)."),
         click.option("--prior-covariance", type=click.Choice(list(PRIOR_COVARIANCES)), default=None,
                      help="Covariance of each class's Gaussian in the ot prior: blend (its own blended with the "
                           "pooled within-class covariance of all classes, the weight chosen per class by "
                           "cross-validated likelihood: classes that share a covariance move by their mean shift, "
                           "not by the noise of their own estimates), own (each class's own) or auto (default: "
-                          "blend per target, own for --generator conditional)."),
+                          "blend)."),
         click.option("--prior-assign", type=click.Choice(list(PRIOR_ASSIGNS)), default=None,
                      help="Which class's map of the prior moves a sample: label (its own class wherever its label "
                           "is known: training, validation and the run's perturbed samples; the nearest class "

@@ -69,7 +69,7 @@ from tspg.train import (
     resolve_device,
     resolve_precision,
 )
-from tspg.train._config import assigns_by_label
+from tspg.train._config import assigns_by_label, prior_rules
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +519,11 @@ class TSPG:
             summary["prior_components"] = int(cond.prior.components.shape[0])
             # the rule it trained with: a conditional run written before labels reached its prior has no entry
             summary["prior_assign"] = "nearest" if cfg.prior_assign == "nearest" else "label"
+            # and its shrinkage and covariance (a run written before the conditional prior was shrunk has no
+            # entries: none and own)
+            summary["prior_shrink"], covariance = prior_rules(cfg)
+            if cfg.prior == "ot":
+                summary["prior_covariance"] = covariance
         for i, t in enumerate(targets):
             self.generators[t] = TargetView(cond, i)
             self.generator_histories[t] = hist

@@ -14,11 +14,15 @@ from tspg.nn import ConditionalGenerator, TargetView, perturb
 from tspg.train import (
     ConditionalPlan,
     GeneratorConfig,
+    adaptive_shrink_factors,
     check_conditional_config,
     fit_conditional_prior,
     fit_transport_prior,
+    shrink_factors,
+    shrunk_class_means,
 )
 from tspg.train._conditional import GROUP_SIZE, new_conditional_adversary
+from tspg.train._prior import class_variances
 
 
 @pytest.mark.parametrize(("kind", "covariance"), [("ot", "own"), ("ot", "blend"), ("mean", "own")])
@@ -34,6 +38,67 @@ def test_the_conditional_prior_is_each_targets_own_prior(atlas, kind, covariance
             got = cond(xt, torch.full((len(x),), i)).numpy()
         np.testing.assert_allclose(got, want, atol=5e-5)
         assert np.abs(got[y == t]).max() < 1e-5  # a target's own samples stay
+
+
+@pytest.mark.parametrize("kind", ["ot", "mean"])
+@pytest.mark.parametrize("shrink", ["eb", "js"])
+def test_the_shrunk_conditional_prior_moves_each_class_mean_by_the_difference_of_shrunk_means(atlas, kind, shrink):
+    x, y, _ = atlas
+    targets = [2, 0]
+    cond = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10, shrink=shrink)
+    shrunk = shrunk_class_means(x, y, [0, 1, 2, 3], shrink)
+    for i, t in enumerate(targets):
+        for c in {0, 1, 2, 3} - {t}:
+            rows = torch.as_tensor(x[y == c])
+            with torch.no_grad():
+                moved = cond(rows, torch.full((len(rows),), i), torch.full((len(rows),), c)).numpy().mean(0)
+            np.testing.assert_allclose(moved, shrunk[t] - shrunk[c], atol=2e-4)
+        with torch.no_grad():  # the target's own samples stay
+            own = torch.as_tensor(x[y == t])
+            assert np.abs(cond(own, torch.full((len(own),), i), torch.full((len(own),), t)).numpy()).max() < 1e-5
+    plain = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10)
+    unshrunk = fit_conditional_prior(x, y, targets, 4, kind=kind, n_components=10, shrink="none")
+    for name, buf in plain.named_buffers():
+        assert torch.equal(buf, dict(unshrunk.named_buffers())[name])
+    with pytest.raises(ValueError, match="shrink"):
+        fit_conditional_prior(x, y, targets, 4, n_components=10, shrink="yes")
+
+
+def test_shrunk_class_means_of_two_classes_are_the_pairs_own_shrinkage():
+    # with two classes each deviation from the mean of the means is half the pair's difference, with half its
+    # standard error: the shrunk difference is the per-target prior's shrunk mean shift
+    rng = np.random.default_rng(2)
+    true = np.r_[np.full(15, 2.5), np.zeros(285)]
+    x = np.concatenate([rng.normal(0, 1, (10, 300)), rng.normal(true, 1.5, (14, 300))])
+    y = np.repeat([0, 1], [10, 14])
+    var = class_variances(x, y, [0, 1])
+    d = x[y == 0].mean(0) - x[y == 1].mean(0)
+    for shrink, rule in (("eb", adaptive_shrink_factors), ("js", shrink_factors)):
+        m = shrunk_class_means(x, y, [0, 1], shrink)
+        np.testing.assert_allclose(m[0] - m[1], rule(d, var[0], 10, var[1], 14) * d, atol=1e-6)
+
+
+def test_shrunk_class_means_are_closer_to_the_true_differences_between_classes():
+    # 12 classes x 600 genes, 8 samples each; each class stands out in its own 10 genes by 2 noise SDs
+    rng = np.random.default_rng(0)
+    true = np.zeros((12, 600))
+    for c in range(12):
+        true[c, 10 * c:10 * c + 10] = 2.0
+    x = np.concatenate([rng.normal(true[c], 1.0, (8, 600)) for c in range(12)])
+    y = np.repeat(np.arange(12), 8)
+    raw = {c: x[y == c].mean(0) for c in range(12)}
+
+    def error(m):
+        return np.mean([np.sum((m[t] - m[c] - true[t] + true[c]) ** 2) for t in range(12) for c in range(12) if c != t])
+
+    for shrink in ("eb", "js"):
+        shrunk = shrunk_class_means(x, y, list(range(12)), shrink)
+        assert error(shrunk) < (0.2 if shrink == "eb" else 0.5) * error(raw)
+        # each class's own genes keep most of their difference from the others
+        assert np.mean([(shrunk[c] - shrunk[(c + 1) % 12])[10 * c:10 * c + 10].mean() for c in range(12)]) > 1.5
+    assert shrunk_class_means(x[y == 0], y[y == 0], [0])[0].tolist() == raw[0].tolist()  # one class: nothing to shrink
+    with pytest.raises(ValueError, match="shrink"):
+        shrunk_class_means(x, y, [0, 1], "none")
 
 
 def test_an_untrained_zero_init_conditional_generator_is_its_prior(atlas):
@@ -77,14 +142,12 @@ def test_a_step_deals_the_batch_to_several_targets_never_to_a_samples_own_class(
 
 def test_settings_the_conditional_generator_lacks_are_refused():
     for change, word in ((dict(td_loss="draw"), "td_loss=draw"), (dict(td_loss="sinkhorn"), "td_loss=sinkhorn"),
-                         (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean"),
-                         (dict(prior_shrink="js"), "prior_shrink=js"),
-                         (dict(prior_shrink="eb"), "prior_shrink=eb")):
+                         (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean")):
         with pytest.raises(InputError, match=word):
             check_conditional_config(GeneratorConfig(**change))
     check_conditional_config(GeneratorConfig(td_loss="mmd"))
-    check_conditional_config(GeneratorConfig(prior_shrink="none"))
-    check_conditional_config(GeneratorConfig())  # the default (auto) is the unshrunk prior here
+    for shrink in ("none", "eb", "js", "auto"):
+        check_conditional_config(GeneratorConfig(prior_shrink=shrink))
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +193,9 @@ def test_a_saved_conditional_generator_loads_to_the_same_perturbations(small, tm
         np.testing.assert_array_equal(loaded.perturb(x, t).perturbed_scaled.to_numpy(), before[t])
         # the rule it trained with comes back too (each labelled sample by its own class's map)
         assert loaded.generator_summaries[t]["prior_assign"] == "label"
+        # and the prior's shrinkage and covariance (auto: eb and blend)
+        assert manifest["targets"][t]["training"]["prior_shrink"] == "eb"
+        assert manifest["targets"][t]["training"]["prior_covariance"] == "blend"
         np.testing.assert_array_equal(loaded.perturb(x, t, labels=labels).perturbed_scaled.to_numpy(), labelled[t])
     # same seed, same data: the same weights file
     other = tmp_path / "again"

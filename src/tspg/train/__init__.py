@@ -39,6 +39,7 @@ from tspg.train._prior import (
     out_of_fold_transport,
     project,
     shrink_factors,
+    shrunk_class_means,
 )
 from tspg.train._target import TARGET_COV_MODELS, TargetSampler
 
@@ -73,6 +74,7 @@ __all__ = [
     "fit_transport_prior",
     "out_of_fold_transport",
     "shrink_factors",
+    "shrunk_class_means",
     "gan_discriminator_loss",
     "gan_generator_loss",
     "generate",

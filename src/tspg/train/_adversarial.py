@@ -11,7 +11,7 @@ import torch
 from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, seeded
 from tspg.train._classifier import predict_logits
-from tspg.train._config import GeneratorConfig, assigns_by_label, resolved_w_norm
+from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -289,8 +289,7 @@ def fit_generator(
             if y_train is None:
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
             n_classes = int(classifier.net[-1].out_features)
-            shrink = "eb" if config.prior_shrink == "auto" else config.prior_shrink
-            cov = "blend" if config.prior_covariance == "auto" else config.prior_covariance
+            shrink, cov = prior_rules(config)
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
                                                   n_components=config.prior_components, seed=seed, shrink=shrink,
                                                   covariance=cov)

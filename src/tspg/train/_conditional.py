@@ -20,7 +20,7 @@ from tspg.nn import Classifier, ConditionalGenerator, ConditionalPrior, Discrimi
 from tspg.nn._modules import TargetView
 from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE, Keeper
 from tspg.train._classifier import predict_logits
-from tspg.train._config import GeneratorConfig, assigns_by_label, resolved_w_norm
+from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -39,9 +39,11 @@ from tspg.train._prior import (
     FAR,
     MIN_SAMPLES_FOR_COVARIANCE,
     N_COMPONENTS,
+    SHRINKS,
     class_gaussians,
     fold_of_rows,
     prior_space,
+    shrunk_class_means,
 )
 from tspg.train._progress import epoch_bar
 
@@ -67,31 +69,37 @@ def check_conditional_config(config: GeneratorConfig) -> None:
                          "conditional on the target); use `disc_real=target` or `generator=per-target`.")
     if config.w_mean > 0:
         raise InputError("`w_mean` is not available with `generator=conditional`; leave it at 0.")
-    if config.prior_shrink not in ("auto", "none"):
-        raise InputError(f"`prior_shrink={config.prior_shrink}` is not available with `generator=conditional` (its "
-                         "prior is not shrunk); use `prior_shrink=auto` or `prior_shrink=none`, or "
-                         "`generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, seed: int = 0,
-                          covariance: str = "own") -> ConditionalPrior:
+                          covariance: str = "own", shrink: str = "none") -> ConditionalPrior:
     """Fit the transport of every class onto every target in one PCA space (:class:`tspg.nn.ConditionalPrior`).
 
     Each target's maps are those of :func:`tspg.train.fit_transport_prior` (Gaussian OT between Ledoit-Wolf
     Gaussians in the PCA space, or the class-mean shift), with the PCA and each class's Gaussian computed once;
-    ``covariance`` as there (:func:`tspg.train.class_gaussians`).
+    ``covariance`` as there (:func:`tspg.train.class_gaussians`). ``shrink`` (``eb`` or ``js``): a class's
+    training mean lands on ``mu_c + (m_t - m_c)`` rather than on the target's mean, ``m`` the classes' means
+    shrunk towards the mean of all class means (:func:`tspg.train.shrunk_class_means`; ``none``: ``m = mu``).
     """
+    if shrink not in SHRINKS:
+        raise ValueError(f"shrink must be one of {', '.join(SHRINKS)}, not {shrink!r}")
     x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
     centroids = np.full((n_classes, k), FAR)
     outside = np.zeros((n_classes, g))
     gauss = class_gaussians(z, y_train, covariance, seed) if kind == "ot" else {}
     present = [c for c in range(n_classes) if (y_train == c).any()]
+    shrunk = shrunk_class_means(x_train, y_train, present, shrink) if shrink != "none" else {}
+    # the PCA part of each class's mean moved by the shrinkage (the maps move the PCA means onto each other)
+    moved = np.zeros((n_classes, k))
     for c in present:
         rows = y_train == c
         centroids[c] = z[rows].mean(0)
         mu = x_train[rows].mean(0, dtype=np.float64)
+        if c in shrunk:
+            moved[c] = (shrunk[c] - mu) @ comp.T
+            mu = shrunk[c]
         outside[c] = mu - (mu @ comp.T) @ comp
     maps = np.zeros((len(targets), n_classes, k, k))
     shifts = np.zeros((len(targets), n_classes, k))
@@ -108,6 +116,7 @@ def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: lis
                 maps[i, c], shifts[i, c] = a - np.eye(k), b
             else:
                 shifts[i, c] = (gauss[t][0] if kind == "ot" else z[y_train == t].mean(0)) - centroids[c]
+            shifts[i, c] += moved[t] - moved[c]
     prior = ConditionalPrior(g, n_classes, k, targets)
     for name, v in {"center": pca.mean_, "components": comp, "centroids": centroids, "outside_means": outside,
                     "maps": maps, "shifts": shifts}.items():
@@ -442,14 +451,15 @@ def fit_conditional_generator(
         generator, discriminator = new_conditional_adversary(x_train.shape[1], len(targets), config, seed)
         plan_folds = None
         if config.prior != "none":
-            cov = "own" if config.prior_covariance == "auto" else config.prior_covariance
+            shrink, cov = prior_rules(config)
             generator.prior = fit_conditional_prior(x_train, y_train, targets, n_classes, kind=config.prior,
-                                                    n_components=config.prior_components, seed=seed, covariance=cov)
+                                                    n_components=config.prior_components, seed=seed, covariance=cov,
+                                                    shrink=shrink)
             if config.prior_folds > 1 and min((y_train == t).sum() for t in targets) >= config.prior_folds:
                 fold = fold_of_rows(y_train, config.prior_folds, seed)
                 priors = [fit_conditional_prior(x_train[fold != j], y_train[fold != j], targets, n_classes,
                                                 kind=config.prior, n_components=config.prior_components, seed=seed,
-                                                covariance=cov)
+                                                covariance=cov, shrink=shrink)
                           for j in range(config.prior_folds)]
                 # a row whose class has no sample outside its fold is moved by the whole part's prior
                 alone = np.array([not ((fold != f) & (y_train == c)).any() for f, c in zip(fold, y_train,

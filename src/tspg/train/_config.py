@@ -198,8 +198,10 @@ class GeneratorConfig:
         shrinkage, :func:`tspg.train.adaptive_shrink_factors`). ``js``: each gene's part is scaled by its own
         positive-part James-Stein factor ``max(0, 1 - 1/t^2)`` (``t``: the gene's Welch statistic between the
         target's and the class's training samples, :func:`tspg.train.shrink_factors`). ``none``: the plain map
-        (the ``optimal_transport`` baseline). ``auto`` (the default): ``eb`` for a per-target generator,
-        ``none`` for the conditional one (whose prior is not shrunk). Measured in ``docs/method.md``.
+        (the ``optimal_transport`` baseline). ``auto`` (the default): ``eb``. The conditional generator's
+        prior shrinks each class's mean towards the mean of all class means instead of each pair's difference
+        (:func:`tspg.train.shrunk_class_means`; one shrinkage per class, not per pair of classes). Measured in
+        ``docs/method.md``.
     prior_covariance
         Covariance of each class's Gaussian in the ``ot`` prior (:data:`PRIOR_COVARIANCES`). ``blend``: the
         class's own Ledoit-Wolf covariance blended with the pooled within-class covariance of all classes, with
@@ -207,8 +209,8 @@ class GeneratorConfig:
         samples (:func:`tspg.train.blend_weight`): where classes share a covariance the map is then close to
         the mean shift, not moved by the noise of two covariances estimated from a few samples each; where a
         class's covariance differs it keeps its own. ``own``: each class's own (the ``optimal_transport``
-        baseline; the default before 0.5). ``auto`` (the default): ``blend`` for a per-target generator,
-        ``own`` for the conditional one (not measured there). Measured in ``docs/method.md``.
+        baseline; the default before 0.5). ``auto`` (the default): ``blend`` (the conditional generator had
+        ``own`` before its prior was shrunk). Measured in ``docs/method.md``.
     prior_assign
         Which class's map of the prior moves a sample (:data:`PRIOR_ASSIGNS`). ``label``: its own class wherever
         its label is known: the training and validation samples while G trains, and the samples given with
@@ -301,6 +303,12 @@ class GeneratorConfig:
 def assigns_by_label(config: GeneratorConfig) -> bool:
     """Whether the prior moves a sample of known label by its own class's map (``prior_assign`` auto or label)."""
     return config.prior_assign in ("auto", "label")
+
+
+def prior_rules(config: GeneratorConfig) -> tuple[str, str]:
+    """The prior's shrinkage and covariance in use: ``auto`` is ``eb`` and ``blend`` (per-target and conditional)."""
+    return ("eb" if config.prior_shrink == "auto" else config.prior_shrink,
+            "blend" if config.prior_covariance == "auto" else config.prior_covariance)
 
 
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:

@@ -385,6 +385,56 @@ def adaptive_shrink_factors(d: np.ndarray, var_t: np.ndarray, n_t: int, var_s: n
     return np.clip(f, 0.0, 1.0)
 
 
+def shrunk_class_means(x_train: np.ndarray, y_train: np.ndarray, classes: list[int],
+                       shrink: str = "eb") -> dict[int, np.ndarray]:
+    """Each class's training mean with its deviation from the mean of all class means shrunk per gene.
+
+    For many targets at once (the conditional prior) a shift per pair of classes, each shrunk on its own as in
+    :func:`fit_transport_prior`, would take targets x classes x genes numbers; here each class's mean is shrunk
+    once instead, and a pair's shift is the difference of the two shrunk means. A class's deviation from the
+    unweighted mean of the class means, ``e_c = mu_c - mean_j mu_j``, is replaced per gene by its empirical-Bayes
+    posterior mean (``eb``, :func:`adaptive_shrinkage` over the genes, in units of its standard error) or scaled
+    by its positive-part James-Stein factor (``js``). The standard error is that of the difference itself,
+    ``se^2 = (1 - 1/C)^2 v_c/n_c + sum_{j != c} v_j/n_j / C^2`` (``C`` classes, ``v`` and ``n`` each class's
+    per-gene variance and count): the mean of the class means carries a share of every class's noise. Where
+    a class differs from the others in a few genes (its markers), those keep their deviation and the rest,
+    within the noise of the means, lose theirs, so a shift between two classes moves only the genes where one
+    of them stands out. With two classes the shift is the pair's own difference shrunk on its own noise.
+
+    Parameters
+    ----------
+    x_train, y_train
+        Training samples (scaled units) and their class indices.
+    classes
+        The classes to shrink (each with at least one training sample).
+    shrink
+        ``eb`` or ``js``.
+
+    Returns
+    -------
+    Class -> its shrunk mean (float64, per gene).
+    """
+    if shrink not in ("eb", "js"):
+        raise ValueError(f"shrink must be 'eb' or 'js', not {shrink!r}")
+    n = {c: int((y_train == c).sum()) for c in classes}
+    mean = {c: x_train[y_train == c].mean(0, dtype=np.float64) for c in classes}
+    if len(classes) < 2:
+        return mean
+    var = class_variances(x_train, y_train, classes)
+    k = len(classes)
+    grand = sum(mean.values()) / k
+    noise = {c: var[c] / n[c] for c in classes}
+    total = sum(noise.values())
+    out = {}
+    for c in classes:
+        e = mean[c] - grand
+        # se^2 of e as var_t/n_t + var_s/n_s with var_s/n_s = 0: the rules take the two parts' sum
+        se2 = (1.0 - 1.0 / k) ** 2 * noise[c] + (total - noise[c]) / k**2
+        rule = shrink_factors if shrink == "js" else adaptive_shrink_factors
+        out[c] = grand + rule(e, se2, 1, np.zeros_like(se2), 1) * e
+    return out
+
+
 def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_components: int,
                 seed: int) -> tuple[np.ndarray, np.ndarray, PCA, np.ndarray, np.ndarray]:
     """The inputs of a prior fit checked and cast, the training part's PCA, its components and the scores."""
