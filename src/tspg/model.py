@@ -821,5 +821,11 @@ class TSPG:
             # shrinkage has the plain prior (the prior's covariance: config_from_dict's BEFORE_THE_FIELD)
             saved = {"prior": "none", "prior_folds": 1, "prior_share_low": 1.0, "prior_shrink": "none", **saved}
             model.generator_configs[t] = config_from_dict(GeneratorConfig, saved)
-            model.generator_summaries[t] = dict(info.get("training", {}))
+            summary = dict(info.get("training", {}))
+            if info.get("generator") == "conditional" and "prior_components" in summary:
+                # a conditional prior saved before it was shrunk: unshrunk, each class's own covariance
+                summary.setdefault("prior_shrink", "none")
+                if saved.get("prior", "ot") == "ot":
+                    summary.setdefault("prior_covariance", "own")
+            model.generator_summaries[t] = summary
         return model

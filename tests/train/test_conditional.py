@@ -101,6 +101,48 @@ def test_shrunk_class_means_are_closer_to_the_true_differences_between_classes()
         shrunk_class_means(x, y, [0, 1], "none")
 
 
+def test_shrunk_class_means_use_the_standard_error_of_a_deviation_from_the_mean_of_means():
+    # 3 classes of unequal sizes and spreads; js factors checked against se^2 written out by hand
+    rng = np.random.default_rng(4)
+    sizes, sds = (4, 9, 16), (0.5, 1.0, 2.0)
+    x = np.concatenate([rng.normal(0.3 * c, sd, (n, 50)) for c, (n, sd) in enumerate(zip(sizes, sds, strict=True))])
+    y = np.repeat([0, 1, 2], sizes)
+    means = [x[y == c].mean(0) for c in range(3)]
+    noise = [x[y == c].var(0, ddof=1) / sizes[c] for c in range(3)]
+    grand = sum(means) / 3
+    shrunk = shrunk_class_means(x, y, [0, 1, 2], "js")
+    for c in range(3):
+        e = means[c] - grand
+        se2 = (2 / 3) ** 2 * noise[c] + sum(noise[j] for j in range(3) if j != c) / 9
+        want = grand + np.clip(1.0 - se2 / e**2, 0.0, 1.0) * e
+        np.testing.assert_allclose(shrunk[c], want, rtol=1e-10, atol=1e-12)
+        assert 0 < np.mean(shrunk[c] == grand) < 1  # some genes shrunk to the mean of means, some kept in part
+
+
+@pytest.mark.parametrize(("settings", "want"), [({}, ("eb", "blend")),
+                                                 (dict(prior_shrink="none", prior_covariance="own"), ("none", "own"))])
+def test_the_conditional_fit_gives_its_prior_and_fold_priors_the_configured_rules(atlas, monkeypatch, settings, want):
+    from tspg.nn import Classifier
+    from tspg.train import _conditional, fit_conditional_generator
+
+    x, y, _ = atlas
+    calls = []
+    fit = _conditional.fit_conditional_prior
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["shrink"], kwargs["covariance"]))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(_conditional, "fit_conditional_prior", spy)
+    cfg = GeneratorConfig(epochs=1, prior_components=10, **settings)
+    gen, _ = fit_conditional_generator(Classifier(x.shape[1], 4), x, y, [0, 2], x[:8], cfg, progress=False,
+                                       y_val=y[:8])
+    assert calls == [want] * (1 + cfg.prior_folds)  # the prior and each fold's
+    direct = fit(x, y, [0, 2], 4, n_components=10, shrink=want[0], covariance=want[1])
+    for name, buf in direct.named_buffers():
+        assert torch.equal(buf, dict(gen.prior.named_buffers())[name])
+
+
 def test_an_untrained_zero_init_conditional_generator_is_its_prior(atlas):
     x, y, _ = atlas
     gen, _ = new_conditional_adversary(x.shape[1], 2, GeneratorConfig(), seed=0)
@@ -197,6 +239,15 @@ def test_a_saved_conditional_generator_loads_to_the_same_perturbations(small, tm
         assert manifest["targets"][t]["training"]["prior_shrink"] == "eb"
         assert manifest["targets"][t]["training"]["prior_covariance"] == "blend"
         np.testing.assert_array_equal(loaded.perturb(x, t, labels=labels).perturbed_scaled.to_numpy(), labelled[t])
+    # a conditional run saved before its prior was shrunk has neither entry: it reads as unshrunk with own
+    for t in m.classes:
+        del manifest["targets"][t]["training"]["prior_shrink"], manifest["targets"][t]["training"]["prior_covariance"]
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    old = TSPG.load(tmp_path, progress=False)
+    for t in m.classes:
+        assert (old.generator_summaries[t]["prior_shrink"], old.generator_summaries[t]["prior_covariance"]) == (
+            "none", "own")
+        np.testing.assert_array_equal(old.perturb(x, t).perturbed_scaled.to_numpy(), before[t])
     # same seed, same data: the same weights file
     other = tmp_path / "again"
     _fitted(ds).save(other)

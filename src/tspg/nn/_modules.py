@@ -219,8 +219,10 @@ class ConditionalPrior(nn.Module):
 
     Per target ``t`` and class ``c`` the map of :class:`TransportPrior`:
     ``T_t(x) = (z M_tc + b_tc) C + (P mu_t - P mu_c)``, with ``z`` the PCA scores of ``x``, ``c`` its class (the
-    nearest centroid, or given) and ``P mu`` the part of a class's training mean outside the PCA space (so that a
-    class's mean lands on the target's, as in :class:`TransportPrior`). :func:`tspg.train.fit_conditional_prior`
+    nearest centroid, or given) and ``P mu`` the part of a class's mean outside the PCA space (``outside_means``),
+    so that a class's training mean lands on the target's, as in :class:`TransportPrior`; with a shrunk prior
+    ``mu`` are the classes' shrunk means and ``b_tc`` carries their PCA part, so that it lands on
+    ``mu_c + (m_t - m_c)`` (:func:`tspg.train.shrunk_class_means`). :func:`tspg.train.fit_conditional_prior`
     fits it.
 
     Parameters
