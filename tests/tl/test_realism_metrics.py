@@ -54,6 +54,40 @@ def test_target_mean_baseline_collapses_and_is_exposed_by_every_distribution_met
     assert tm["c2st_auc"] > 0.9 and ms["c2st_auc"] < 0.75
     floor = frame.loc[("real_target_train", "all")]
     assert np.isfinite(floor["energy_distance_genes"]) and np.isnan(floor["c2st_auc"])
+    assert np.isnan(floor["success_f"])  # no classifier f given
+
+
+def test_the_floor_rows_success_is_the_classifiers_recall_of_the_real_held_out_target_samples():
+    from tspg.workflow import headline, headline_text
+
+    rng = np.random.default_rng(5)
+    y = np.repeat(["a", "b"], 60)
+    # two overlapping classes: a classifier calls only part of the real b samples b
+    x = np.clip(rng.normal(0.5, 0.1, (120, 20)) + 0.05 * (y == "b")[:, None], 0, 1).astype("float32")
+    tr, te = np.arange(120) % 3 != 0, np.arange(120) % 3 == 0
+    refs = tl.fit_references(x[tr], y[tr], seed=0)
+    methods = tl.perturb_baselines(x[tr], y[tr], x[te], y[te], "b", names=["mean_shift"])
+
+    def classify(v):  # a stand-in f: b where the first gene is high
+        return np.where(v[:, 0] > 0.52, "b", "a")
+
+    frame = tl.evaluate(refs, x[te], y[te], "b", methods, classify=classify, seed=0)
+    real_b = x[te][y[te] == "b"]
+    want = {"success_f": np.mean(classify(real_b) == "b"),
+            **{f"success_{k}": np.mean(v) for k, v in refs.calls(real_b, "b").items() if k in ("logreg", "knn")}}
+    assert 0.0 < want["success_f"] < 1.0 and 0.0 < want["success_logreg"] < 1.0  # overlapping: a real share
+    floors = frame[frame["method"] == "real_target_train"]
+    assert len(floors) == 2  # source a and all: the same recall in each
+    for k, v in want.items():
+        np.testing.assert_allclose(floors[k].to_numpy(), v)
+    h = headline(frame, "mean_shift")
+    assert (h["success_f_floor"], h["success_logreg_floor"], h["success_knn_floor"]) == pytest.approx(
+        (want["success_f"], want["success_logreg"], want["success_knn"]))
+    assert "(real held-out target samples: {:.3f}, {:.3f}, {:.3f})".format(
+        want["success_f"], want["success_logreg"], want["success_knn"]) in headline_text(h)
+    # without a floor the headline says nothing of it
+    bare = tl.evaluate(refs, x[te], y[te], "b", methods, classify=classify, seed=0, floor=False)
+    assert "real held-out target samples" not in headline_text(headline(bare, "mean_shift"))
 
 
 def _frame(rows):

@@ -203,7 +203,8 @@ def _evaluation(folder: Path) -> str:
     return ("<h3>Evaluation on held-out samples: TSPG against baselines</h3>"
             "<p>Every method perturbs the same held-out samples (not of the target class); "
             "<code>real_target_train</code> is the floor: real target training samples against held-out target "
-            "samples. Independent classifiers (logistic regression, kNN) never saw the generator.</p>"
+            "samples (its success columns: the share of the real held-out target samples each classifier calls "
+            "the target). Independent classifiers (logistic regression, kNN) never saw the generator.</p>"
             + _table(table[cols]) + verdict + f"<details><summary>Metrics</summary><ul>{legend}</ul></details>")
 
 

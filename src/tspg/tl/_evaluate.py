@@ -28,7 +28,9 @@ from tspg.tl._metrics import (
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
     from sklearn.decomposition import PCA
 
-#: Name of the reference rows: real target training samples scored against held-out target samples.
+#: Name of the reference rows: real target training samples scored against held-out target samples. Their
+#: ``success_*`` columns are the share of the real held-out target samples each classifier calls the target (its
+#: recall of the target): the success a perfect transition into the target's distribution would have.
 FLOOR = "real_target_train"
 #: The metrics the floor rows have (those defined for real samples without a perturbation or classifier calls).
 #: ``c2st_auc`` is not among them: in a PCA fitted on the training part, training samples spread more along the
@@ -355,13 +357,18 @@ def evaluate(references: References, x: np.ndarray, y: np.ndarray, target: objec
             )
             rows.append({"method": method, "source": source, "n": int(m.sum()), **compute_metrics(inp, names)})
     if floor:
-        rows += _floor_rows(references, target, groups, y_src, x_target, z_target, names, n_floor_draws, seed)
+        recall = references.calls(x_target, target) if len(x_target) else {}
+        if classify is not None and len(x_target):
+            recall["f"] = np.asarray(classify(x_target)) == target
+        rows += _floor_rows(references, target, groups, y_src, x_target, z_target, names, n_floor_draws, seed,
+                            recall)
     frame = pd.DataFrame(rows, columns=["method", "source", "n", *names])
     return frame
 
 
 def _floor_rows(refs: References, target: object, groups: list, y_src: np.ndarray, x_target: np.ndarray,
-                z_target: np.ndarray, names: list[str], n_draws: int, seed: int) -> list[dict]:
+                z_target: np.ndarray, names: list[str], n_draws: int, seed: int,
+                recall: dict[str, np.ndarray]) -> list[dict]:
     pool = refs.x_train[refs.y_train == target]
     z_pool = refs.z_train[refs.y_train == target]
     wanted = [n for n in names if n in FLOOR_METRICS]
@@ -379,6 +386,9 @@ def _floor_rows(refs: References, target: object, groups: list, y_src: np.ndarra
                               de_t=de_t)
             values.append(compute_metrics(inp, wanted))
         mean = {n: float(np.mean([v[n] for v in values])) for n in wanted}
+        # success: the classifiers' recall of the real held-out target samples (the same for every source)
+        mean.update({n: float(recall[n[len("success_"):]].mean()) for n in names
+                     if n.startswith("success_") and n[len("success_"):] in recall})
         rows.append({"method": FLOOR, "source": source, "n": size, **mean})
     return rows
 
@@ -412,7 +422,9 @@ def evaluation_markdown(frames: Mapping[str, pd.DataFrame], metrics: Sequence[st
     """
     lines = ["# Evaluation of perturbations on held-out samples", "",
              f"Rows: methods; `{FLOOR}` is the floor (real target training samples vs held-out target samples, "
-             "size-matched). All values in scaled units; held-out samples of the target class are not scored.", ""]
+             "size-matched; its success columns: the share of the real held-out target samples each classifier "
+             "calls the target, what a perfect transition would get). All values in scaled units; held-out samples "
+             "of the target class are not scored.", ""]
     for name in metrics:
         if name in METRICS:
             better = METRICS[name].better

@@ -58,8 +58,9 @@ def evaluate_targets(model: TSPG, dataset: Dataset, targets: list[str],
 def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
     """The figures ``tspg run`` prints, each realism figure with the best baseline's value and name.
 
-    Success under f and the independent classifiers; energy distance (PCA and gene space, with the floor) and the
-    two-sample test AUC.
+    Success under f and the independent classifiers, each with its recall of the real held-out target samples
+    (``success_f_floor`` and so on: what a perfect transition would get); energy distance (PCA and gene space, with
+    the floor) and the two-sample test AUC.
     """
     from tspg.tl import ALL, FLOOR, best_baseline
 
@@ -69,6 +70,9 @@ def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
                  if method in rows.index and k in rows.columns}
     if FLOOR in rows.index:
         out["energy_distance_floor"] = float(rows.loc[FLOOR, "energy_distance"])
+        # the classifiers' recall of the real held-out target samples: a perfect transition's success
+        out.update({f"{k}_floor": float(rows.loc[FLOOR, k]) for k in ("success_f", "success_logreg", "success_knn")
+                    if k in rows.columns and not pd.isna(rows.loc[FLOOR, k])})
     for k in HEADLINE_REALISM:
         best = best_baseline(frame, k) if k in rows.columns else None
         if best is not None:
@@ -118,8 +122,11 @@ def headline_text(h: dict) -> str:
         best = h.get(f"{key}_best_baseline")
         return f"{h.get(key, nan):.3g}" + (f" (best baseline {best[0]} {best[1]:.3g})" if best else "")
 
+    real = [h.get(f"success_{k}_floor") for k in ("f", "logreg", "knn")]
+    recall = ("" if any(v is None for v in real) else
+              " (real held-out target samples: {:.3f}, {:.3f}, {:.3f})".format(*real))
     return (f"called the target by f {h.get('success_f', nan):.3f}, by independent logistic regression "
-            f"{h.get('success_logreg', nan):.3f} and kNN {h.get('success_knn', nan):.3f}; energy distance to real "
-            f"target samples {beside('energy_distance')} in PCA (floor, real vs real: "
+            f"{h.get('success_logreg', nan):.3f} and kNN {h.get('success_knn', nan):.3f}{recall}; energy distance to "
+            f"real target samples {beside('energy_distance')} in PCA (floor, real vs real: "
             f"{h.get('energy_distance_floor', nan):.3g}), {beside('energy_distance_genes')} in the gene space; "
             f"two-sample test AUC {beside('c2st_auc')} (0.5: indistinguishable)")
