@@ -37,13 +37,18 @@ def test_specificity_is_zero_for_one_shift_and_one_for_the_truth():
     assert np.isnan(spec(MetricInput(x_adv=x, x=x)))
 
 
-def test_target_mean_baseline_collapses_and_is_exposed_by_every_distribution_metric():
-    rng = np.random.default_rng(3)
+def _two_classes(seed: int, genes: int, shift: float, baselines: list[str]):
+    """Classes a and b (60 samples each, b shifted by ``shift`` in every gene), split 2:1; references, baselines."""
+    rng = np.random.default_rng(seed)
     y = np.repeat(["a", "b"], 60)
-    x = np.clip(rng.normal(0.5, 0.1, (120, 30)) + 0.2 * (y == "b")[:, None], 0, 1).astype("float32")
+    x = np.clip(rng.normal(0.5, 0.1, (120, genes)) + shift * (y == "b")[:, None], 0, 1).astype("float32")
     tr, te = np.arange(120) % 3 != 0, np.arange(120) % 3 == 0
     refs = tl.fit_references(x[tr], y[tr], seed=0)
-    methods = tl.perturb_baselines(x[tr], y[tr], x[te], y[te], "b", names=["mean_shift", "target_mean"])
+    return x, y, tr, te, refs, tl.perturb_baselines(x[tr], y[tr], x[te], y[te], "b", names=baselines)
+
+
+def test_target_mean_baseline_collapses_and_is_exposed_by_every_distribution_metric():
+    x, y, tr, te, refs, methods = _two_classes(3, 30, 0.2, ["mean_shift", "target_mean"])
     src = te & (y == "a")
     assert np.allclose(methods["target_mean"][y[te] == "a"], x[tr][y[tr] == "b"].mean(0), atol=1e-6)
     frame = tl.evaluate(refs, x[te], y[te], "b", methods, seed=0).set_index(["method", "source"])
@@ -60,13 +65,8 @@ def test_target_mean_baseline_collapses_and_is_exposed_by_every_distribution_met
 def test_the_floor_rows_success_is_the_classifiers_recall_of_the_real_held_out_target_samples():
     from tspg.workflow import headline, headline_text
 
-    rng = np.random.default_rng(5)
-    y = np.repeat(["a", "b"], 60)
     # two overlapping classes: a classifier calls only part of the real b samples b
-    x = np.clip(rng.normal(0.5, 0.1, (120, 20)) + 0.05 * (y == "b")[:, None], 0, 1).astype("float32")
-    tr, te = np.arange(120) % 3 != 0, np.arange(120) % 3 == 0
-    refs = tl.fit_references(x[tr], y[tr], seed=0)
-    methods = tl.perturb_baselines(x[tr], y[tr], x[te], y[te], "b", names=["mean_shift"])
+    x, y, tr, te, refs, methods = _two_classes(5, 20, 0.05, ["mean_shift"])
 
     def classify(v):  # a stand-in f: b where the first gene is high
         return np.where(v[:, 0] > 0.52, "b", "a")
