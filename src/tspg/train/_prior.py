@@ -425,12 +425,12 @@ def shrunk_class_means(x_train: np.ndarray, y_train: np.ndarray, classes: list[i
     grand = sum(mean.values()) / k
     noise = {c: var[c] / n[c] for c in classes}
     total = sum(noise.values())
+    rule = shrink_factors if shrink == "js" else adaptive_shrink_factors
     out = {}
     for c in classes:
         e = mean[c] - grand
         # se^2 of e as var_t/n_t + var_s/n_s with var_s/n_s = 0: the rules take the two parts' sum
         se2 = (1.0 - 1.0 / k) ** 2 * noise[c] + (total - noise[c]) / k**2
-        rule = shrink_factors if shrink == "js" else adaptive_shrink_factors
         out[c] = grand + rule(e, se2, 1, np.zeros_like(se2), 1) * e
     return out
 

@@ -65,13 +65,12 @@ def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
     from tspg.tl import ALL, FLOOR, best_baseline
 
     rows = frame[frame["source"] == ALL].set_index("method")
-    out: dict = {k: float(rows.loc[method, k]) for k in ("success_f", "success_logreg", "success_knn",
-                                                         *HEADLINE_REALISM)
+    out: dict = {k: float(rows.loc[method, k]) for k in (*HEADLINE_SUCCESS, *HEADLINE_REALISM)
                  if method in rows.index and k in rows.columns}
     if FLOOR in rows.index:
         out["energy_distance_floor"] = float(rows.loc[FLOOR, "energy_distance"])
         # the classifiers' recall of the real held-out target samples: a perfect transition's success
-        out.update({f"{k}_floor": float(rows.loc[FLOOR, k]) for k in ("success_f", "success_logreg", "success_knn")
+        out.update({f"{k}_floor": float(rows.loc[FLOOR, k]) for k in HEADLINE_SUCCESS
                     if k in rows.columns and not pd.isna(rows.loc[FLOOR, k])})
     for k in HEADLINE_REALISM:
         best = best_baseline(frame, k) if k in rows.columns else None
@@ -82,6 +81,8 @@ def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
 
 #: The realism figures of the headline, each shown with the best baseline's.
 HEADLINE_REALISM = ("energy_distance", "energy_distance_genes", "c2st_auc")
+#: The success figures of the headline (f, then the independent classifiers), each with the real samples' recall.
+HEADLINE_SUCCESS = ("success_f", "success_logreg", "success_knn")
 
 
 def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str]) -> dict[str, dict[str, float]]:
@@ -122,7 +123,7 @@ def headline_text(h: dict) -> str:
         best = h.get(f"{key}_best_baseline")
         return f"{h.get(key, nan):.3g}" + (f" (best baseline {best[0]} {best[1]:.3g})" if best else "")
 
-    real = [h.get(f"success_{k}_floor") for k in ("f", "logreg", "knn")]
+    real = [h.get(f"{k}_floor") for k in HEADLINE_SUCCESS]
     recall = ("" if any(v is None for v in real) else
               " (real held-out target samples: {:.3f}, {:.3f}, {:.3f})".format(*real))
     return (f"called the target by f {h.get('success_f', nan):.3f}, by independent logistic regression "
