@@ -830,9 +830,10 @@ def evaluate_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa:
     """Compare each target's perturbations with baselines on the held-out samples.
 
     Methods: tspg, identity, mean_shift, optimal_transport, nearest_target; metrics: success under f and under
-    independent classifiers, centroid accuracy, energy distance and MMD to real target samples (with the floor
-    of real vs real), R^2 of means, Pearson-delta, agreement with DE genes, size of P. Writes
-    <target>/evaluation.tsv and evaluation.md, and refreshes report.html.
+    independent classifiers (beside each one's recall of the real held-out target samples), centroid accuracy,
+    energy distance and MMD to real target samples (with the floor of real vs real), R^2 of means, Pearson-delta,
+    agreement with DE genes, size of P. Writes <target>/evaluation.tsv and evaluation.md, and refreshes
+    report.html.
     """
     _setup_logging(kw["quiet"])
     from tspg.workflow import evaluate_phase, headline_text
