@@ -6,6 +6,8 @@ import torch
 
 from tspg.tl import energy_distance
 from tspg.train._losses import (
+    _cross_and_self_sq_dists,
+    _sq_dists,
     energy_gain_z,
     energy_loss,
     median_bandwidth,
@@ -67,6 +69,37 @@ def test_gradients_are_finite_with_duplicate_points(kind):
         loss = sinkhorn_loss(x, y, reg=float(median_bandwidth(y)) ** 2 * 0.05)
     loss.backward()
     assert loss.shape == () and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_energy_gradient_of_the_fused_products_is_autograds(unbiased):
+    """The training step's energy term takes its distances from one product and its gradient from one more
+    (``_CrossAndSelfSqDists``); value and gradient are those of autograd through the plain expansion. (Duplicate
+    points, whose distance is 0 up to rounding, are covered by the finite-gradient test above.)"""
+    x, y = _batches(0.5, n=24, g=30)
+    x, y = x.double(), y.double()
+    center = y.mean(0)
+
+    def plain(a):
+        a, b = a - center, y - center
+        within = (lambda m: (m.sum() - m.diagonal().sum()) / (len(m) * (len(m) - 1))) if unbiased else torch.mean
+        dist = [torch.where(d > 0, d.clamp_min(1e-30).sqrt(), d.new_zeros(()))
+                for d in (_sq_dists(a, b), _sq_dists(a, a), _sq_dists(b, b))]
+        return 2 * dist[0].mean() - within(dist[1]) - within(dist[2])
+
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    fused, ref = energy_loss(a, y, center, unbiased=unbiased), plain(b)
+    fused.backward()
+    ref.backward()
+    assert fused.item() == pytest.approx(ref.item(), rel=1e-12)
+    if unbiased:  # the V-statistic's diagonal distances are 0 up to rounding: no gradient to compare (validation only)
+        assert torch.allclose(a.grad, b.grad, rtol=1e-9, atol=1e-12)
+        assert b.grad.abs().max() > 1e-4
+    # the fused path's own gradient against finite differences, where no distance is 0
+    z = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: torch.stack([d.sum() for d in _cross_and_self_sq_dists(t, w)]), (z,))
+    assert torch.autograd.gradcheck(lambda t: energy_loss(t, w), (z,))
 
 
 def test_mmd_and_sinkhorn_grow_with_shift():

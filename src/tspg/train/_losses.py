@@ -54,6 +54,44 @@ def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d2.clamp_min(0.0)
 
 
+class _CrossAndSelfSqDists(torch.autograd.Function):
+    """``(_sq_dists(a, y), _sq_dists(a, a))`` with fewer, larger matrix products (``y`` takes no gradient).
+
+    Forward: one product ``a [y; a]^T`` for both Gram matrices (instead of two). Backward: the gradient of ``a``
+    through both, ``2 a (rowsum(g_xy) + rowsum(s)) - 2 [g_xy | s] [y; a]`` with ``s = g_xx + g_xx^T``, is one
+    product with an inner size of ``len(y) + len(a)`` (autograd takes three of the smaller ones). Entries clamped
+    at 0 pass no gradient, as in :func:`_sq_dists`. The training step's energy term is a tenth of a step's
+    arithmetic at batch 128; these products ran at about half the speed of the larger ones (AMD EPYC, 2 cores).
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+        both = torch.cat([y, a])
+        gram = a @ both.T
+        na, ny = (a * a).sum(1), (y * y).sum(1)
+        m = len(y)
+        d_xy = na[:, None] + ny[None, :] - 2.0 * gram[:, :m]
+        d_xx = na[:, None] + na[None, :] - 2.0 * gram[:, m:]
+        ctx.save_for_backward(a, both, d_xy >= 0, d_xx >= 0)
+        return d_xy.clamp_min(0.0), d_xx.clamp_min(0.0)
+
+    @staticmethod
+    def backward(ctx, g_xy: torch.Tensor, g_xx: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
+        a, both, keep_xy, keep_xx = ctx.saved_tensors
+        g_xy = g_xy * keep_xy
+        g_xx = g_xx * keep_xx
+        s = g_xx + g_xx.T
+        grad = 2.0 * a * (g_xy.sum(1) + s.sum(1))[:, None] - 2.0 * (torch.cat([g_xy, s], 1) @ both)
+        return grad, None
+
+
+def _cross_and_self_sq_dists(a: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(_sq_dists(a, y), _sq_dists(a, a))``; through :class:`_CrossAndSelfSqDists` when ``y`` needs no gradient."""
+    if y.requires_grad:
+        return _sq_dists(a, y), _sq_dists(a, a)
+    return _CrossAndSelfSqDists.apply(a, y)
+
+
 def _off_diagonal_mean(m: torch.Tensor) -> torch.Tensor:
     n = m.shape[0]
     if n < 2:
@@ -88,8 +126,9 @@ def energy_loss(x_adv: torch.Tensor, y: torch.Tensor, center: torch.Tensor | Non
     if center is not None:
         x_adv, y = x_adv - center, y - center
     within = _off_diagonal_mean if unbiased else torch.mean
-    xy = _safe_sqrt(_sq_dists(x_adv, y)).mean()
-    xx = within(_safe_sqrt(_sq_dists(x_adv, x_adv)))
+    d_xy, d_xx = _cross_and_self_sq_dists(x_adv, y)
+    xy = _safe_sqrt(d_xy).mean()
+    xx = within(_safe_sqrt(d_xx))
     yy = within(_safe_sqrt(_sq_dists(y, y)))
     return 2.0 * xy - xx - yy
 
