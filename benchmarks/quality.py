@@ -10,8 +10,9 @@ baselines (identity, mean_shift, optimal_transport, nearest_target) on the same 
 top-20 up (down) genes against the target's planted up (down) markers; on the synthetic atlases also
 ``true_target``, what a perfect transition gets against the same held-out samples. The two-sample test (c2st) on
 6-30 held-out target samples has a seed-sd of 0.08-0.30 even for a perfect transition, so the default is 5 seeds.
-Wall time on 2 cores (AMD EPYC, 2026-12-06): default 14.5 min, ``--compare tspg_paper`` 52.1 min, ``--quick`` 0.3 min;
-``--compare tspg_paper --compare tspg_assign_nearest`` 75.0 min while the test suite ran beside it.
+Wall time on 2 cores (AMD EPYC, 2026-12-06): default 14.5 min (with ``--patience`` 25, the default then),
+``--compare tspg_paper`` 52.1 min, ``--quick`` 0.3 min; ``--compare tspg_paper --compare tspg_assign_nearest`` 68.2
+min (the test suite ran beside it for 26 of them); with ``--patience`` 10 ``--compare tspg_patience25`` 21.5 min.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ VARIANTS = {
                  "td_smoothing": 0.0, "prior": "none", "patience": 0},
     # the defaults without the transport prior (--prior none): G learns the whole perturbation (the old default)
     "tspg_prior_none": {"prior": "none", "patience": 0},
-    # the defaults with early stopping after 25 epochs without a clear validation gain (the default)
+    # early stopping after 25 epochs without a clear validation gain (the default before 10, 2026-12-06)
     "tspg_patience25": {"patience": 25},
     # the defaults without early stopping: every one of the epochs run (the old default)
     "tspg_patience0": {"patience": 0},
@@ -172,7 +173,8 @@ VARIANTS = {
 VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with tspg's weights",
                 "tspg_prior_none": "the defaults without the transport prior (`--prior none`): G learns the whole "
                                    "perturbation",
-                "tspg_patience25": "the defaults with early stopping (`--patience 25`)",
+                "tspg_patience25": "the defaults with early stopping after 25 epochs (`--patience 25`, the default "
+                                   "before 10)",
                 "tspg_patience0": "the defaults without early stopping (`--patience 0`): every epoch run",
                 "tspg_shrink_none": "the defaults with the plain transport prior (`--prior-shrink none`), "
                                     "the default before the per-gene shrinkage",

@@ -205,7 +205,7 @@ def _generator_options(f: Callable) -> Callable:
         click.option("--patience", type=click.IntRange(0), default=None,
                      help="Stop a generator after this many epochs without a clear gain of its validation score "
                           "(higher accuracy, or an energy distance lower by more than 1%); the best epoch is kept. "
-                          "Default 25; 0 runs every epoch."),
+                          "Default 10; 0 runs every epoch."),
         click.option("--stop-at-accuracy", type=click.FloatRange(0.0, 1.0), default=None,
                      help="Stop a generator early once its validation perturbation accuracy has been at least this "
                           "for 10 epochs in a row (--epochs stays the maximum). Default: off."),

@@ -33,7 +33,7 @@ def test_precision_and_early_stop_are_recorded(inputs, tmp_path):
     assert m["targets"]["Liver"]["config"]["precision"] == "bf16"
     assert m["targets"]["Liver"]["training"]["epochs_trained"] == 3  # --epochs is the maximum
     assert m["targets"]["Liver"]["training"]["precision"] == "bf16"  # what ran
-    assert m["config"]["generator"]["patience"] == 25  # the default: early stopping
+    assert m["config"]["generator"]["patience"] == 10  # the default: early stopping
     proc = tspg("train-generator", out, "--target", "Lung", "--precision", "fp32", "--epochs", "1", "--patience",
                 "7", "--quiet")
     assert proc.returncode == 0, proc.stderr

@@ -72,12 +72,13 @@ class _CrossAndSelfSqDists(torch.autograd.Function):
         m = len(y)
         d_xy = na[:, None] + ny[None, :] - 2.0 * gram[:, :m]
         d_xx = na[:, None] + na[None, :] - 2.0 * gram[:, m:]
-        ctx.save_for_backward(a, both, d_xy >= 0, d_xx >= 0)
+        ctx.save_for_backward(both, d_xy >= 0, d_xx >= 0)
         return d_xy.clamp_min(0.0), d_xx.clamp_min(0.0)
 
     @staticmethod
     def backward(ctx, g_xy: torch.Tensor, g_xx: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: ANN001
-        a, both, keep_xy, keep_xx = ctx.saved_tensors
+        both, keep_xy, keep_xx = ctx.saved_tensors
+        a = both[keep_xy.shape[1]:]
         g_xy = g_xy * keep_xy
         g_xx = g_xx * keep_xx
         s = g_xx + g_xx.T
