@@ -345,8 +345,9 @@ class AdversarialPlan:
 
     One step computes ``G(x)`` once, updates D on ``(real, x_adv)``, then G on its losses through the updated D.
     D's weights need no gradient during G's update (only ``x_adv``'s does), so they are frozen for it: this skips
-    the weight-gradient products of D, 6% of a step's arithmetic, and changes no number. The losses stay on
-    the device (no host synchronisation per step); the caller sums them once per epoch.
+    the weight-gradient products of D, 6% of a step's arithmetic, and changes no number. With
+    ``disc_real="target"`` D's real batch is also ``L_td``'s target batch. The losses stay on the device (no host
+    synchronisation per step); the caller sums them once per epoch.
     """
 
     def __init__(self, classifier: Classifier, generator: Generator, discriminator: Discriminator,
@@ -376,6 +377,11 @@ class AdversarialPlan:
         self.energy_scored = True
         self.center = self.sampler.mu
         self.target_sd = self.y_target.std(0) if len(self.y_target) > 1 else torch.zeros_like(self.center)
+        # the smoothed bootstrap's constants (see :meth:`target_batch`)
+        h = config.td_smoothing
+        self.smooth_keep = (1.0 - h * h) ** 0.5
+        self.smooth_shift = (1.0 - self.smooth_keep) * self.center
+        self.smooth_scale = h * self.target_sd
         self.bandwidths = torch.empty(0, device=device)
         if config.td_loss == "mmd":
             self.bandwidths = median_bandwidth(self.y_target, self.center) * torch.tensor(
@@ -396,17 +402,22 @@ class AdversarialPlan:
         if n < len(y):
             y = y[torch.randperm(len(y), generator=self.dev_gen, device=self.device)[:n]]
         h = self.config.td_smoothing
-        if h > 0:
+        if h > 0:  # as (1 - a) mu + h sd e + a y, a = sqrt(1 - h^2), in place: three passes, no temporaries
             e = torch.randn(y.shape, generator=self.dev_gen, device=self.device)
-            y = torch.clamp(self.center + (1.0 - h * h) ** 0.5 * (y - self.center) + h * self.target_sd * e, 0.0, 1.0)
+            y = e.mul_(self.smooth_scale).add_(self.smooth_shift).add_(y, alpha=self.smooth_keep).clamp_(0.0, 1.0)
         return y
 
-    def td_term(self, x_adv: torch.Tensor) -> torch.Tensor:
-        """The target-distribution term of G's loss, as ``config.td_loss`` names it."""
+    def td_term(self, x_adv: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The target-distribution term of G's loss, as ``config.td_loss`` names it.
+
+        ``y``: the batch of real target samples to compare ``x_adv`` with (by default a new :meth:`target_batch`);
+        the paper's ``draw`` ignores it and draws from the target's Gaussian.
+        """
         kind = self.config.td_loss
         if kind == "draw":
             return target_distance_loss(x_adv, self.sampler.sample(len(x_adv), generator=self.dev_gen))
-        y = self.target_batch(len(x_adv))
+        if y is None:
+            y = self.target_batch(len(x_adv))
         if kind == "energy":
             return energy_loss(x_adv, y, self.center)
         if kind == "mmd":
@@ -442,7 +453,7 @@ class AdversarialPlan:
             l_gan = gan_generator_loss(d_adv.float())
             l_adv = adversarial_loss(logits.float(), self.target, cfg.kappa)
             l_norm = norm_loss(g)
-            l_td = self.td_term(x_adv)
+            l_td = self.td_term(x_adv, None if cfg.disc_real == "all" else real)  # D's real batch, as one draw
             g_loss = cfg.w_gan * l_gan + cfg.w_adv * l_adv + self.w_norm * l_norm + cfg.w_td * l_td
             if cfg.w_ind > 0 and calls is not None:
                 g_loss = g_loss + cfg.w_ind * individual_loss(g, calls, self.n_classes)
