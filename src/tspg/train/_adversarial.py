@@ -402,7 +402,7 @@ class AdversarialPlan:
         if n < len(y):
             y = y[torch.randperm(len(y), generator=self.dev_gen, device=self.device)[:n]]
         h = self.config.td_smoothing
-        if h > 0:  # as (1 - a) mu + h sd e + a y, a = sqrt(1 - h^2), in place: three passes, no temporaries
+        if h > 0:  # as h sd e + (1 - a) mu + a y, a = sqrt(1 - h^2), in place on e (no temporaries), then clipped
             e = torch.randn(y.shape, generator=self.dev_gen, device=self.device)
             y = e.mul_(self.smooth_scale).add_(self.smooth_shift).add_(y, alpha=self.smooth_keep).clamp_(0.0, 1.0)
         return y
