@@ -12,6 +12,7 @@ from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, seeded
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
+from tspg.train._frozen import FrozenClassifier
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -370,6 +371,8 @@ class AdversarialPlan:
                                      shrinkage=config.target_shrinkage, device=device)
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.precision = resolve_precision(config.precision, device)
+        #: f's logits in G's loss (its backward pass only for rows with a gradient)
+        self.frozen_classifier = FrozenClassifier(classifier, self.precision, device)
         self.y_target = torch.as_tensor(x_target, dtype=torch.float32, device=device)
         #: the target samples the validation energy distance is measured against (see :func:`fit_generator`)
         self.val_reference = self.y_target
@@ -449,7 +452,8 @@ class AdversarialPlan:
             p.requires_grad_(False)
         try:
             with autocast(self.device, self.precision):
-                d_adv, logits = self.discriminator(x_adv), self.classifier(x_adv)
+                d_adv = self.discriminator(x_adv)
+            logits = self.frozen_classifier(x_adv)
             l_gan = gan_generator_loss(d_adv.float())
             l_adv = adversarial_loss(logits.float(), self.target, cfg.kappa)
             l_norm = norm_loss(g)

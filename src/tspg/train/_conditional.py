@@ -21,6 +21,7 @@ from tspg.nn._modules import TargetView
 from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE, Keeper
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
+from tspg.train._frozen import FrozenClassifier
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -164,6 +165,8 @@ class ConditionalPlan:
         self.opt_g = Adam(self.generator.parameters(), lr=config.lr_generator)
         self.opt_d = Adam(self.d_params, lr=config.lr_discriminator)
         self.precision = resolve_precision(config.precision, device)
+        #: f's logits in G's loss (its backward pass only for rows with a gradient)
+        self.frozen_classifier = FrozenClassifier(classifier, self.precision, device)
         self.w_norm = resolved_w_norm(config, x_train.shape[1])
         self.n_targets = len(targets)
         self.n_classes = int(classifier.net[-1].out_features)
@@ -268,7 +271,7 @@ class ConditionalPlan:
         try:
             with autocast(self.device, self.precision):
                 d_adv = self.discriminator(torch.cat([x_adv, code], 1))
-                logits = self.classifier(x_adv)
+            logits = self.frozen_classifier(x_adv)
             l_gan = gan_generator_loss(d_adv.float())
             logits = logits.float()
             tc = self.target_class[t]
