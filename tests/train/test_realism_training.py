@@ -74,8 +74,10 @@ def test_discriminator_real_batch_is_the_target_class(fitted, monkeypatch):
     seen = []
     for disc_real in ("target", "all"):
         plan = _plan(model.classifier, x_target, GeneratorConfig(disc_real=disc_real))
-        forward = plan.discriminator.forward
+        forward, pair = plan.discriminator.forward, plan.discriminator.pair
         monkeypatch.setattr(plan.discriminator, "forward", lambda v, f=forward: (seen.append(v.clone()), f(v))[1])
+        monkeypatch.setattr(plan.discriminator, "pair",
+                            lambda a, b, f=pair: (seen.extend([a.clone(), b.clone()]), f(a, b))[1])
         seen.clear()
         plan.step(torch.full((8, 200), 0.75))
         assert len(seen) == 3  # D(real), D(x_adv) for D's update, D(x_adv) for G's

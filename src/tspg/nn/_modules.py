@@ -213,6 +213,32 @@ class Discriminator(nn.Module):
         """Return one score per sample (batch,)."""
         return self.net(x).squeeze(-1)
 
+    def pair(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score two batches as ``(self(a), self(b))`` does, each dense layer one product over both batches.
+
+        BatchNorm normalises each batch by its own statistics and updates its running statistics with ``a``'s,
+        then ``b``'s, as the two calls do; only the products are shared. Their weight gradient is then one product
+        with an inner size of ``len(a) + len(b)`` instead of two (the larger products run faster; ``docs/method.md``,
+        "D's two batches through shared products").
+
+        Parameters
+        ----------
+        a, b
+            Two batches of samples (rows), of any sizes.
+
+        Returns
+        -------
+        The scores of ``a`` and of ``b``, up to rounding those of two calls.
+        """
+        n = len(a)
+        h = torch.cat([a, b])
+        for layer in self.net[:-1]:
+            lin, bn, act = layer
+            h = lin(h)
+            h = act(torch.cat([bn(h[:n]), bn(h[n:])]))
+        out = self.net[-1](h).squeeze(-1)
+        return out[:n], out[n:]
+
 
 class ConditionalPrior(nn.Module):
     """The transport prior of every target at once, in one PCA space shared by all targets (buffers only).

@@ -441,7 +441,7 @@ class AdversarialPlan:
         real = x if cfg.disc_real == "all" else self.target_batch(len(x))
         with autocast(self.device, self.precision):
             x_adv, g = perturb(self.generator, x, displacement)  # x_adv is fp32 (x is), g may be bf16
-            d_real, d_fake = self.discriminator(real), self.discriminator(x_adv.detach())
+            d_real, d_fake = self.discriminator.pair(real, x_adv.detach())
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
         self.opt_d.zero_grad()

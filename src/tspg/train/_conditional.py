@@ -259,8 +259,7 @@ class ConditionalPlan:
         with autocast(self.device, self.precision):
             g = self.generator(moved, t)
             x_adv = torch.clamp(moved + g.float(), torch.clamp(x, max=0.0), torch.clamp(x, min=1.0))
-            d_real = self.discriminator(real)
-            d_fake = self.discriminator(torch.cat([x_adv.detach(), code], 1))
+            d_real, d_fake = self.discriminator.pair(real, torch.cat([x_adv.detach(), code], 1))
         g = g.float()
         d_loss = gan_discriminator_loss(d_real.float(), d_fake.float())
         self.opt_d.zero_grad()
