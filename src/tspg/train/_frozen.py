@@ -28,8 +28,9 @@ class _RowSparseLogits(torch.autograd.Function):
 
     The forward pass is the one autocast runs: ``x - center`` in float32, then every product in ``dtype``. The
     backward pass is autograd's (``mm`` of the output gradient with each weight, ``threshold_backward`` at each
-    ReLU), restricted to the rows whose output gradient has a non-zero entry; the other rows' input gradient is
-    zero, as it is exactly under autograd.
+    ReLU), restricted to the rows whose output gradient has a non-zero entry, padded with rows whose gradient is
+    zero to one of :data:`ROW_BUCKETS` rows (else the whole batch); the other rows' input gradient is zero, as it
+    is exactly under autograd.
     """
 
     @staticmethod
