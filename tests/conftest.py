@@ -30,6 +30,19 @@ def _restore_logging():  # noqa: ANN202
     warnings.showwarning = saved[3]
 
 
+@pytest.fixture(autouse=True)
+def _torch_seed() -> None:
+    """Seed torch's global generator before every test, so that no test depends on the ones run before it.
+
+    The suite runs in a random order (pytest-randomly reseeds ``random`` and NumPy, not torch): a test that draws
+    from torch's global generator (a layer's initial weights, ``torch.rand``) otherwise saw a different stream in
+    each order, and a test that held at one draw could fail at another.
+    """
+    import torch
+
+    torch.manual_seed(0)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets in ``<repo>/../shared/data``.
