@@ -60,6 +60,7 @@ from tspg.train import (  # noqa: E402
     generate,
     resolve_precision,
 )
+from tspg.train._hardware import fp32_products, onednn_fp32_is_exact  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -94,6 +95,7 @@ def machine() -> dict:
         "cpu": model, "flags": " ".join(wanted) or "n/a", "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0)
         if torch.cuda.is_available() else "none", "native_bf16": cpu_has_native_bf16(),
+        "onednn_fp32": onednn_fp32_is_exact(),
         "precision_auto": resolve_precision("auto", "cuda" if torch.cuda.is_available() else "cpu"),
         "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
         "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "tspg": __version__,
@@ -105,7 +107,20 @@ def machine() -> dict:
 
 
 def matmul_peak(dtype: torch.dtype, quick: bool) -> tuple[float, int]:
-    """Best GFLOP/s of square matrix products; sizes grow until one product takes ~0.2 s (emulated bf16 is slow)."""
+    """Best GFLOP/s of square matrix products; sizes grow until one product takes ~0.2 s (emulated bf16 is slow).
+
+    fp32: the best of torch's default kernels (MKL) and the oneDNN kernels tspg's training uses where they are
+    exact (:func:`tspg.train._hardware.fp32_products`).
+    """
+    if dtype == torch.float32:
+        default = _matmul_peak(dtype, quick)
+        with fp32_products():
+            routed = _matmul_peak(dtype, quick)
+        return max(default, routed)
+    return _matmul_peak(dtype, quick)
+
+
+def _matmul_peak(dtype: torch.dtype, quick: bool) -> tuple[float, int]:
     best, best_n = 0.0, 0
     for n in (256, 512, 1024, 2048, 4096):
         a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
@@ -209,13 +224,14 @@ def step_ms(x: np.ndarray, y: np.ndarray, configs: list[tuple[str, str]], n_step
     xt = torch.as_tensor(x[tr])
     gen = torch.Generator().manual_seed(0)
     times: dict[tuple[str, str], list[float]] = {c: [] for c in configs}
-    for i in range(n_steps + 2):
-        idx = torch.randint(0, len(xt), (128,), generator=gen)
-        for c, plan in plans.items():
-            t0 = time.perf_counter()
-            plan.step(xt[idx])
-            if i >= 2:
-                times[c].append(time.perf_counter() - t0)
+    with fp32_products():  # as fit_generator runs its steps
+        for i in range(n_steps + 2):
+            idx = torch.randint(0, len(xt), (128,), generator=gen)
+            for c, plan in plans.items():
+                t0 = time.perf_counter()
+                plan.step(xt[idx])
+                if i >= 2:
+                    times[c].append(time.perf_counter() - t0)
     return {c: float(np.median(t)) * 1e3 for c, t in times.items()}
 
 
@@ -459,7 +475,9 @@ def write_report(path: Path, quick: bool, info: dict, peaks: dict, rows: list[di
          "command's default is PASSIVE: idle OpenMP threads sleep), glibc heap thresholds "
          f"{info['heap'] or 'not set (not glibc, or set by the user)'}",
          f"- Flags: {info['flags']}; native bf16 (AVX512-BF16/AMX): {'yes' if info['native_bf16'] else 'no'}; "
-         f"the default `--precision auto` trains in {info['precision_auto']} here",
+         f"the default `--precision auto` trains in {info['precision_auto']} here; fp32 products in training run in "
+         + ("oneDNN's kernels (exact fp32 here, `tspg.train._hardware.fp32_products`)" if info["onednn_fp32"]
+            else "torch's default kernels (oneDNN's would not stay exact fp32 here, or this torch cannot route them)"),
          f"- Python {info['python']}, torch {info['torch']}, numpy {info['numpy']}, pandas {info['pandas']}, "
          f"pyarrow {info['pyarrow']}, tspg {info['tspg']}",
          f"- Load average before / after the run: {info['load_before']} / "

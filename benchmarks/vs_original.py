@@ -330,7 +330,8 @@ def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, in_r
          f"{info['date']} in {total_s / 60:.1f} min. The original: `{args.reference.name}` run unchanged "
          "(`bin/train-target.py`, 3 epochs; `bin/train-advgan.py`, batch 128) with TF_USE_LEGACY_KERAS=1.", "",
          f"- CPU: {info['cpu']}, {info['cores']} logical cores; torch threads {info['torch_threads']}",
-         f"- Flags: {info['flags']}; native bf16: {'yes' if info['native_bf16'] else 'no'}",
+         f"- Flags: {info['flags']}; native bf16: {'yes' if info['native_bf16'] else 'no'}; tspg's fp32 products: "
+         + ("oneDNN's kernels (exact fp32 here)" if info["onednn_fp32"] else "torch's default kernels"),
          f"- Python {info['python']}, torch {info['torch']}, tspg {info['tspg']}",
          f"- Measured fp32 matrix-product peak (torch, square products): {peak:.0f} GFLOP/s (n={peak_n}); "
          f"theoretical: {f'{theory:.0f} GFLOP/s' if theory else 'n/a'} ({theory_text}"

@@ -13,7 +13,13 @@ from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, s
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
 from tspg.train._frozen import FrozenClassifier
-from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
+from tspg.train._hardware import (
+    autocast,
+    fp32_products,
+    resolve_device,
+    resolve_precision,
+    warn_if_slow_precision,
+)
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
     EnergyGain,
@@ -437,6 +443,10 @@ class AdversarialPlan:
         -------
         The step's ``d_loss, g_loss, gan, adv, norm, td`` as one detached tensor on the device.
         """
+        with fp32_products():
+            return self._step(x, calls, displacement)
+
+    def _step(self, x: torch.Tensor, calls: torch.Tensor | None, displacement: torch.Tensor | None) -> torch.Tensor:
         cfg = self.config
         real = x if cfg.disc_real == "all" else self.target_batch(len(x))
         with autocast(self.device, self.precision):
