@@ -22,12 +22,7 @@ from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
 from tspg.train._frozen import FrozenClassifier
-from tspg.train._hardware import (
-    autocast,
-    resolve_device,
-    resolve_precision,
-    warn_if_slow_precision,
-)
+from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
     EnergyGain,
