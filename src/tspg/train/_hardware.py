@@ -106,7 +106,7 @@ def warn_if_slow_precision(device: str | torch.device, precision: str) -> None:
 
 #: Products the probe of :func:`onednn_fp32_is_exact` checks, as ``(rows, inner, columns, transposed)``: a batch
 #: through a layer (``linear``: a transposed weight) and a weight gradient (``mm`` of a transposed batch), kept
-#: small (eight products of up to 2,048 columns raised the peak memory by 25 MB; these two, by about 2 MB).
+#: small (eight products of up to 2,048 columns raised the peak memory by 25 MB; these two, by about 5 MB).
 _PROBE_SHAPES = ((128, 512, 256, False), (256, 128, 512, True))
 
 
