@@ -111,7 +111,7 @@ _PROBE_SHAPES = ((128, 512, 256, False), (256, 128, 512, True))
 
 
 def _mkldnn_matmul_flags() -> object | None:
-    """``torch.backends.mkldnn.matmul`` where this torch has its ``fp32_precision`` setting (torch 2.7+), else None."""
+    """``torch.backends.mkldnn.matmul`` where this torch has its ``fp32_precision`` setting (2.13 has), else None."""
     flags = getattr(torch.backends.mkldnn, "matmul", None)
     if flags is None or not hasattr(flags, "fp32_precision") or not torch.backends.mkldnn.is_available():
         return None
