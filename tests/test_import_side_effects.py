@@ -75,6 +75,45 @@ def test_settings_validate_and_set_threads():
         torch.set_num_threads(old)
 
 
+def test_onednn_setting_validates_and_reads_only_its_variable(monkeypatch):
+    import tspg
+    from tspg._settings import ONEDNN_FP32_ENVIRONMENT
+
+    assert tspg.settings.onednn_fp32 is True  # the default
+    with pytest.raises(ValueError, match="onednn_fp32 must be True or False"):
+        tspg.settings.onednn_fp32 = 1
+    try:
+        monkeypatch.delenv(ONEDNN_FP32_ENVIRONMENT, raising=False)
+        assert tspg.settings.apply_onednn_environment() is True  # unset: unchanged
+        monkeypatch.setenv(ONEDNN_FP32_ENVIRONMENT, "0")
+        assert tspg.settings.apply_onednn_environment() is False
+        assert "onednn_fp32=False" in repr(tspg.settings)
+        monkeypatch.setenv(ONEDNN_FP32_ENVIRONMENT, " 1 ")
+        assert tspg.settings.apply_onednn_environment() is True
+        monkeypatch.setenv(ONEDNN_FP32_ENVIRONMENT, "off")
+        with pytest.raises(ValueError, match="TSPG_ONEDNN_FP32 must be 1 or 0, not 'off'"):
+            tspg.settings.apply_onednn_environment()
+        assert tspg.settings.onednn_fp32 is True  # a refused value changes nothing
+    finally:
+        tspg.settings.onednn_fp32 = True
+
+
+@pytest.mark.parametrize("value", ["0", "yes"])
+def test_command_reads_the_onednn_variable(value, tmp_path):
+    # the real command: a bad value is one line and exit code 2 before anything runs; 0 turns the routing off
+    code = ("import sys; from tspg import cli, settings; sys.argv = ['tspg', 'genes', sys.argv[1]]\n"
+            "try:\n    cli.main()\nexcept SystemExit as e:\n    print('rc', e.code, settings.onednn_fp32)")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "no-run")],
+                         env=_child_env(TSPG_ONEDNN_FP32=value), capture_output=True, text=True)
+    if value == "yes":
+        assert run.stdout.split() == ["rc", "2", "True"]
+        assert run.stderr == ("tspg: error: TSPG_ONEDNN_FP32 must be 1 or 0, not 'yes': set it to 0 to keep fp32 "
+                              "matrix products in torch's default backend, or unset it\n")
+    else:  # the command went on (and refused the missing run folder), with the setting off
+        assert run.stdout.split() == ["rc", "2", "False"]
+        assert "no-run" in run.stderr and "TSPG_ONEDNN_FP32" not in run.stderr
+
+
 def test_atomic_write_gives_umask_permissions_without_touching_the_umask(tmp_path):
     code = ("import os, sys; os.umask(0o027)\nfrom tspg._io import atomic_write_text\n"
             "atomic_write_text(sys.argv[1], 'x')\nm = os.umask(0); print(oct(os.stat(sys.argv[1]).st_mode & 0o777), "

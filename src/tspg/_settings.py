@@ -22,6 +22,9 @@ import sys
 #:   idle: 124-155 against 141-150 ms, no cost). See ``docs/method.md``.
 THREAD_ENVIRONMENT: dict[str, str] = {"MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE", "OMP_WAIT_POLICY": "PASSIVE"}
 
+#: The environment variable from which the ``tspg`` command sets :attr:`Settings.onednn_fp32` (``1`` or ``0``).
+ONEDNN_FP32_ENVIRONMENT = "TSPG_ONEDNN_FP32"
+
 
 class Settings:
     """tspg's process-wide settings; the one instance is ``tspg.settings``.
@@ -31,6 +34,11 @@ class Settings:
     seed
         The seed a :class:`tspg.TSPG` uses when none is given (default 0). Every random draw of tspg comes from
         generators seeded from it; the global random state of torch, NumPy and ``random`` is never touched.
+    onednn_fp32
+        Whether fp32 matrix products of training may run in oneDNN's kernels where those stay exact fp32
+        (default True; ``docs/method.md``, "fp32 products through oneDNN"). False keeps every product in
+        torch's default backend (MKL on the CPU): the numbers then differ from the default's in the last bits,
+        as on another machine. The ``tspg`` command sets it from ``TSPG_ONEDNN_FP32`` (``0`` or ``1``).
 
     Examples
     --------
@@ -43,6 +51,7 @@ class Settings:
 
     def __init__(self) -> None:
         self._seed = 0
+        self._onednn_fp32 = True
 
     @property
     def seed(self) -> int:
@@ -54,6 +63,37 @@ class Settings:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
             raise ValueError(f"tspg.settings.seed must be an integer in [0, 2**31), not {value!r}")
         self._seed = value
+
+    @property
+    def onednn_fp32(self) -> bool:
+        """Whether training's fp32 matrix products may run in oneDNN where it stays exact (default True)."""
+        return self._onednn_fp32
+
+    @onednn_fp32.setter
+    def onednn_fp32(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"tspg.settings.onednn_fp32 must be True or False, not {value!r}")
+        self._onednn_fp32 = value
+
+    def apply_onednn_environment(self) -> bool:
+        """Set :attr:`onednn_fp32` from :data:`ONEDNN_FP32_ENVIRONMENT` where it is set; the ``tspg`` command calls it.
+
+        Returns
+        -------
+        The setting as it is now.
+
+        Raises
+        ------
+        ValueError
+            When the variable is set to anything but ``1`` or ``0``.
+        """
+        value = os.environ.get(ONEDNN_FP32_ENVIRONMENT)
+        if value is not None:
+            if value.strip() not in ("0", "1"):
+                raise ValueError(f"{ONEDNN_FP32_ENVIRONMENT} must be 1 or 0, not {value!r}: set it to 0 to keep fp32 "
+                                 "matrix products in torch's default backend, or unset it")
+            self.onednn_fp32 = value.strip() == "1"
+        return self.onednn_fp32
 
     @property
     def num_threads(self) -> int:
@@ -116,7 +156,7 @@ class Settings:
         return tune_heap()
 
     def __repr__(self) -> str:
-        return f"tspg.settings(seed={self._seed})"
+        return f"tspg.settings(seed={self._seed}, onednn_fp32={self._onednn_fp32})"
 
 
 settings = Settings()

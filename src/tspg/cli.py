@@ -407,6 +407,12 @@ def _print_summary(out: Path, clf: dict | None, per_target: dict[str, dict],
     click.echo("\n".join(lines))
 
 
+class _SettingError(click.ClickException):
+    """A setting from the environment that tspg cannot use: one line, exit code 2."""
+
+    exit_code = 2
+
+
 class _App(click.Group):
     """Turns input errors into one line on stderr and exit code 2."""
 
@@ -453,7 +459,20 @@ def app() -> None:
       tspg train-generator runs/r1 --target Liver
       tspg perturb runs/r1 --target Liver
     Try it with no input files:  tspg demo --out tspg-demo
+
+    \b
+    Environment:
+      OMP_WAIT_POLICY=ACTIVE  faster steps where the cores are the run's alone
+                              (default PASSIVE: idle threads sleep)
+      TSPG_ONEDNN_FP32=0      keep training's fp32 matrix products in MKL
+                              (default 1: oneDNN's kernels where they stay exact fp32)
     """
+    from tspg import settings
+
+    try:  # TSPG_ONEDNN_FP32=0 keeps training's fp32 products in torch's default backend
+        settings.apply_onednn_environment()
+    except ValueError as exc:
+        raise _SettingError(str(exc)) from None
 
 
 def _new_run(out: Path, force: bool, body: Callable[[], None], command: str) -> None:

@@ -31,6 +31,23 @@ def test_the_setting_is_changed_only_inside_and_put_back(monkeypatch):
     assert flags.fp32_precision == before
 
 
+@needs_flag
+def test_the_user_setting_turns_it_off():
+    import tspg
+
+    before = flags.fp32_precision
+    try:
+        tspg.settings.onednn_fp32 = False
+        with hw.fp32_products():
+            assert flags.fp32_precision == before
+        tspg.settings.onednn_fp32 = True
+        with hw.fp32_products():
+            assert flags.fp32_precision == ("bf16" if hw.onednn_fp32_is_exact() else before)
+    finally:
+        tspg.settings.onednn_fp32 = True
+    assert flags.fp32_precision == before
+
+
 def test_products_inside_are_fp32_exact():
     # 1 + 2^-12 is not a bf16 number: a product that rounded its operands to bf16 would give 'inner', not this
     with hw.fp32_products():

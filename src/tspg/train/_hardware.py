@@ -158,7 +158,8 @@ def fp32_products() -> Iterator[None]:
     torch sends fp32 products to MKL, which on AMD CPUs ran this package's shapes at 48-178 GFLOP/s against
     oneDNN's 95-211 (AMD EPYC, Zen 4, 2 cores; a W2 generator step in fp32 91 -> 77 ms, the classifier's
     weight-gradient product 6.0 -> 2.0 ms). Only where :func:`onednn_fp32_is_exact` holds; elsewhere nothing
-    changes, and products on a GPU never do. The previous setting is put back on leaving, so the process's other
+    changes, and products on a GPU never do; ``tspg.settings.onednn_fp32 = False`` (the ``tspg`` command:
+    ``TSPG_ONEDNN_FP32=0``) turns it off. The previous setting is put back on leaving, so the process's other
     torch work is untouched. Results differ from MKL's in the last bits (another order of sums), as on another
     machine.
 
@@ -168,8 +169,10 @@ def fp32_products() -> Iterator[None]:
     per-target row counts change every step) stay with MKL: with them inside, `tspg run`'s peak memory rose by
     75 MB on W1 and 60 MB on W2.
     """
+    from tspg._settings import settings
+
     flags = _mkldnn_matmul_flags()
-    if flags is None or not onednn_fp32_is_exact():
+    if flags is None or not settings.onednn_fp32 or not onednn_fp32_is_exact():
         yield
         return
     before = flags.fp32_precision
