@@ -771,6 +771,7 @@ def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: AN
 
     Per target: top_genes_per_sample.tsv, top_genes.tsv, top_genes_by_source.tsv, and unique_top_up /
     unique_top_down / consensus_up / consensus_down in metrics.json; with --enrich-gmt also the enrichment tables.
+    The target's own samples (by label, else by f's call before) are no transition and are left out.
     """
     _setup_logging(kw["quiet"])
     genes, chosen = _run_targets(run_dir, targets)

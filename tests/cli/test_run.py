@@ -174,6 +174,37 @@ def test_demo_quick_writes_inputs_and_a_complete_run(tmp_path):
     assert again.returncode == 2 and "--force" in again.stderr
 
 
+def test_genes_leaves_the_targets_own_samples_out(own_run, inputs, caplog):
+    from tspg.workflow._run import genes_phase
+
+    atlas, _ = inputs
+    folder = own_run / "Liver"
+    pert = pd.read_csv(folder / "perturbations_scaled.tsv", sep="\t", index_col=0)
+    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0)
+    own = pred.index[pred["label"] == "Liver"]
+    assert 0 < len(own) < len(pred)
+    # a target sample moved (as G moves them where its training is kept), by a large move in one gene
+    moved = pert.copy()
+    moved.loc[own] = 0.0
+    moved.loc[own, moved.columns[-1]] = 5.0
+    moved.to_csv(folder / "perturbations_scaled.tsv", sep="\t", float_format="%.7g")
+    m = genes_phase(own_run, "Liver", k=5, rank_units="scaled")
+    per_sample = pd.read_csv(folder / "top_genes_per_sample.tsv", sep="\t")
+    assert not set(per_sample["sample"]) & set(own)
+    top = pd.read_csv(folder / "top_genes.tsv", sep="\t", index_col=0)
+    others = pred.index.difference(own)
+    assert top.loc[moved.columns[-1], "mean_perturbation"] == pytest.approx(moved.loc[others, moved.columns[-1]].mean())
+    assert top["count_up"].sum() + top["count_down"].sum() == len(per_sample)
+    assert (top["fraction_up"] * len(others)).round(6).equals(top["count_up"].astype(float))
+    # only target samples perturbed: they are used, with a warning that says so
+    pred.loc[own].to_csv(folder / "predictions.tsv", sep="\t")
+    moved.loc[own].to_csv(folder / "perturbations_scaled.tsv", sep="\t", float_format="%.7g")
+    with caplog.at_level("WARNING", logger="tspg.workflow._run"):
+        m = genes_phase(own_run, "Liver", k=5, rank_units="scaled")
+    assert "every perturbed sample is of the target class itself" in caplog.text
+    assert m["consensus_up"][0] == moved.columns[-1]
+
+
 def test_genes_and_enrich_commands_on_a_run(own_run, inputs):
     atlas, paths = inputs
     run_dir = own_run

@@ -379,7 +379,11 @@ def source_classes(predictions: pd.DataFrame) -> pd.Series:
 
 
 def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -> dict:
-    """Write the top perturbed genes of a target (per sample, overall, per source) and their unique counts."""
+    """Write the top perturbed genes of a target (per sample, overall, per source) and their unique counts.
+
+    Only the transitions count: samples whose source class (:func:`source_classes`) is the target itself are left
+    out (where every perturbed sample is, they are used, with a warning).
+    """
     from tspg import tl
 
     if rank_units not in RANK_UNITS:
@@ -390,6 +394,14 @@ def genes_phase(out: Path, target: str, k: int = 20, rank_units: str = "expr") -
     sources = source_classes(read_predictions(folder))
     if list(sources.index) != list(pert.index):
         raise InputError(f"{folder / name} and {folder / PREDICTIONS} list different samples; {_perturb_fix(folder)}.")
+    # the target's own samples are no transition to it: where G's training was kept it moves them too, a little,
+    # and their top genes would be votes in the consensus of the transitions
+    moved = (sources.astype(str) != str(target)).to_numpy()
+    if moved.any():
+        pert, sources = pert[moved], sources[moved]
+    else:
+        log.warning("target '%s': every perturbed sample is of the target class itself; its top genes are those "
+                    "of the target's own samples", target)
     per_sample = tl.top_genes_per_sample(pert, sources, k=k)
     summary = tl.top_gene_summary(per_sample, pert)
     write_table(per_sample, folder / TOP_GENES_PER_SAMPLE, index=False)
