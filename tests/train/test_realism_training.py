@@ -103,6 +103,48 @@ def test_without_an_independent_reference_only_confident_calls_rank_epochs():
     assert checkpoint_score({**trained, "val_accuracy": 0.5}) < checkpoint_score(prior_alone)
 
 
+def test_without_an_independent_reference_the_out_of_fold_training_calls_count_too():
+    # validation samples all called, but the prior alone leaves 3 of 20 training samples' out-of-fold moves short
+    prior_alone = {"val_accuracy": 1.0, "val_confident": 1.0, "val_energy": 0.6, "val_energy_scored": 0.0,
+                   "calls_confident": 0.85}
+    trained = {**prior_alone, "val_energy": 0.5, "calls_confident": 1.0}
+    assert max([prior_alone, trained], key=checkpoint_score) is trained
+    # ... the same cap: once the prior alone calls enough of them, a tie keeps it
+    enough = {**prior_alone, "calls_confident": 0.95}
+    assert checkpoint_score(enough) == checkpoint_score(trained)
+    assert max([enough, trained], key=checkpoint_score) is enough
+    # where the row has no such figure (NaN: energies scored, or no out-of-fold prior) the validation's decides
+    assert checkpoint_score({**prior_alone, "calls_confident": float("nan")}) == checkpoint_score(
+        {k: v for k, v in prior_alone.items() if k != "calls_confident"}) == (0.95, 0.0)
+
+
+def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_them(fitted, monkeypatch):
+    from tspg.train import _adversarial
+    from tspg.train._prior import CrossFittedTransport
+
+    model, ds = fitted[:2]
+    x = model.scale(ds.gem)
+    y = np.searchsorted(model.classes, ds.labels.astype(str).to_numpy())
+    tr = model.split.reindex(ds.gem.index).to_numpy() == "train"
+    xt, yt = x[tr], y[tr]
+    cross = CrossFittedTransport.fit(xt, yt, 0, len(model.classes), shrink="eb", covariance="blend")
+    plan = _plan(model.classifier, xt[yt == 0], GeneratorConfig())
+    plan.train_classes = torch.as_tensor(yt)
+    xo, do = _adversarial.out_of_fold_check(plan, cross, xt)
+    rows = np.flatnonzero(yt != 0)
+    assert len(xo) == len(rows) and torch.equal(xo, torch.as_tensor(xt[rows]))
+    for i in (0, len(rows) // 2, len(rows) - 1):
+        r = rows[i]
+        want = cross.priors[cross.group[r]](torch.as_tensor(xt[r:r + 1]), torch.as_tensor(yt[r:r + 1]))
+        torch.testing.assert_close(do[i:i + 1], want)
+    assert 0 <= cross.group[rows].min() and cross.group[rows].max() < len(cross.priors) - 1  # never the whole prior
+    monkeypatch.setattr(_adversarial, "MAX_OOF_CHECK", 7)  # a seeded sample of them
+    first, again = (_adversarial.out_of_fold_check(plan, cross, xt)[0] for _ in range(2))
+    assert len(first) == 7 and torch.equal(first, again)
+    # one fold (too few target samples for more): no out-of-fold prior, no check
+    assert _adversarial.out_of_fold_check(plan, CrossFittedTransport(cross.group * 0, cross.priors[-1:]), xt) is None
+
+
 def _row(epoch, conf=1.0, energy=0.6, z=float("nan")):
     return {"epoch": epoch, "val_accuracy": conf, "val_confident": conf, "val_margin": 1.0, "val_dist": 0.1,
             "val_energy": energy, "val_energy_scored": 1.0, "val_energy_z": z}
@@ -173,6 +215,9 @@ def test_validation_energy_is_measured_against_the_validation_targets(fitted):
         runs[name] = gen, hist
     assert {r["val_energy_scored"] for r in runs["val"][1]} == {1.0}
     assert {r["val_energy_scored"] for r in runs["few"][1]} == {0.0}  # a prior and < 3 validation targets
+    # ... where the out-of-fold moves of the training samples are called beside the validation samples
+    assert all(0 <= r["train_oof_confident"] <= 1 and 0 <= r["calls_confident"] <= 1 for r in runs["few"][1])
+    assert not any("calls_confident" in r for r in runs["val"][1])
     # the kept epoch's recorded validation energy is that of its perturbed validation samples to `ref`
     gen, hist = runs["val"]
     best = kept_row(hist)

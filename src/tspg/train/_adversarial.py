@@ -109,6 +109,10 @@ MIN_VAL_REFERENCE = 3
 #: An epoch whose validation energy distance is this many standard errors or more ABOVE the prior alone's is never
 #: kept, whatever its calls.
 PRIOR_GAIN_Z = 2.0
+
+#: At most this many training rows make the out-of-fold check of the ``realism`` rule where the validation part
+#: cannot score realism (:func:`out_of_fold_check`; a seeded sample of them where there are more).
+MAX_OOF_CHECK = 1000
 #: With ``patience``, an epoch resets the count of epochs without improvement only when it betters the score
 #: that last reset it by more than noise: a higher accuracy part, or (``realism`` rule) a validation energy
 #: distance lower by more than this share. Smaller gains still replace the kept weights (the prior alone only by
@@ -138,7 +142,9 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     distance rewards landing in the target distribution with its spread, where a distance to the target mean
     rewards collapse onto the mean. A row with ``val_energy_scored`` 0 (a generator with a transport prior and
     too few validation samples of the target) ranks by the first part alone, so that ties keep the earliest
-    epoch (the prior alone).
+    epoch (the prior alone); its share is then ``calls_confident`` where the row has it: the validation samples
+    together with the training samples of other classes moved by their out-of-fold prior
+    (:func:`out_of_fold_check`), so that a prior that leaves new samples short is seen on more than a few.
 
     ``margin`` (tspg 0.1's rule): the share called the target (2 decimals, uncapped), then the mean margin
     ``min(z_t - max_{i!=t} z_i, kappa)`` in whole logits, then the mean absolute distance to the target class's
@@ -147,7 +153,9 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     if rule == "margin":
         return (round(row["val_accuracy"], 2), float(round(row["val_margin"])), -row["val_dist"])
     energy = -row["val_energy"] if row.get("val_energy_scored", 1.0) else 0.0
-    return (min(round(row.get("val_confident", row["val_accuracy"]), 2), ACCURACY_ENOUGH), energy)
+    calls = row.get("calls_confident", math.nan)
+    share = row.get("val_confident", row["val_accuracy"]) if math.isnan(calls) else calls
+    return (min(round(share, 2), ACCURACY_ENOUGH), energy)
 
 
 def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | None, prior_kept: bool,
@@ -366,6 +374,9 @@ class AdversarialPlan:
         self.train_classes: torch.Tensor | None = None
         self.val_classes: np.ndarray | None = None
         self.val_displacement: torch.Tensor | None = None
+        #: where the validation part cannot score realism: training rows of other classes and their out-of-fold
+        #: prior moves, scored for confident calls beside it (:func:`out_of_fold_check`)
+        self.oof_check: tuple[torch.Tensor, torch.Tensor] | None = None
         self.w_norm = resolved_w_norm(config, x_target.shape[1])
         self.classifier = classifier
         self.generator = generator.to(device)
@@ -485,6 +496,44 @@ class AdversarialPlan:
 LOSS_NAMES = ("d_loss", "g_loss", "gan", "adv", "norm", "td")
 
 
+def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: np.ndarray
+                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Training rows of other classes than the target and each one's whole move by a prior fitted without it.
+
+    Where the validation part has too few target samples to score realism, the ``realism`` rule ranks epochs by
+    confident calls alone, and a validation part of a few samples cannot show a prior that leaves one new sample
+    in five short of the target (leukemia: 3 validation samples). The training samples moved by their
+    out-of-fold prior (:class:`tspg.train.CrossFittedTransport`) are new samples to that prior, so epoch 0's calls
+    on them are an honest figure of the prior alone; counted beside the validation part they let training be
+    kept where the prior alone leaves them short. A trained epoch's calls on them are in-sample for G, so this
+    only decides between the prior alone and training, by the capped share of :func:`checkpoint_score`.
+
+    Returns None where there is no out-of-fold prior (one fold: too few target samples) or no such row; at most
+    :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed). ``cross`` must be on the plan's device.
+    """
+    if cross is None or len(cross.priors) < 2:
+        return None
+    device, target = plan.device, plan.target
+    if plan.train_classes is not None:
+        other = (plan.train_classes != target).cpu().numpy()
+    else:
+        other = predict_logits(plan.classifier, x_train, device=device).argmax(1).numpy() != target
+    rows = np.flatnonzero(other & (cross.group < len(cross.priors) - 1))  # the rows an out-of-fold prior moves
+    if len(rows) == 0:
+        return None
+    if len(rows) > MAX_OOF_CHECK:
+        rows = np.sort(np.random.default_rng(plan.seed).choice(rows, MAX_OOF_CHECK, replace=False))
+    x = torch.as_tensor(np.asarray(x_train[rows], dtype=np.float32), device=device)
+    classes = None if plan.train_classes is None else plan.train_classes[torch.as_tensor(rows, device=device)]
+    disp = torch.empty_like(x)
+    group = cross.group[rows]
+    with torch.no_grad():
+        for j in np.unique(group):
+            sel = torch.as_tensor(np.flatnonzero(group == j), device=device)
+            disp[sel] = cross.priors[int(j)](x[sel], None if classes is None else classes[sel])
+    return x, disp
+
+
 def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None = None
               ) -> tuple[dict, torch.Tensor]:
     """The validation figures of the generator as it is now (eval mode): accuracy, margin, distances.
@@ -509,6 +558,13 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None 
         row["val_energy_scored"] = float(plan.energy_scored)
         if generator.prior is not None:
             row["val_energy_z"] = math.nan if prior is None else prior.z(v_adv)
+        if plan.oof_check is not None:
+            xo, do = plan.oof_check
+            o_adv, _ = perturb(generator, xo, do)
+            o_confident = target_margins(plan.classifier(o_adv), target) >= MARGIN_ENOUGH
+            v_count = v_confident.item() * len(xv)
+            row["train_oof_confident"] = o_confident.float().mean().item()
+            row["calls_confident"] = (v_count + o_confident.sum().item()) / (len(xv) + len(xo))
     return row, v_adv
 
 
@@ -588,6 +644,9 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
         with torch.no_grad():
             classes = torch.as_tensor(plan.val_classes[fresh], dtype=torch.long, device=device)
             plan.val_displacement = generator.prior(xv, classes)
+
+    if not plan.energy_scored and config.checkpoint == "realism":
+        plan.oof_check = out_of_fold_check(plan, cross, x_train)
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
