@@ -109,7 +109,6 @@ MIN_VAL_REFERENCE = 3
 #: An epoch whose validation energy distance is this many standard errors or more ABOVE the prior alone's is never
 #: kept, whatever its calls.
 PRIOR_GAIN_Z = 2.0
-
 #: At most this many training rows make the out-of-fold check of the ``realism`` rule where the validation part
 #: cannot score realism (:func:`out_of_fold_check`; a seeded sample of them where there are more).
 MAX_OOF_CHECK = 1000
