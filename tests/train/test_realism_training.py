@@ -119,7 +119,9 @@ def test_without_an_independent_reference_the_out_of_fold_training_calls_count_t
 
 
 def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_them(fitted, monkeypatch):
+    from tspg.nn import perturb
     from tspg.train import _adversarial
+    from tspg.train._losses import target_margins
     from tspg.train._prior import CrossFittedTransport
 
     model, ds = fitted[:2]
@@ -130,19 +132,28 @@ def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_
     cross = CrossFittedTransport.fit(xt, yt, 0, len(model.classes), shrink="eb", covariance="blend")
     plan = _plan(model.classifier, xt[yt == 0], GeneratorConfig())
     plan.train_classes = torch.as_tensor(yt)
-    xo, do = _adversarial.out_of_fold_check(plan, cross, xt)
+    xtt = torch.as_tensor(xt)
+    check = _adversarial.out_of_fold_check(plan, cross, xtt)
     rows = np.flatnonzero(yt != 0)
-    assert len(xo) == len(rows) and torch.equal(xo, torch.as_tensor(xt[rows]))
+    xo, do = check.moves(0, len(check))
+    assert len(check) == len(rows) and torch.equal(xo, xtt[rows])
     for i in (0, len(rows) // 2, len(rows) - 1):
         r = rows[i]
-        want = cross.priors[cross.group[r]](torch.as_tensor(xt[r:r + 1]), torch.as_tensor(yt[r:r + 1]))
+        want = cross.priors[cross.group[r]](xtt[r:r + 1], torch.as_tensor(yt[r:r + 1]))
         torch.testing.assert_close(do[i:i + 1], want)
     assert 0 <= cross.group[rows].min() and cross.group[rows].max() < len(cross.priors) - 1  # never the whole prior
+    # the calls counted a chunk at a time are those of all rows at once
+    g = plan.generator.eval()
+    with torch.no_grad():
+        x_adv, _ = perturb(g, xo, do)
+        want = int((target_margins(model.classifier(x_adv), 0) >= _adversarial.MARGIN_ENOUGH).sum())
+    monkeypatch.setattr(_adversarial, "OOF_CHUNK", 5)
+    assert check.confident(g, model.classifier, 0) == want
     monkeypatch.setattr(_adversarial, "MAX_OOF_CHECK", 7)  # a seeded sample of them
-    first, again = (_adversarial.out_of_fold_check(plan, cross, xt)[0] for _ in range(2))
-    assert len(first) == 7 and torch.equal(first, again)
+    first, again = (_adversarial.out_of_fold_check(plan, cross, xtt).rows for _ in range(2))
+    assert len(first) == 7 and np.array_equal(first, again)
     # one fold (too few target samples for more): no out-of-fold prior, no check
-    assert _adversarial.out_of_fold_check(plan, CrossFittedTransport(cross.group * 0, cross.priors[-1:]), xt) is None
+    assert _adversarial.out_of_fold_check(plan, CrossFittedTransport(cross.group * 0, cross.priors[-1:]), xtt) is None
 
 
 def _row(epoch, conf=1.0, energy=0.6, z=float("nan")):

@@ -112,6 +112,8 @@ PRIOR_GAIN_Z = 2.0
 #: At most this many training rows make the out-of-fold check of the ``realism`` rule where the validation part
 #: cannot score realism (:func:`out_of_fold_check`; a seeded sample of them where there are more).
 MAX_OOF_CHECK = 1000
+#: Rows of that check moved and scored at a time (its memory: a few of these rows x genes at once).
+OOF_CHUNK = 256
 #: With ``patience``, an epoch resets the count of epochs without improvement only when it betters the score
 #: that last reset it by more than noise: a higher accuracy part, or (``realism`` rule) a validation energy
 #: distance lower by more than this share. Smaller gains still replace the kept weights (the prior alone only by
@@ -375,7 +377,7 @@ class AdversarialPlan:
         self.val_displacement: torch.Tensor | None = None
         #: where the validation part cannot score realism: training rows of other classes and their out-of-fold
         #: prior moves, scored for confident calls beside it (:func:`out_of_fold_check`)
-        self.oof_check: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.oof_check: OutOfFoldCheck | None = None
         self.w_norm = resolved_w_norm(config, x_target.shape[1])
         self.classifier = classifier
         self.generator = generator.to(device)
@@ -495,9 +497,53 @@ class AdversarialPlan:
 LOSS_NAMES = ("d_loss", "g_loss", "gan", "adv", "norm", "td")
 
 
-def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: np.ndarray
-                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Training rows of other classes than the target and each one's whole move by a prior fitted without it.
+class OutOfFoldCheck:
+    """Training rows of other classes than the target, each to be moved by the prior fitted without it.
+
+    Built by :func:`out_of_fold_check`; holds row indices into the training tensor (no copy of the rows), and
+    moves and scores them a chunk of :data:`OOF_CHUNK` rows at a time, so that its memory stays that of one
+    chunk at any number of genes.
+    """
+
+    def __init__(self, x_train: torch.Tensor, rows: np.ndarray, cross: CrossFittedTransport,
+                 classes: torch.Tensor | None) -> None:
+        self.x_train, self.rows, self.cross = x_train, rows, cross
+        self.group = cross.group[rows]
+        self.classes = classes  # each row's class (its map), else None: each prior's nearest centroid
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def moves(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``start:stop`` of the check and each one's whole move by its out-of-fold prior."""
+        device = self.x_train.device
+        x = self.x_train[torch.as_tensor(self.rows[start:stop], device=device)]
+        disp = torch.empty_like(x)
+        group = self.group[start:stop]
+        with torch.no_grad():
+            for j in np.unique(group):
+                sel = torch.as_tensor(np.flatnonzero(group == j), device=device)
+                classes = None if self.classes is None else self.classes[start:stop][sel]
+                disp[sel] = self.cross.priors[int(j)](x[sel], classes)
+        return x, disp
+
+    def confident(self, generator: Generator, classifier: Classifier, target: int) -> int:
+        """How many rows ``classifier`` calls ``target`` by :data:`MARGIN_ENOUGH`, moved and perturbed by ``generator``.
+
+        ``generator`` should be in eval mode (as :func:`_validate` puts it).
+        """
+        count = 0
+        with torch.no_grad():
+            for start in range(0, len(self), OOF_CHUNK):
+                x, disp = self.moves(start, start + OOF_CHUNK)
+                x_adv, _ = perturb(generator, x, disp)
+                count += int((target_margins(classifier(x_adv), target) >= MARGIN_ENOUGH).sum())
+        return count
+
+
+def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: torch.Tensor
+                      ) -> OutOfFoldCheck | None:
+    """The training rows of other classes than the target, to be scored moved by a prior fitted without them.
 
     Where the validation part has too few target samples to score realism, the ``realism`` rule ranks epochs by
     confident calls alone, and a validation part of a few samples cannot show a prior that leaves one new sample
@@ -507,8 +553,9 @@ def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None,
     kept where the prior alone leaves them short. A trained epoch's calls on them are in-sample for G, so this
     only decides between the prior alone and training, by the capped share of :func:`checkpoint_score`.
 
-    Returns None where there is no out-of-fold prior (one fold: too few target samples) or no such row; at most
-    :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed). ``cross`` must be on the plan's device.
+    ``x_train``: the training part on the plan's device (as :func:`fit_generator` holds it); ``cross`` must be
+    there too. Returns None where there is no out-of-fold prior (one fold: too few target samples) or no such
+    row; at most :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed).
     """
     if cross is None or len(cross.priors) < 2:
         return None
@@ -522,15 +569,8 @@ def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None,
         return None
     if len(rows) > MAX_OOF_CHECK:
         rows = np.sort(np.random.default_rng(plan.seed).choice(rows, MAX_OOF_CHECK, replace=False))
-    x = torch.as_tensor(np.asarray(x_train[rows], dtype=np.float32), device=device)
     classes = None if plan.train_classes is None else plan.train_classes[torch.as_tensor(rows, device=device)]
-    disp = torch.empty_like(x)
-    group = cross.group[rows]
-    with torch.no_grad():
-        for j in np.unique(group):
-            sel = torch.as_tensor(np.flatnonzero(group == j), device=device)
-            disp[sel] = cross.priors[int(j)](x[sel], None if classes is None else classes[sel])
-    return x, disp
+    return OutOfFoldCheck(x_train, rows, cross, classes)
 
 
 def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None = None
@@ -558,12 +598,10 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None 
         if generator.prior is not None:
             row["val_energy_z"] = math.nan if prior is None else prior.z(v_adv)
         if plan.oof_check is not None:
-            xo, do = plan.oof_check
-            o_adv, _ = perturb(generator, xo, do)
-            o_confident = target_margins(plan.classifier(o_adv), target) >= MARGIN_ENOUGH
-            v_count = v_confident.item() * len(xv)
-            row["train_oof_confident"] = o_confident.float().mean().item()
-            row["calls_confident"] = (v_count + o_confident.sum().item()) / (len(xv) + len(xo))
+            check = plan.oof_check
+            o_count = check.confident(generator, plan.classifier, target)
+            row["train_oof_confident"] = o_count / len(check)
+            row["calls_confident"] = (v_confident.item() * len(xv) + o_count) / (len(xv) + len(check))
     return row, v_adv
 
 
@@ -645,7 +683,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             plan.val_displacement = generator.prior(xv, classes)
 
     if not plan.energy_scored and config.checkpoint == "realism":
-        plan.oof_check = out_of_fold_check(plan, cross, x_train)
+        plan.oof_check = out_of_fold_check(plan, cross, xt)
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
