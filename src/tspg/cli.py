@@ -165,8 +165,10 @@ def _generator_options(f: Callable) -> Callable:
                      help="Which epoch's generator is kept: realism (default: validation accuracy, then the energy "
                           "distance of the perturbed validation samples to the target class; with a prior, the "
                           "prior alone stays unless training calls more samples or lowers that distance by 2 "
-                          "bootstrap standard errors, and no epoch that raises it by 2 is kept) or margin (tspg "
-                          "0.1: accuracy, margin, distance to the target mean)."),
+                          "bootstrap standard errors, and no epoch that raises it by 2 is kept; with fewer than 3 "
+                          "validation target samples, the calls also count training samples of other classes moved "
+                          "by their cross-fitted prior) or margin (tspg 0.1: accuracy, margin, distance to the "
+                          "target mean)."),
         click.option("--g-init", type=click.Choice(list(G_INITS)), default=None,
                      help="Generator output layer at start: zero (default: G starts as the identity map) or random "
                           "(the paper's)."),
