@@ -134,9 +134,10 @@ def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_
     plan.train_classes = torch.as_tensor(yt)
     xtt = torch.as_tensor(xt)
     check = _adversarial.out_of_fold_check(plan, cross, xtt)
-    rows = np.flatnonzero(yt != 0)
+    assert np.array_equal(check.rows, np.flatnonzero(yt != 0))
     xo, do = check.moves(0, len(check))
-    assert len(check) == len(rows) and torch.equal(xo, xtt[rows])
+    rows, _ = cross.grouped(check.rows)  # the order of the moved rows: those of one fold prior together
+    assert sorted(rows) == sorted(check.rows) and torch.equal(xo, xtt[rows])
     for i in (0, len(rows) // 2, len(rows) - 1):
         r = rows[i]
         want = cross.priors[cross.group[r]](xtt[r:r + 1], torch.as_tensor(yt[r:r + 1]))

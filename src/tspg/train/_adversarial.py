@@ -501,31 +501,25 @@ class OutOfFoldCheck:
     """Training rows of other classes than the target, each to be moved by the prior fitted without it.
 
     Built by :func:`out_of_fold_check`; holds row indices into the training tensor (no copy of the rows), and
-    moves and scores them a chunk of :data:`OOF_CHUNK` rows at a time, so that its memory stays that of one
-    chunk at any number of genes.
+    moves (:meth:`CrossFittedTransport.move`) and scores them a chunk of :data:`OOF_CHUNK` rows at a time, so that
+    its memory stays that of one chunk at any number of genes.
     """
 
     def __init__(self, x_train: torch.Tensor, rows: np.ndarray, cross: CrossFittedTransport,
                  classes: torch.Tensor | None) -> None:
         self.x_train, self.rows, self.cross = x_train, rows, cross
-        self.group = cross.group[rows]
-        self.classes = classes  # each row's class (its map), else None: each prior's nearest centroid
+        self.classes = classes  # the training rows' classes (each row's map), else None: each prior's nearest
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def moves(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``start:stop`` of the check and each one's whole move by its out-of-fold prior."""
-        device = self.x_train.device
-        x = self.x_train[torch.as_tensor(self.rows[start:stop], device=device)]
-        disp = torch.empty_like(x)
-        group = self.group[start:stop]
+        """Rows ``start:stop`` of the check (grouped by their prior) and each one's move by its out-of-fold prior."""
+        rows, spans = self.cross.grouped(self.rows[start:stop])
+        idx = torch.as_tensor(rows, device=self.x_train.device)
+        x = self.x_train[idx]
         with torch.no_grad():
-            for j in np.unique(group):
-                sel = torch.as_tensor(np.flatnonzero(group == j), device=device)
-                classes = None if self.classes is None else self.classes[start:stop][sel]
-                disp[sel] = self.cross.priors[int(j)](x[sel], classes)
-        return x, disp
+            return x, self.cross.move(x, spans, None if self.classes is None else self.classes[idx])
 
     def confident(self, generator: Generator, classifier: Classifier, target: int) -> int:
         """How many rows ``classifier`` calls ``target`` by :data:`MARGIN_ENOUGH`, moved and perturbed by ``generator``.
@@ -541,8 +535,8 @@ class OutOfFoldCheck:
         return count
 
 
-def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: torch.Tensor
-                      ) -> OutOfFoldCheck | None:
+def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: torch.Tensor,
+                      calls: torch.Tensor | None = None) -> OutOfFoldCheck | None:
     """The training rows of other classes than the target, to be scored moved by a prior fitted without them.
 
     Where the validation part has too few target samples to score realism, the ``realism`` rule ranks epochs by
@@ -554,23 +548,24 @@ def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None,
     only decides between the prior alone and training, by the capped share of :func:`checkpoint_score`.
 
     ``x_train``: the training part on the plan's device (as :func:`fit_generator` holds it); ``cross`` must be
-    there too. Returns None where there is no out-of-fold prior (one fold: too few target samples) or no such
-    row; at most :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed).
+    there too. A row's class is its label where the plan has the labels, else f's call (``calls`` where the caller
+    has them already, else predicted here). Returns None where there is no out-of-fold prior (one fold: too few
+    target samples) or no such row; at most :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed).
     """
     if cross is None or len(cross.priors) < 2:
         return None
     device, target = plan.device, plan.target
     if plan.train_classes is not None:
-        other = (plan.train_classes != target).cpu().numpy()
-    else:
-        other = predict_logits(plan.classifier, x_train, device=device).argmax(1).numpy() != target
+        calls = plan.train_classes
+    elif calls is None:
+        calls = predict_logits(plan.classifier, x_train, device=device).argmax(1)
+    other = (calls != target).cpu().numpy()
     rows = np.flatnonzero(other & (cross.group < len(cross.priors) - 1))  # the rows an out-of-fold prior moves
     if len(rows) == 0:
         return None
     if len(rows) > MAX_OOF_CHECK:
         rows = np.sort(np.random.default_rng(plan.seed).choice(rows, MAX_OOF_CHECK, replace=False))
-    classes = None if plan.train_classes is None else plan.train_classes[torch.as_tensor(rows, device=device)]
-    return OutOfFoldCheck(x_train, rows, cross, classes)
+    return OutOfFoldCheck(x_train, rows, cross, plan.train_classes)
 
 
 def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None = None
@@ -683,7 +678,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             plan.val_displacement = generator.prior(xv, classes)
 
     if not plan.energy_scored and config.checkpoint == "realism":
-        plan.oof_check = out_of_fold_check(plan, cross, xt)
+        plan.oof_check = out_of_fold_check(plan, cross, xt, calls)
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)

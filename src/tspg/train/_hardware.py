@@ -132,23 +132,30 @@ def onednn_fp32_is_exact() -> bool:
     flags = _mkldnn_matmul_flags()
     if flags is None:
         return False
-    before = flags.fp32_precision
     try:
-        flags.fp32_precision = "bf16"
-        for rows, inner, cols, transposed in _PROBE_SHAPES:
-            want = inner * (1 + 2**-12)  # exact in fp32 (inner is a power of two), 'inner' once rounded to bf16
-            if transposed:
-                out = torch.full((inner, rows), 1 + 2**-12).T @ torch.ones(inner, cols)
-            else:
-                out = torch.nn.functional.linear(torch.full((rows, inner), 1 + 2**-12), torch.ones(cols, inner))
-            if not bool((out == want).all()):
-                return False
+        with _routed(flags):
+            for rows, inner, cols, transposed in _PROBE_SHAPES:
+                want = inner * (1 + 2**-12)  # exact in fp32 (inner is a power of two), 'inner' once rounded to bf16
+                if transposed:
+                    out = torch.full((inner, rows), 1 + 2**-12).T @ torch.ones(inner, cols)
+                else:
+                    out = torch.nn.functional.linear(torch.full((rows, inner), 1 + 2**-12), torch.ones(cols, inner))
+                if not bool((out == want).all()):
+                    return False
         return True
     except (RuntimeError, ValueError):  # a torch that refuses the setting (mixed with the legacy API, say)
         return False
+
+
+@contextlib.contextmanager
+def _routed(flags: object) -> Iterator[None]:
+    """Torch's fp32 products sent to oneDNN (``fp32_precision = "bf16"``) inside; the previous value put back."""
+    before = flags.fp32_precision
+    flags.fp32_precision = "bf16"
+    try:
+        yield
     finally:
-        with contextlib.suppress(RuntimeError, ValueError):
-            flags.fp32_precision = before
+        flags.fp32_precision = before
 
 
 @contextlib.contextmanager
@@ -175,9 +182,5 @@ def fp32_products() -> Iterator[None]:
     if flags is None or not settings.onednn_fp32 or not onednn_fp32_is_exact():
         yield
         return
-    before = flags.fp32_precision
-    flags.fp32_precision = "bf16"
-    try:
+    with _routed(flags):
         yield
-    finally:
-        flags.fp32_precision = before

@@ -627,14 +627,22 @@ class CrossFittedTransport:
         order = order.cpu().numpy()
         spans = []
         for k in range(len(order) // batch):
-            part = order[k * batch:(k + 1) * batch]
-            g = self.group[part]
-            by = np.argsort(g, kind="stable")
-            order[k * batch:(k + 1) * batch] = part[by]
-            j, starts = np.unique(g[by], return_index=True)
-            ends = [*starts[1:], len(part)]
-            spans.append([(int(a), int(b), int(c)) for a, b, c in zip(j, starts, ends, strict=True)])
+            order[k * batch:(k + 1) * batch], part_spans = self.grouped(order[k * batch:(k + 1) * batch])
+            spans.append(part_spans)
         return torch.as_tensor(order), spans
+
+    def grouped(self, rows: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+        """``rows`` (training row indices) with those of one prior together, and their spans for :meth:`move`.
+
+        Returns
+        -------
+        The reordered rows (those of one prior keep their order) and the spans ``(prior, start, end)`` of positions.
+        """
+        g = self.group[rows]
+        by = np.argsort(g, kind="stable")
+        j, starts = np.unique(g[by], return_index=True)
+        ends = [*starts[1:], len(rows)]
+        return rows[by], [(int(a), int(b), int(c)) for a, b, c in zip(j, starts, ends, strict=True)]
 
     def move(self, x: torch.Tensor, spans: list[tuple[int, int, int]],
              classes: torch.Tensor | None = None) -> torch.Tensor:
