@@ -60,7 +60,7 @@ SHOWN = ("success_f", "success_logreg", "energy_distance", "energy_distance_gene
          "r2_mean_de20", "pearson_delta", "de_direction", "specificity", "l2", "genes_moved")
 # metrics compared in the per-data-set sentence, with the direction that is better
 COMPARED = {"success_logreg": "higher", "energy_distance": "lower", "energy_distance_genes": "lower",
-            "c2st_auc": "lower", "mmd": "lower", "r2_mean_de20": "higher", "pearson_delta": "higher",
+            "c2st_auc": "closer to 0.5", "mmd": "lower", "r2_mean_de20": "higher", "pearson_delta": "higher",
             "de_direction": "higher", "specificity": "higher", "precision20_up": "higher",
             "precision20_down": "higher"}
 #: The baselines the verdict compares TSPG with (identity makes no transition; tspg_0.1 is TSPG itself).
@@ -280,6 +280,11 @@ def _cell(mean: float, sd: float) -> str:
     return _fmt(mean) + ("" if pd.isna(sd) else f" ± {_fmt(sd)}")
 
 
+def _badness(value: float, better: str) -> float:
+    """``value`` as a score where lower is better (``better``: a direction of ``COMPARED``)."""
+    return -value if better == "higher" else abs(value - 0.5) if better == "closer to 0.5" else value
+
+
 def verdict(mean: pd.DataFrame, sd: pd.DataFrame) -> str:
     """One sentence over seed means: the metrics where TSPG is best (ties within one TSPG seed-sd go to TSPG)
     and those where a baseline is better by more than that."""
@@ -290,10 +295,10 @@ def verdict(mean: pd.DataFrame, sd: pd.DataFrame) -> str:
         others = mean.loc[[m for m in BASELINES if m in mean.index], metric].dropna()
         if others.empty:
             continue
-        best = others.idxmax() if better == "higher" else others.idxmin()
+        best = others.map(lambda v, d=better: _badness(v, d)).idxmin()
         t, b = mean.loc["tspg", metric], others[best]
         tol = 0.0 if pd.isna(sd.loc["tspg", metric]) else sd.loc["tspg", metric]
-        if (t >= b - tol - 1e-9) if better == "higher" else (t <= b + tol + 1e-9):
+        if _badness(t, better) <= _badness(b, better) + tol + 1e-9:
             wins.append(metric)
         else:
             losses.append(f"{metric} ({best} {_fmt(b)} vs TSPG {_fmt(t)})")

@@ -205,6 +205,21 @@ def test_genes_leaves_the_targets_own_samples_out(own_run, inputs, caplog):
     assert m["consensus_up"][0] == moved.columns[-1]
 
 
+def test_genes_keeps_sample_names_that_look_like_numbers(own_run):
+    from tspg.workflow._run import genes_phase
+
+    folder = own_run / "Liver"
+    pert = pd.read_csv(folder / "perturbations_scaled.tsv", sep="\t", index_col=0)
+    pred = pd.read_csv(folder / "predictions.tsv", sep="\t", index_col=0)
+    names = [f"{i:04d}" for i in range(len(pert))]  # patient IDs like 0007: not the number 7
+    pert.index = pred.index = names
+    pert.to_csv(folder / "perturbations_scaled.tsv", sep="\t", float_format="%.7g")
+    pred.to_csv(folder / "predictions.tsv", sep="\t")
+    genes_phase(own_run, "Liver", k=5, rank_units="scaled")
+    per_sample = pd.read_csv(folder / "top_genes_per_sample.tsv", sep="\t", dtype={"sample": str})
+    assert set(per_sample["sample"]) == set(pred.index[pred["label"] != "Liver"])
+
+
 def test_genes_and_enrich_commands_on_a_run(own_run, inputs):
     atlas, paths = inputs
     run_dir = own_run

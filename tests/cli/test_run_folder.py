@@ -108,3 +108,18 @@ def test_retraining_a_generator_removes_its_stale_outputs(inputs, tmp_path):
     # train-generator keeps the run's generator settings (here --epochs 1) unless told otherwise
     hist = pd.read_csv(out / "Liver" / "history.tsv", sep="\t")
     assert hist["epoch"].tolist() == [0, 1]  # the prior alone, then the one epoch
+
+
+def test_retraining_a_generator_takes_its_old_figures_out_of_evaluation_md(inputs, tmp_path):
+    _, paths = inputs
+    out = tmp_path / "run"
+    fast = [a for a in FAST if a != "--no-evaluate"]
+    assert tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--target", "Lung",
+                "--out", out, *fast).returncode == 0
+    text = (out / "evaluation.md").read_text()
+    assert "## Liver" in text and "## Lung" in text
+    assert tspg("train-generator", out, "--target", "Liver", "--quiet").returncode == 0
+    text = (out / "evaluation.md").read_text()
+    assert "## Liver" not in text and "## Lung" in text  # Lung's generator and figures are unchanged
+    assert tspg("train-generator", out, "--target", "Lung", "--quiet").returncode == 0
+    assert not (out / "evaluation.md").exists()  # no target has an evaluation any more

@@ -153,3 +153,27 @@ def test_nearest_mean_calls_as_scikit_learns_nearest_centroid():
     calls = NearestMean(classes, means).predict(new)
     assert set(calls) == set(classes)  # the test data reach every class
     np.testing.assert_array_equal(calls, NearestCentroid().fit(x, y).predict(new))
+
+
+def test_a_source_class_named_like_the_pooled_rows_keeps_one_pooled_row(run, caplog):
+    # a class literally named "all" (e.g. lower-case leukaemia labels) is pooled with the rest, not a second "all"
+    y = np.where(run["y"] == "Lung", tl.ALL, run["y"])
+    refs = tl.fit_references(run["x_train"], np.where(run["y_train"] == "Lung", tl.ALL, run["y_train"]), seed=0)
+    with caplog.at_level("WARNING", logger="tspg.tl._evaluate"):
+        frame = tl.evaluate(refs, run["x"], y, TARGET, {"tspg": run["methods"]["tspg"]}, floor=False)
+    assert "named 'all'" in caplog.text
+    assert frame[["method", "source"]].values.tolist() == [["tspg", "Heart - Left Ventricle"], ["tspg", tl.ALL]]
+    assert int(frame.loc[frame["source"] == tl.ALL, "n"].iloc[0]) == (y != TARGET).sum()
+    assert isinstance(tl.behind_sentence(frame), str)
+
+
+def test_no_held_out_target_sample_leaves_realism_unscored_and_success_scored(run, frame):
+    keep = run["y"] != TARGET
+    frame = tl.evaluate(run["refs"], run["x"][keep], run["y"][keep], TARGET, {"tspg": run["methods"]["tspg"][keep]},
+                        classify=run["classify"], floor=False)
+    row = frame[frame["source"] == tl.ALL].iloc[0]
+    assert math.isnan(row["energy_distance"]) and math.isnan(row["c2st_auc"]) and math.isnan(row["mmd"])
+    # the target's own samples are never scored, so success is that of the evaluation with them
+    full = frame[(frame["method"] == "tspg") & (frame["source"] == tl.ALL)].iloc[0]
+    assert row["n"] == keep.sum() == full["n"]
+    assert row["success_f"] == full["success_f"] and row["success_logreg"] == full["success_logreg"]

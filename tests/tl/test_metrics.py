@@ -61,7 +61,9 @@ def test_registry_names_match_the_literal_and_unknown_names_list_them():
     assert set(tl.METRICS) == set(get_args(MetricName))
     with pytest.raises(ValueError, match="valid names: success_f, success_logreg"):
         tl.compute_metrics(tl.MetricInput(x_adv=np.zeros((1, 2))), ["accuracy"])
-    assert all(m.better in ("higher", "lower", "neither") and m.description for m in tl.METRICS.values())
+    assert all(m.better in ("higher", "lower", "neither", "closer to 0.5") and m.description
+               for m in tl.METRICS.values())
+    assert tl.METRICS["c2st_auc"].better == "closer to 0.5"
 
 
 @settings(max_examples=30, deadline=None)

@@ -109,6 +109,17 @@ def test_behind_baselines_names_each_metric_a_baseline_does_better():
     assert "best or tied" in behind_sentence(ahead)
 
 
+def test_a_two_sample_auc_below_one_half_is_not_better_than_one_half():
+    # an AUC of 0 tells the sets apart as well as 1 (the other way round); below 0.5 on a few samples is chance
+    frame = _frame({"tspg": {"c2st_auc": 0.55}, "mean_shift": {"c2st_auc": 0.40},
+                    "target_mean": {"c2st_auc": 0.0}, "optimal_transport": {"c2st_auc": 0.70}})
+    assert best_baseline(frame, "c2st_auc") == ("mean_shift", 0.40)
+    assert behind_baselines(frame, metrics=["c2st_auc"]) == []
+    closer = _frame({"tspg": {"c2st_auc": 0.62}, "mean_shift": {"c2st_auc": 0.45}})
+    assert [(b["baseline"], b["baseline_value"]) for b in behind_baselines(closer, metrics=["c2st_auc"])] == [
+        ("mean_shift", 0.45)]
+
+
 def test_paired_atlas_knows_each_samples_own_transition():
     atlas = make_paired_atlas(n_individuals=40, n_genes=300, seed=4, noise=0.01)
     ind, lab, d = atlas.individuals, atlas.labels, atlas.true_delta

@@ -174,6 +174,11 @@ def test_a_step_deals_the_batch_to_several_targets_never_to_a_samples_own_class(
         assert sorted(np.concatenate([g for _, g in groups]).tolist()) == list(range(32))
         seen.update(int(i) for i, _ in groups)
     assert seen == {0, 1, 2, 3}
+    # a batch too small for two groups of GROUP_SIZE still gets two targets, so no row keeps its own class
+    for seed in range(20):
+        batch = np.random.default_rng(seed).choice(len(y), GROUP_SIZE + 4, replace=False)
+        t, groups = plan.assign(y[batch])
+        assert len(groups) == 2 and not (np.asarray([0, 1, 2, 3])[t] == y[batch]).any()
     again = ConditionalPlan(clf, gen, disc, x, y, [0, 1, 2, 3], GeneratorConfig(), seed=3,
                             device=torch.device("cpu"))
     first = np.random.default_rng(0).choice(len(y), 32, replace=False)
@@ -310,3 +315,36 @@ def test_conditional_generator_shapes():
     g = ConditionalGenerator(7, 3, zero_init=False)
     out = g(torch.rand(5, 7), torch.tensor([0, 1, 2, 1, 0]))
     assert out.shape == (5, 7) and out.abs().max() <= 1
+
+
+def test_a_small_target_is_moved_by_the_whole_prior_and_the_others_stay_cross_fitted(atlas, monkeypatch):
+    from tspg.nn import Classifier
+    from tspg.train import _conditional, fit_conditional_generator
+
+    x, y, _ = atlas
+    keep = np.ones(len(y), bool)
+    keep[np.flatnonzero(y == 3)[3:]] = False  # class 3: 3 training samples, fewer than the 5 folds
+    x, y = x[keep], y[keep]
+    plans = []
+    train = _conditional._train
+    monkeypatch.setattr(_conditional, "_train", lambda plan, *a, **k: plans.append(plan) or train(plan, *a, **k))
+    cfg = GeneratorConfig(epochs=1, prior_components=10)
+    fit_conditional_generator(Classifier(x.shape[1], 4), x, y, [0, 3], x[:8], cfg, progress=False, y_val=y[:8])
+    plan = plans[0]
+    # one small target used to switch cross-fitting off for every target
+    assert plan.folds is not None and plan.folds[3].tolist() == [False, True]
+    idx = np.flatnonzero((y == 1) | (y == 2))[::2]  # rows of neither target's class
+    xb = torch.as_tensor(x[idx])
+    classes = torch.as_tensor(y[idx])
+    whole = {}
+    for i in (0, 1):
+        t = torch.full((len(idx),), i)
+        with torch.no_grad():
+            whole[i] = plan.generator.prior(xb, t, classes)
+            got = plan.displacement(xb, t, t.numpy(), idx, classes)
+        share = (got * whole[i]).sum(1) / (whole[i] * whole[i]).sum(1)
+        if i == 1:  # the small target: each row's whole move, times its share in [prior_share_low, 1]
+            torch.testing.assert_close(got, whole[i] * share[:, None], atol=1e-5, rtol=1e-4)
+            assert share.min() >= cfg.prior_share_low - 1e-4 and share.max() <= 1 + 1e-4
+        else:  # the cross-fitted one: the fold priors' moves differ from the whole prior's
+            assert (got - whole[i] * share[:, None]).abs().max() > 1e-3

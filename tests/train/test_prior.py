@@ -176,7 +176,8 @@ def test_g_trains_on_moves_the_prior_leaves_short_only_with_cross_fitting():
     model.fit_classifier(ds)
     target = sorted(a.labels.unique())[0]
     adv = {}
-    for name, kw in (("in_sample", {"prior_folds": 1, "prior_share_low": 1.0}), ("default", {})):
+    for name, kw in (("in_sample", {"prior_folds": 1, "prior_share_low": 1.0}), ("default", {}),
+                     ("in_sample_partial", {"prior_folds": 1})):
         # each class's own covariance: with fewer samples than components it fits its training samples exactly
         model.generator_config = GeneratorConfig(epochs=1, prior_covariance="own", **kw)
         model.fit_generator(ds, target)
@@ -185,6 +186,8 @@ def test_g_trains_on_moves_the_prior_leaves_short_only_with_cross_fitting():
     # (measured -5.000); cross-fitted, partly applied moves leave some short, and L_adv acts on them (-4.859)
     assert adv["in_sample"] == pytest.approx(-5.0, abs=1e-6)
     assert adv["default"] > -4.95
+    # the random share applies with the whole part's prior too (prior_folds 1 used to ignore it)
+    assert adv["in_sample_partial"] > -4.95
 
 
 def _moved_mean(prior, x, y, c):

@@ -267,6 +267,14 @@ def test_the_conditional_fit_without_validation_samples_and_its_checks(overlappi
     cfg = GeneratorConfig(epochs=1)
     with pytest.raises(ValueError, match="y_val has 3 labels for 5 validation samples"):
         fit_conditional_generator(model.classifier, x, y, [0, 1], x[:5], cfg, progress=False, y_val=y[:3])
+    # the per-target fit checks them too (it used to drop misaligned labels and move by the nearest centroid)
+    from tspg.train import fit_generator
+
+    xt = x[y == 0]
+    with pytest.raises(ValueError, match="y_val has 3 labels for 5 samples"):
+        fit_generator(model.classifier, x, xt, 0, x[:5], cfg, progress=False, y_train=y, y_val=y[:3])
+    with pytest.raises(ValueError, match="y_train has 4 labels for"):
+        fit_generator(model.classifier, x, xt, 0, x[:5], cfg, progress=False, y_train=y[:4], y_val=y[:5])
     gen, hist = fit_conditional_generator(model.classifier, x, y, [0, 1], x[:0], cfg, progress=False,
                                           y_val=y[:0])
     # the training part is scored, but its target samples are what L_td pulls towards: no energy ranking, no z

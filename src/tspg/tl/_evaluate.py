@@ -7,6 +7,7 @@ class and for all sources together; :func:`evaluation_markdown` renders the per-
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from tspg.tl._metrics import (
     compute_metrics,
     median_bandwidths,
 )
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
     from sklearn.decomposition import PCA
@@ -66,9 +69,9 @@ def best_baseline(frame: pd.DataFrame, metric: str, source: str = ALL,
     if metric not in rows.columns:
         return None
     values = rows.set_index("method")[metric].dropna()
-    if values.empty:
+    if values.empty or METRICS[metric].better == "neither":
         return None
-    best = values.idxmax() if METRICS[metric].better == "higher" else values.idxmin()
+    best = values.map(METRICS[metric].badness).idxmin()
     return str(best), float(values[best])
 
 
@@ -105,8 +108,7 @@ def behind_baselines(frame: pd.DataFrame, method: str = "tspg", metrics: Sequenc
         if best is None:
             continue
         value = float(rows.loc[method, metric])
-        worse = value < best[1] - 1e-9 if METRICS[metric].better == "higher" else value > best[1] + 1e-9
-        if worse:
+        if METRICS[metric].badness(value) > METRICS[metric].badness(best[1]) + 1e-9:
             out.append({"metric": metric, "baseline": best[0], "baseline_value": best[1], "value": value})
     return out
 
@@ -330,11 +332,16 @@ def evaluate(references: References, x: np.ndarray, y: np.ndarray, target: objec
     pca = references.pca
     is_target = y == target
     x_target = x[is_target]
-    z_target = project(pca, x_target)
+    # no held-out target sample: the realism metrics are NaN, success is still scored
+    z_target = project(pca, x_target) if len(x_target) else np.zeros((0, pca.n_components_))
     keep = ~is_target
     x_src, y_src = x[keep], y[keep]
     delta_src = None if true_delta is None else np.asarray(true_delta, np.float64)[keep]
-    groups = [(str(c), y_src == c) for c in sorted(np.unique(y_src), key=str)] + [(ALL, np.ones(len(y_src), bool))]
+    sources = sorted(np.unique(y_src), key=str)
+    if ALL in map(str, sources):
+        log.warning("a source class is named '%s', the name of the rows of all sources together: its own rows are "
+                    "left out of the evaluation (its samples are in the '%s' rows)", ALL, ALL)
+    groups = [(str(c), y_src == c) for c in sources if str(c) != ALL] + [(ALL, np.ones(len(y_src), bool))]
     before = references.calls(x_src, target)
     if classify is not None:
         before["f"] = np.asarray(classify(x_src)) == target

@@ -379,11 +379,26 @@ class Metric:
 
     func: Callable[[MetricInput], float]
     description: str
-    better: Literal["higher", "lower", "neither"]
+    better: Literal["higher", "lower", "neither", "closer to 0.5"]
 
     def __call__(self, inp: MetricInput) -> float:
         """Compute the metric."""
         return self.func(inp)
+
+    def badness(self, value: float) -> float:
+        """``value`` turned into a score where lower is better (NaN for a metric without a direction).
+
+        ``higher``: ``-value``; ``lower``: ``value``; ``closer to 0.5`` (the two-sample test's AUC, whose values
+        below 0.5 are chance on a few samples or a test that tells the sets apart the other way round):
+        ``|value - 0.5|``.
+        """
+        if self.better == "higher":
+            return -value
+        if self.better == "lower":
+            return value
+        if self.better == "closer to 0.5":
+            return abs(value - 0.5)
+        return NAN
 
 
 METRICS: dict[str, Metric] = {
@@ -402,7 +417,7 @@ METRICS: dict[str, Metric] = {
                         "lower"),
     "c2st_auc": Metric(_c2st, "classifier two-sample test: cross-validated ROC AUC of a logistic regression "
                        "telling perturbed from held-out real target samples (PCA space; 0.5 = indistinguishable)",
-                       "lower"),
+                       "closer to 0.5"),
     "specificity": Metric(_specificity, "R^2 of each sample's perturbation against its own known true transition, "
                           "relative to the source group's mean true transition (0 = no better than one shift for "
                           "all; paired synthetic atlases only)", "higher"),

@@ -291,6 +291,9 @@ def fit_generator(
     The trained generator (eval mode) and one history row per epoch.
     """
     config.validate()
+    for name, labels, rows in (("y_train", y_train, x_train), ("y_val", y_val, x_val)):
+        if labels is not None and len(labels) != len(rows):
+            raise ValueError(f"{name} has {len(labels)} labels for {len(rows)} samples")
     device = resolve_device(device)
     classifier = classifier.to(device).eval()
     for p in classifier.parameters():
@@ -707,14 +710,14 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
                 order, pos = order.to(device), 0
             idx = order[pos:pos + batch]
             x, disp = xt[idx], None
-            if cross is not None:  # a random share in [prior_share_low, 1] of each row's cross-fitted move
+            if generator.prior is not None:  # a random share in [prior_share_low, 1] of each row's move
                 lo = config.prior_share_low
                 share = torch.rand(len(idx), 1, generator=plan.dev_gen, device=device)
                 classes = None if plan.train_classes is None else plan.train_classes[idx]
-                disp = cross.move(x, spans[pos // batch], classes) * (lo + (1.0 - lo) * share)
-            elif plan.train_classes is not None:  # one prior (prior_folds 1): each row by its own class's map
-                with torch.no_grad():
-                    disp = generator.prior(x, plan.train_classes[idx])
+                with torch.no_grad():  # cross-fitted, else (prior_folds 1) the whole part's prior
+                    move = (cross.move(x, spans[pos // batch], classes) if cross is not None
+                            else generator.prior(x, classes))
+                disp = move * (lo + (1.0 - lo) * share)
             pos += batch
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}

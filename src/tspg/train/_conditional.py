@@ -149,13 +149,16 @@ class ConditionalPlan:
     config, seed, device
         As :class:`tspg.train.AdversarialPlan`.
     folds
-        For cross-fitting: each training row's fold, the prior fitted without each fold, and the rows to move by
-        the whole part's prior instead (their class has no sample outside their fold). None: the whole prior.
+        For cross-fitting: each training row's fold, the prior fitted without each fold, the rows to move by
+        the whole part's prior instead (their class has no sample outside their fold, or is a small target's), and
+        per target whether it is too small to be cross-fitted (its rows move by the whole prior). None: the whole
+        prior for every row.
     """
 
     def __init__(self, classifier: Classifier, generator: ConditionalGenerator, discriminator: Discriminator,
                  x_train: np.ndarray, y_train: np.ndarray, targets: list[int], config: GeneratorConfig, seed: int,
-                 device: torch.device, folds: tuple[np.ndarray, list[ConditionalPrior], np.ndarray] | None = None
+                 device: torch.device,
+                 folds: tuple[np.ndarray, list[ConditionalPrior], np.ndarray, np.ndarray] | None = None
                  ) -> None:
         self.config, self.device, self.seed, self.targets = config, device, seed, list(targets)
         self.classifier = classifier
@@ -177,7 +180,7 @@ class ConditionalPlan:
         self.target_class = torch.as_tensor(self.targets, dtype=torch.long, device=device)
         self.codes = torch.eye(self.n_targets, device=device)[:, None, :]  # target i's one-hot code: codes[i]
         self.cpu_gen = torch.Generator(device="cpu").manual_seed(seed + 2)
-        self.folds = None if folds is None else (folds[0], [p.to(device) for p in folds[1]], folds[2])
+        self.folds = None if folds is None else (folds[0], [p.to(device) for p in folds[1]], *folds[2:])
         self.dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
         #: with ``prior_assign`` label (or auto) and a prior: each training row's class, whose map moves it
         self.train_classes: torch.Tensor | None = None
@@ -187,12 +190,13 @@ class ConditionalPlan:
     def assign(self, y: np.ndarray) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """A target (index into the target order) for each row of a batch of classes ``y``, and the groups.
 
-        ``batch // GROUP_SIZE`` targets (at most all) are drawn at random and the rows dealt out to them in
-        turn; a row dealt its own class goes to the next target drawn. Decided on the host, so that the step
-        never waits for the device.
+        ``batch // GROUP_SIZE`` targets (at most all, at least two where there are two) are drawn at random and
+        the rows dealt out to them in turn; a row dealt its own class goes to the next target drawn (with a single
+        target its own samples stay, as in the per-target generator's training). Decided on the host, so that the
+        step never waits for the device.
         """
         n = len(y)
-        m = max(1, min(self.n_targets, n // GROUP_SIZE))
+        m = max(min(2, self.n_targets), min(self.n_targets, n // GROUP_SIZE))
         drawn = torch.randperm(self.n_targets, generator=self.cpu_gen)[:m].numpy()
         order = torch.randperm(n, generator=self.cpu_gen).numpy()
         t = np.empty(n, dtype=np.int64)
@@ -212,22 +216,29 @@ class ConditionalPlan:
             return pool
         return pool[torch.randperm(len(pool), generator=self.dev_gen, device=self.device)[:n]]
 
-    def displacement(self, x: torch.Tensor, t: torch.Tensor, idx: np.ndarray,
+    def displacement(self, x: torch.Tensor, t: torch.Tensor, t_host: np.ndarray, idx: np.ndarray,
                      classes: torch.Tensor | None = None) -> torch.Tensor:
-        """Each row's prior move towards its target by the prior fitted without its fold (cross-fitting).
+        """Each row's prior move towards its target (``t``, and ``t_host`` on the host), cross-fitted where it can be.
 
-        ``classes``: each row's class, whose map moves it (else the nearest centroid's). Times a random share in
-        [``prior_share_low``, 1] of the move, as :func:`tspg.train.fit_generator` does.
+        A row moves by the prior fitted without its fold (cross-fitting), else by the whole training part's
+        (``prior_folds`` 1, a row whose class has no sample outside its fold, or a target with fewer training
+        samples than folds). ``idx``: the rows' indices in the training part; ``classes``: each row's class, whose
+        map moves it (else the nearest centroid's). Times a random share in [``prior_share_low``, 1] of the move,
+        as :func:`tspg.train.fit_generator` does.
         """
-        fold, priors, alone = self.folds
-        f = np.where(alone[idx], -1, fold[idx])
+        lo = self.config.prior_share_low
+        share = torch.rand(len(x), 1, generator=self.dev_gen, device=self.device)
+        if self.folds is None:  # prior_folds 1: the whole part's prior
+            return self.generator.prior(x, t, classes) * (lo + (1.0 - lo) * share)
+        fold, priors, alone, whole_target = self.folds
+        # the whole part's prior for a row whose class has no sample outside its fold, or whose target has too few
+        # training samples to be cross-fitted (as tspg.train.CrossFittedTransport does for one target)
+        f = np.where(alone[idx] | whole_target[t_host], -1, fold[idx])
         out = torch.empty_like(x)
         for j in np.unique(f):
             rows = torch.as_tensor(np.flatnonzero(f == j), device=self.device)
             prior = self.generator.prior if j < 0 else priors[j]
             out[rows] = prior(x[rows], t[rows], None if classes is None else classes[rows])
-        lo = self.config.prior_share_low
-        share = torch.rand(len(x), 1, generator=self.dev_gen, device=self.device)
         return out * (lo + (1.0 - lo) * share)
 
     def step(self, x: torch.Tensor, y: np.ndarray, calls: torch.Tensor | None,
@@ -252,8 +263,9 @@ class ConditionalPlan:
             real_codes.append(self.codes[i].expand(len(r), -1))
             pieces.append((i, torch.as_tensor(rows, device=self.device), r))
         real = torch.cat([torch.cat(reals), torch.cat(real_codes)], 1)
-        if self.folds is not None and idx is not None:
-            moved = x + self.displacement(x, t, idx, classes)
+        if self.generator.prior is not None and idx is not None:
+            with torch.no_grad():
+                moved = x + self.displacement(x, t, t_host, idx, classes)
         else:
             moved = self.generator.transport(x, t, classes)
         with autocast(self.device, self.precision):
@@ -457,16 +469,24 @@ def fit_conditional_generator(
             generator.prior = fit_conditional_prior(x_train, y_train, targets, n_classes, kind=config.prior,
                                                     n_components=config.prior_components, seed=seed, covariance=cov,
                                                     shrink=shrink)
-            if config.prior_folds > 1 and min((y_train == t).sum() for t in targets) >= config.prior_folds:
+            # a target with fewer training samples than folds is not cross-fitted (as for one target): its rows
+            # move by the whole part's prior, and its samples are in every fold prior (whose maps to it go unused)
+            whole_target = np.array([(y_train == t).sum() < config.prior_folds for t in targets])
+            if config.prior_folds > 1 and not whole_target.all():
                 fold = fold_of_rows(y_train, config.prior_folds, seed)
-                priors = [fit_conditional_prior(x_train[fold != j], y_train[fold != j], targets, n_classes,
-                                                kind=config.prior, n_components=config.prior_components, seed=seed,
-                                                covariance=cov, shrink=shrink)
+                small = np.isin(y_train, np.asarray(targets)[whole_target])
+                priors = [fit_conditional_prior(x_train[(fold != j) | small], y_train[(fold != j) | small], targets,
+                                                n_classes, kind=config.prior, n_components=config.prior_components,
+                                                seed=seed, covariance=cov, shrink=shrink)
                           for j in range(config.prior_folds)]
-                # a row whose class has no sample outside its fold is moved by the whole part's prior
-                alone = np.array([not ((fold != f) & (y_train == c)).any() for f, c in zip(fold, y_train,
-                                                                                            strict=True)])
-                plan_folds = (fold, priors, alone)
+                # a row whose class has no sample outside its fold is moved by the whole part's prior, as is a row
+                # of a small target's class (in every fold prior, so none of them is out of fold for it)
+                alone = small | np.array([not ((fold != f) & (y_train == c)).any()
+                                          for f, c in zip(fold, y_train, strict=True)])
+                plan_folds = (fold, priors, alone, whole_target)
+                if whole_target.any():
+                    log.info("targets with fewer than %d training samples are not cross-fitted: %s",
+                             config.prior_folds, ", ".join(map(str, np.asarray(targets)[whole_target])))
         plan = ConditionalPlan(classifier, generator, discriminator, x_train, y_train, targets, config, seed, device,
                                folds=plan_folds)
         return _train(plan, x_train, y_train, x_val, progress, desc, y_val)

@@ -92,7 +92,6 @@ def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str])
     -------
     Target -> its headline figures (see :func:`headline`).
     """
-    from tspg import tl
     from tspg.workflow._memory import release_memory
 
     release_memory()
@@ -101,18 +100,32 @@ def evaluate_phase(model: TSPG, dataset: Dataset, out: Path, targets: list[str])
     for t, frame in frames.items():
         write_table(frame, out / target_dirname(t) / EVALUATION_TSV, index=False)
     # evaluation.md covers every target of the run that has an evaluation, not only those just evaluated
-    every = {}
-    for t in sorted(model.generators):
-        path = out / target_dirname(t) / EVALUATION_TSV
-        if t in frames:
-            every[t] = frames[t]
-        elif path.exists():
-            every[t] = pd.read_csv(path, sep="\t", dtype={"method": str, "source": str})
-    atomic_write_text(out / EVALUATION_MD, tl.evaluation_markdown(every))
+    write_evaluation_md(out, sorted(model.generators), frames)
     heads = {t: headline(f) for t, f in frames.items()}
     for t, h in heads.items():
         log.info("target '%s': %s", t, headline_text(h))
     return heads
+
+
+def write_evaluation_md(out: Path, targets: list[str], frames: dict[str, pd.DataFrame] | None = None) -> None:
+    """Write the run's ``evaluation.md`` for those of ``targets`` that have an evaluation.
+
+    A target's table is its frame in ``frames``, else its ``evaluation.tsv``; a target with neither is left out,
+    and where none has one the file is removed (a retrained generator's old figures must not stay there).
+    """
+    from tspg import tl
+
+    every = {}
+    for t in targets:
+        path = out / target_dirname(t) / EVALUATION_TSV
+        if frames is not None and t in frames:
+            every[t] = frames[t]
+        elif path.exists():
+            every[t] = pd.read_csv(path, sep="\t", dtype={"method": str, "source": str})
+    if every:
+        atomic_write_text(out / EVALUATION_MD, tl.evaluation_markdown(every))
+    else:
+        (out / EVALUATION_MD).unlink(missing_ok=True)
 
 
 def headline_text(h: dict) -> str:

@@ -19,6 +19,7 @@ from tspg._names import (
     DATA_SUMMARY,
     DIRECTIONS,
     ENRICHMENT_RANKED,
+    EVALUATION_MD,
     HISTORY,
     MANIFEST,
     MEAN_SHIFT,
@@ -139,14 +140,27 @@ def clear_run(out: Path) -> None:
 
 
 def clear_target_outputs(out: Path, target: str) -> None:
-    """Remove a target's perturbation outputs (they belong to the generator being replaced)."""
+    """Remove a target's perturbation outputs (they belong to the generator being replaced).
+
+    The run's ``evaluation.md`` is rewritten without the target's old table (from the other targets'
+    ``evaluation.tsv``).
+    """
+    import json
     import shutil
+
+    from tspg.workflow._evaluation import write_evaluation_md
 
     for name in TARGET_OUTPUTS:
         (out / target_dirname(target) / name).unlink(missing_ok=True)
     plots = out / target_dirname(target) / PLOTS
     if plots.is_dir():
         shutil.rmtree(plots)
+    if (out / EVALUATION_MD).exists():
+        try:
+            targets = list(json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("targets", {}))
+        except (OSError, json.JSONDecodeError, AttributeError):
+            targets = []
+        write_evaluation_md(out, sorted({*targets, target}))
 
 
 def check_run_targets(targets: list[str], classes: list[str]) -> None:
@@ -334,8 +348,16 @@ def read_run_table(path: Path, fix: str, *, matrix: bool = False, **kw: object) 
     """
     if not path.is_file():
         raise InputError(f"{path} is missing; {fix}.")
+    names_first = kw.get("index_col") == 0
+    if names_first:  # the first column's names as written ("0018" is not 18), whatever its header
+        kw.pop("index_col")
+        kw["dtype"] = {0: str, **(kw.get("dtype") or {})}  # type: ignore[dict-item]
     try:
         frame = pd.read_csv(path, sep="\t", **kw)
+        if names_first:
+            name = frame.columns[0]
+            unnamed = str(name).startswith("Unnamed: 0")
+            frame.index = pd.Index(frame.pop(name).to_numpy(), name=None if unnamed else name)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{path} is damaged ({str(exc).splitlines()[0][:100]}); {fix}.") from None
     if matrix:
@@ -343,7 +365,7 @@ def read_run_table(path: Path, fix: str, *, matrix: bool = False, **kw: object) 
         # no float copy of the matrix (a GTEx-sized one is hundreds of MB): the check reads the frame's own array
         if frame.empty or not numeric or not np.isfinite(frame.to_numpy(copy=False)).all():
             raise InputError(f"{path} is damaged or truncated (not a complete matrix of numbers); {fix}.")
-    if "index_col" in kw:
+    if names_first or "index_col" in kw:
         frame.index = frame.index.astype(str)
     return frame
 
@@ -478,8 +500,10 @@ def ranked_enrichment(folder: Path, target: str, libraries: dict, rank_units: st
     pert = read_run_table(folder / name, _perturb_fix(folder), matrix=True, index_col=0)
     sources = source_classes(read_predictions(folder)).reindex(pert.index)
     moved = sources != target
-    groups = [("all", moved.to_numpy())]
-    groups += [(str(c), (sources == c).to_numpy()) for c in sorted(sources[moved].dropna().unique())]
+    groups = [(tl.ALL, moved.to_numpy())]
+    # a class named like the pooled rows keeps only those (as in the evaluation)
+    groups += [(str(c), (sources == c).to_numpy()) for c in sorted(sources[moved].dropna().unique())
+               if str(c) != tl.ALL]
     frames = []
     for src, rows in groups:
         if rows.any():
@@ -487,7 +511,7 @@ def ranked_enrichment(folder: Path, target: str, libraries: dict, rank_units: st
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=tl.RANKED_COLUMNS)
     table = table.reindex(columns=["source", *tl.RANKED_COLUMNS])
     write_table(table, folder / ENRICHMENT_RANKED, index=False)
-    overall = table[table["source"] == "all"]
+    overall = table[table["source"] == tl.ALL]
     for sign, word in ((1, "up"), (-1, "down")):
         side = overall[np.sign(overall["nes"]) == sign]
         if len(side):
