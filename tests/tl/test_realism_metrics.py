@@ -85,6 +85,10 @@ def test_the_floor_rows_success_is_the_classifiers_recall_of_the_real_held_out_t
         (want["success_f"], want["success_logreg"], want["success_knn"]))
     assert "(real held-out target samples: {:.3f}, {:.3f}, {:.3f})".format(
         want["success_f"], want["success_logreg"], want["success_knn"]) in headline_text(h)
+    # both energy distances beside their floor (real target training samples vs held-out ones)
+    genes_floor = float(floors[floors["source"] == tl.ALL]["energy_distance_genes"].iloc[0])
+    assert h["energy_distance_genes_floor"] == genes_floor
+    assert f"in the gene space (floor {genes_floor:.3g})" in headline_text(h)
     # without a floor the headline says nothing of it
     bare = tl.evaluate(refs, x[te], y[te], "b", methods, classify=classify, seed=0, floor=False)
     assert "real held-out target samples" not in headline_text(headline(bare, "mean_shift"))

@@ -348,3 +348,20 @@ def test_a_small_target_is_moved_by_the_whole_prior_and_the_others_stay_cross_fi
             assert share.min() >= cfg.prior_share_low - 1e-4 and share.max() <= 1 + 1e-4
         else:  # the cross-fitted one: the fold priors' moves differ from the whole prior's
             assert (got - whole[i] * share[:, None]).abs().max() > 1e-3
+
+
+def test_the_fits_put_the_classifiers_gradient_flags_back_as_they_were(atlas):
+    from tspg.nn import Classifier
+    from tspg.train import fit_conditional_generator, fit_generator
+
+    x, y, _ = atlas
+    clf = Classifier(x.shape[1], 4, (16,))
+    params = list(clf.parameters())
+    for i, p in enumerate(params):
+        p.requires_grad_(i % 2 == 0)  # some frozen by the caller, some not
+    before = [p.requires_grad for p in params]
+    cfg = GeneratorConfig(epochs=1, prior_components=10)
+    fit_generator(clf, x, x[y == 0], 0, x[:8], cfg, progress=False, y_train=y, y_val=y[:8])
+    assert [p.requires_grad for p in params] == before
+    fit_conditional_generator(clf, x, y, [0, 2], x[:8], cfg, progress=False, y_val=y[:8])
+    assert [p.requires_grad for p in params] == before

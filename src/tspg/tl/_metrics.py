@@ -34,8 +34,9 @@ BANDWIDTH_SCALES = (0.5, 1.0, 2.0)
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     """Multivariate energy distance ``2 E|X - Y| - E|X - X'| - E|Y - Y'|`` (Euclidean, V-statistic).
 
-    The squared form (Székely's E-statistic, as pertpy's ``edistance``): 0 for identical sample sets, never
-    negative, growing with a shift between the sets.
+    Székely's E-statistic with Euclidean (not squared) distances, without the square root that
+    ``scipy.stats.energy_distance`` takes: 0 for identical sample sets, never negative, growing with a shift
+    between the sets.
 
     Parameters
     ----------

@@ -12,7 +12,7 @@ from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, seeded
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
-from tspg.train._frozen import FrozenClassifier
+from tspg.train._frozen import FrozenClassifier, frozen_weights
 from tspg.train._hardware import (
     autocast,
     fp32_products,
@@ -296,9 +296,7 @@ def fit_generator(
             raise ValueError(f"{name} has {len(labels)} labels for {len(rows)} samples")
     device = resolve_device(device)
     classifier = classifier.to(device).eval()
-    for p in classifier.parameters():
-        p.requires_grad_(False)
-    try:
+    with frozen_weights(classifier):  # f is not trained here; its flags are put back after
         if generator is None or discriminator is None:
             new_g, new_d = new_adversary(x_train.shape[1], config, seed)
             generator = new_g if generator is None else generator
@@ -325,9 +323,6 @@ def fit_generator(
         elif generator.prior is not None:
             plan.energy_scored = False
         return _train(plan, x_train, x_val, progress, desc, cross)
-    finally:
-        for p in classifier.parameters():
-            p.requires_grad_(True)
 
 
 def new_adversary(n_genes: int, config: GeneratorConfig, seed: int) -> tuple[Generator, Discriminator]:
@@ -731,6 +726,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             break
     bar.close()
     keeper.restore()
+    kept = next((r for r in history if r["epoch"] == keeper.best_epoch), history[-1])  # (the score may be capped)
     log.info("%s: best epoch %d of %d (validation perturbation accuracy %.3f)", desc, keeper.best_epoch,
-             history[-1]["epoch"], keeper.best_score[0])
+             history[-1]["epoch"], kept["val_accuracy"])
     return generator, history

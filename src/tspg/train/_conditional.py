@@ -21,7 +21,7 @@ from tspg.nn._modules import TargetView
 from tspg.train._adversarial import LOSS_NAMES, MARGIN_ENOUGH, MIN_VAL_REFERENCE, Keeper
 from tspg.train._classifier import predict_logits
 from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
-from tspg.train._frozen import FrozenClassifier
+from tspg.train._frozen import FrozenClassifier, frozen_weights
 from tspg.train._hardware import autocast, resolve_device, resolve_precision, warn_if_slow_precision
 from tspg.train._losses import (
     MMD_BANDWIDTH_SCALES,
@@ -457,11 +457,9 @@ def fit_conditional_generator(
     device = resolve_device(device)
     warn_if_slow_precision(device, config.precision)
     classifier = classifier.to(device).eval()
-    for p in classifier.parameters():
-        p.requires_grad_(False)
     y_train = np.asarray(y_train)
     n_classes = int(classifier.net[-1].out_features)
-    try:
+    with frozen_weights(classifier):  # f is not trained here; its flags are put back after
         generator, discriminator = new_conditional_adversary(x_train.shape[1], len(targets), config, seed)
         plan_folds = None
         if config.prior != "none":
@@ -490,9 +488,6 @@ def fit_conditional_generator(
         plan = ConditionalPlan(classifier, generator, discriminator, x_train, y_train, targets, config, seed, device,
                                folds=plan_folds)
         return _train(plan, x_train, y_train, x_val, progress, desc, y_val)
-    finally:
-        for p in classifier.parameters():
-            p.requires_grad_(True)
 
 
 def _train(plan: ConditionalPlan, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, progress: bool,
@@ -547,6 +542,7 @@ def _train(plan: ConditionalPlan, x_train: np.ndarray, y_train: np.ndarray, x_va
             break
     bar.close()
     keeper.restore()
+    kept = next((r for r in history if r["epoch"] == keeper.best_epoch), history[-1])  # (the score may be capped)
     log.info("%s: best epoch %d of %d (validation perturbation accuracy %.3f, mean over %d targets)", desc,
-             keeper.best_epoch, history[-1]["epoch"], keeper.best_score[0], plan.n_targets)
+             keeper.best_epoch, history[-1]["epoch"], kept["val_accuracy"], plan.n_targets)
     return generator, history

@@ -11,6 +11,9 @@ have one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -129,3 +132,16 @@ class FrozenClassifier:
             with autocast(x.device, self.precision):
                 return self.classifier(x)
         return _RowSparseLogits.apply(x, self.classifier.center, self.dtype, *self.params)
+
+
+@contextmanager
+def frozen_weights(module: nn.Module) -> Iterator[None]:
+    """Inside: no parameter of ``module`` requires a gradient; after: each one's flag as it was before."""
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)

@@ -69,6 +69,8 @@ def headline(frame: pd.DataFrame, method: str = "tspg") -> dict:
                  if method in rows.index and k in rows.columns}
     if FLOOR in rows.index:
         out["energy_distance_floor"] = float(rows.loc[FLOOR, "energy_distance"])
+        if "energy_distance_genes" in rows.columns:
+            out["energy_distance_genes_floor"] = float(rows.loc[FLOOR, "energy_distance_genes"])
         # the classifiers' recall of the real held-out target samples: a perfect transition's success
         out.update({f"{k}_floor": float(rows.loc[FLOOR, k]) for k in HEADLINE_SUCCESS
                     if k in rows.columns and not pd.isna(rows.loc[FLOOR, k])})
@@ -142,5 +144,6 @@ def headline_text(h: dict) -> str:
     return (f"called the target by f {h.get('success_f', nan):.3f}, by independent logistic regression "
             f"{h.get('success_logreg', nan):.3f} and kNN {h.get('success_knn', nan):.3f}{recall}; energy distance to "
             f"real target samples {beside('energy_distance')} in PCA (floor, real vs real: "
-            f"{h.get('energy_distance_floor', nan):.3g}), {beside('energy_distance_genes')} in the gene space; "
+            f"{h.get('energy_distance_floor', nan):.3g}), {beside('energy_distance_genes')} in the gene space "
+            f"(floor {h.get('energy_distance_genes_floor', nan):.3g}); "
             f"two-sample test AUC {beside('c2st_auc')} (0.5: indistinguishable)")
