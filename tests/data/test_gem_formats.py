@@ -192,6 +192,12 @@ def test_duplicated_gene_names_are_caught_before_pandas_renames_them(tmp_path):
             read_gem(p)
 
 
+def test_a_byte_order_mark_does_not_hide_a_gct_header(tmp_path):
+    gct = tmp_path / "gem.gct"
+    gct.write_text("\ufeff#1.2\n2\t2\nNAME\tDescription\tx\ty\nA\tna\t1\t2\nB\tna\t3\t4\n", encoding="utf-8")
+    assert read_gem(gct).to_dict() == {"A": {"x": 1.0, "y": 2.0}, "B": {"x": 3.0, "y": 4.0}}
+
+
 def test_duplicated_gene_rows_in_gct(tmp_path):
     p = tmp_path / "gem.gct"
     p.write_text("#1.2\n3\t2\nNAME\tDescription\tx\ty\nA\tna\t1\t2\nB\tna\t3\t4\nA\tna\t5\t6\n")

@@ -139,3 +139,9 @@ def test_load_dataset_gene_set_option_errors(tmp_path):
         load_dataset(paths["data"], paths["labels"], gene_sets=paths["gene_sets"])
     with pytest.raises(InputError, match=r"Unknown gene set 'LIVER_U' .*did you mean LIVER_UP"):
         load_dataset(paths["data"], paths["labels"], gene_sets=paths["gene_sets"], gene_set_names=["LIVER_U"])
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_set_name(tmp_path):
+    path = tmp_path / "sets.gmt"
+    path.write_text("\ufeff" + "\n".join("\t".join([k, "na", *v]) for k, v in SETS.items()) + "\n", encoding="utf-8")
+    assert list(read_gmt(path)) == list(SETS)

@@ -128,3 +128,34 @@ def test_labels_from_obs_errors():
         labels_from_obs(obs, "celltype", source="data.h5ad")
     with pytest.raises(InputError, match=r"\.obs\['cell_type'\] is missing for 1 sample\(s\), e\.g\. 'c2'"):
         labels_from_obs(obs, "cell_type")
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("labels.tsv.gz", b"s1\tALL\n"),  # named .gz, not gzip
+    ("labels.tsv.bz2", b"s1\tALL\n"),
+    ("labels.zip", b"PK\x03\x04 not a zip"),
+    ("labels.tsv.gz", None),  # a gzip stream cut short (an interrupted download)
+], ids=["not-gzip", "not-bzip2", "not-zip", "truncated-gzip"])
+def test_labels_that_do_not_decompress_are_one_input_error(name, content, tmp_path):
+    import gzip
+
+    path = tmp_path / name
+    whole = "".join(f"s{i}\tALL\n" for i in range(2000)).encode()
+    path.write_bytes(content if content is not None else gzip.compress(whole)[:200])
+    with pytest.raises(InputError, match=rf"{name}: cannot read the labels \(.+\); is it a complete text file"):
+        read_labels(path, samples=SAMPLES)
+
+
+def test_a_first_line_with_an_unknown_sample_and_a_class_is_a_sample_not_a_header(tmp_path):
+    # a header names no class; a first line that does is a sample the GEM lacks, which alignment then reports
+    lines = ["sX\tAML"] + [f"{s}\t{c}" for s, c in EXPECTED.items()]
+    got = read_labels(_lines(tmp_path / "labels.tsv", lines), samples=SAMPLES)
+    assert list(got.index) == ["sX", *SAMPLES]
+    lines = ["sample_name\tdisease"] + [f"{s}\t{c}" for s, c in EXPECTED.items()]
+    assert read_labels(_lines(tmp_path / "labels.tsv", lines), samples=SAMPLES).to_dict() == EXPECTED
+
+
+def test_a_byte_order_mark_is_not_part_of_a_cls_file(tmp_path):
+    p = tmp_path / "x.cls"
+    p.write_text("\ufeff5 2 1\n# ALL AML\n" + " ".join(CLASSES) + "\n", encoding="utf-8")
+    assert read_labels(p, samples=SAMPLES).to_dict() == EXPECTED

@@ -52,8 +52,8 @@ def gem_format(path: str | Path) -> str:
 
 def _open_text(path: Path):  # noqa: ANN202
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")  # -sig: a byte-order mark is not text
+    return open(path, encoding="utf-8-sig")
 
 
 def _first_line(path: Path) -> str:

@@ -43,7 +43,7 @@ def read_gmt(path: str | Path, genes: Iterable[str] | None = None) -> dict[str, 
         raise InputError(f"{path}: no such file.")
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = path.read_text(encoding="utf-8-sig").split("\n")  # -sig: a byte-order mark is not text
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); a GMT file is "
                          "plain text.") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,7 +14,8 @@ from tspg.data._errors import InputError
 
 
 def _read_cls(path: Path, samples: Sequence[str] | None) -> pd.Series:
-    lines = [ln.rstrip("\r\n") for ln in open(path, encoding="utf-8") if ln.strip()]
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark (Excel, Notepad) is not text
+        lines = [ln.rstrip("\r\n") for ln in handle if ln.strip()]
     if len(lines) < 3:
         raise InputError(f"{path}: a .cls file needs 3 lines (counts, '# class names', labels); it has "
                          f"{len(lines)}.")
@@ -50,6 +53,12 @@ def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
                          "tab-separated columns: sample id, label.") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the labels file is empty.") from None
+    except UnicodeDecodeError:
+        raise  # read_labels names it
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, ValueError) as exc:  # pandas decompresses by name
+        reason = str(exc).splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot read the labels ({reason}); is it a complete text file, and compressed "
+                         "only if its name says so (.gz, .bz2, .zip, .xz)?") from None
     if table.shape[1] < 2:
         raise InputError(f"{path}: expected two {'comma' if sep == ',' else 'tab'}-separated columns (sample id, "
                          f"label); found {table.shape[1]}.")
@@ -60,8 +69,9 @@ def _read_table(path: Path, samples: Sequence[str] | None) -> pd.Series:
     table["label"] = table["label"].str.strip()
     first = table.iloc[0]
     known = set(samples) if samples is not None else None
-    if known is not None:
-        is_header = first["sample"] not in known and table["sample"].iloc[1:].isin(known).any()
+    if known is not None:  # a first line with an unknown sample but one of the classes is a sample, not a header
+        is_header = (first["sample"] not in known and table["sample"].iloc[1:].isin(known).any()
+                     and first["label"] not in set(table["label"].iloc[1:]))
     else:
         is_header = first["sample"].lower() in {"sample", "samples", "id", "sample_id", "sampleid", "name", ""}
     if is_header:
