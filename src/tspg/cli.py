@@ -62,9 +62,10 @@ def _setup_logging(quiet: bool) -> None:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", force=True)
     logging.getLogger("tspg").setLevel(logging.WARNING if quiet else logging.INFO)
     logging.getLogger("tspg.library").setLevel(logging.WARNING)  # DEBUG records of library warnings: not shown
-    # the command's log is tspg's own: other libraries speak only of problems (openTSNE logs its choices at INFO)
+    # the command's log is tspg's own: openTSNE logs its choices at INFO and its adjustments (a lowered
+    # perplexity) at WARNING; tspg chooses those itself, so only its errors would be news
     for name in ("openTSNE",):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     warnings.showwarning = _show_warning
 
 

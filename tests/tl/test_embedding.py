@@ -61,3 +61,12 @@ def test_choose_tsne_samples_follows_the_papers_selection():
     assert again == (classes, orig, pert)
     all_classes, _, all_pert = tl.choose_tsne_samples(labels, sources, "c3", None, None, None)
     assert len(all_classes) == 15 and len(all_pert) == 280
+
+
+def test_a_small_map_projects_without_opentsnes_perplexity_warning(caplog):
+    x, _, centers = _blobs(n=4)  # 12 samples: openTSNE's transform would lower its perplexity 5 itself, warning
+    y = pd.DataFrame(centers[0] + np.random.default_rng(2).normal(size=(3, 20)), index=["p0", "p1", "p2"])
+    with caplog.at_level("WARNING", logger="openTSNE"):
+        m = tl.tsne_map(x, y, n_pcs=5, seed=0)
+    assert m.perturbed.shape == (3, 2) and np.isfinite(m.perturbed.to_numpy()).all()
+    assert not [r for r in caplog.records if r.name.startswith("openTSNE")]

@@ -39,3 +39,12 @@ def test_nothing_testable_gives_an_empty_table(planted):
     scores, _ = planted
     empty = enrich_ranked(scores, {"lib": {"NONE": ["X1", "X2"]}})
     assert empty.empty and list(empty.columns) == RANKED_COLUMNS
+
+
+def test_gseapys_own_log_text_stays_off_the_terminal(planted, capfd, caplog):
+    scores, libraries = planted
+    tied = scores.round(1)  # many ties: gseapy warns that their order is arbitrary, on its own stderr handler
+    with caplog.at_level("DEBUG", logger="tspg.library"):
+        table = enrich_ranked(tied, libraries, seed=0)
+    assert len(table) and capfd.readouterr().err == ""
+    assert "gseapy:" in caplog.text and "Duplicated values" in caplog.text

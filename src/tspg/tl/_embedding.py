@@ -95,7 +95,9 @@ def tsne_map(
         tsne = TSNE(perplexity=_perplexity(len(px), perplexity), random_state=seed, n_jobs=1, verbose=False)
         emb = tsne.fit(px)
         ex = np.asarray(emb)
-        ey = np.asarray(emb.transform(py)) if len(py) else np.zeros((0, 2))
+        # openTSNE's transform has its own perplexity (5), lowered (with a logged warning) on small maps
+        ey = (np.asarray(emb.transform(py, perplexity=_perplexity(len(px), 5.0))) if len(py)
+              else np.zeros((0, 2)))
     else:
         both = np.vstack([px, py])
         tsne = TSNE(perplexity=_perplexity(len(both), perplexity), random_state=seed, n_jobs=1, verbose=False)

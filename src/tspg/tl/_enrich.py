@@ -124,6 +124,8 @@ def enrich_ranked(
     >>> top["term"], bool(top["nes"] > 0), float(top["p"]) == 1 / 2001
     ('UP', True, True)
     """
+    import contextlib
+    import io
     import logging
 
     import gseapy
@@ -138,14 +140,15 @@ def enrich_ranked(
         lib = {t: m for t, m in lib.items() if min_size <= len(m) <= max_size}
         if not lib:
             continue
-        quiet = logging.getLogger("gseapy")
-        level = quiet.level
-        quiet.setLevel(logging.WARNING)
-        try:
+        # gseapy logs through a logger of its own per call, with a handler on the stderr of that moment (not
+        # through logging's tree, so its level cannot be set): its text goes to tspg's debug log instead
+        said = io.StringIO()
+        with contextlib.redirect_stderr(said):
             res = gseapy.prerank(rnk=ranked, gene_sets=lib, permutation_num=permutations, seed=seed, threads=1,
                                  outdir=None, min_size=min_size, max_size=max_size, verbose=False).res2d
-        finally:
-            quiet.setLevel(level)
+        for line in said.getvalue().splitlines():
+            if line.strip():
+                logging.getLogger("tspg.library").debug("gseapy: %s", line)
         p = np.maximum(pd.to_numeric(res["NOM p-val"]).to_numpy(np.float64), 0.0)
         p = (p * permutations + 1.0) / (permutations + 1.0)
         q = np.maximum(pd.to_numeric(res["FDR q-val"]).to_numpy(np.float64), 1.0 / (permutations + 1.0))
