@@ -378,6 +378,31 @@ def _figures_and_report(out: Path, model, dataset, targets: list[str], kw: dict)
     log.info("report: %s", path)
 
 
+def _check_analysis_inputs(kw: dict, perturbed: list[str] | None, targets: list[str], held_out: bool = False
+                           ) -> None:
+    """Read every --enrich-gmt and check named --heatmap-samples, before any training or perturbing.
+
+    ``perturbed``: the samples the command will perturb (None: not known; ``held_out``: the run's held-out part).
+    A bad file or name then costs no time and leaves no half-written outputs.
+    """
+    from tspg.data import read_gmt
+
+    for path in kw.get("enrich_gmt") or ():
+        read_gmt(path)
+    if perturbed is not None and not kw.get("no_figures"):
+        from tspg.workflow import check_heatmap_names
+
+        hint = "; only the held-out part is perturbed (--perturb all: every sample)" if held_out else ""
+        check_heatmap_names(perturbed, _plot_spec(kw), targets, hint)
+
+
+def _to_perturb(pspec, split, loaded) -> list[str]:  # noqa: ANN001
+    """The samples a command perturbs: --perturb-data's, else every sample or the held-out part of ``split``."""
+    if loaded is not None:
+        return [str(s) for s in loaded[0].index]
+    return [str(s) for s in (split.index if pspec.which == "all" else split.index[split == "test"])]
+
+
 def _analyse(out: Path, target: str, genes: list[str], kw: dict) -> None:
     """Top genes (always) and enrichment (with --enrich-gmt) of one target's perturbations."""
     from tspg.workflow import enrich_phase, genes_phase
@@ -573,6 +598,12 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
         from tspg.workflow import load_perturb_data
 
         loaded = load_perturb_data(pspec, spec, dataset.genes, spec.impute, kw["transform"])
+    from tspg.data import stratified_split
+
+    # the split the classifier phase will draw (a resumed run's is the same: same labels, sizes and seed)
+    split = stratified_split(dataset.labels, test_size=model.test_size, val_size=model.val_size, seed=model.seed)
+    _check_analysis_inputs(kw, _to_perturb(pspec, split, loaded), targets,
+                           held_out=loaded is None and pspec.which == "test")
     summary: dict = {}
 
     def body() -> None:
@@ -729,7 +760,10 @@ def perturb_cmd(run_dir: str, **kw) -> None:  # noqa: ANN003
     # --perturb-data is read once, for the one-patient check and every target
     loaded = (load_perturb_data(pspec, spec, model.genes, model.impute, model.transform)
               if pspec.data is not None else None)
-    if loaded is not None and len(loaded[0]) == 1:
+    one_patient = loaded is not None and len(loaded[0]) == 1
+    _check_analysis_inputs(kw, None if one_patient else _to_perturb(pspec, model.split, loaded), targets,
+                           held_out=loaded is None and pspec.which == "test")
+    if one_patient:
         for t in targets:
             s = patient_phase(model, dataset, t, Path(run_dir), pspec, spec, k=kw["top_k"],
                               gmt_paths=list(kw.get("enrich_gmt") or []), figures=not kw.get("no_figures"),
@@ -778,6 +812,7 @@ def genes_cmd(run_dir: str, targets: tuple[str, ...], **kw) -> None:  # noqa: AN
     """
     _setup_logging(kw["quiet"])
     genes, chosen = _run_targets(run_dir, targets)
+    _check_analysis_inputs(kw, None, chosen)
     for t in chosen:
         _analyse(Path(run_dir), t, genes, kw)
     _refresh_report(Path(run_dir))

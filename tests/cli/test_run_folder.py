@@ -123,3 +123,17 @@ def test_retraining_a_generator_takes_its_old_figures_out_of_evaluation_md(input
     assert "## Liver" not in text and "## Lung" in text  # Lung's generator and figures are unchanged
     assert tspg("train-generator", out, "--target", "Lung", "--quiet").returncode == 0
     assert not (out / "evaluation.md").exists()  # no target has an evaluation any more
+
+
+@pytest.mark.parametrize("bad", ["gmt", "heatmap"])
+def test_bad_analysis_inputs_are_refused_before_training(inputs, tmp_path, bad):
+    _, paths = inputs
+    out = tmp_path / "run"
+    (tmp_path / "empty.gmt").write_text("")
+    extra = (["--enrich-gmt", tmp_path / "empty.gmt"] if bad == "gmt"
+             else ["--heatmap-samples", "NOT_A_SAMPLE"])
+    fast = [a for a in FAST if a != "--no-figures"]
+    proc = tspg("run", "--data", paths["data"], "--labels", paths["labels"], "--target", "Liver", "--out", out,
+                *fast, *extra)
+    _one_line_error(proc, "no gene sets" if bad == "gmt" else "NOT_A_SAMPLE not among the perturbed samples")
+    assert not out.exists()  # used to fail after training, leaving a classifier, a generator and perturbations

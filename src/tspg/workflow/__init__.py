@@ -8,6 +8,7 @@ from tspg.workflow._evaluation import evaluate_phase, headline, headline_text
 from tspg.workflow._figures import (
     PlotSpec,
     TargetResults,
+    check_heatmap_names,
     check_heatmap_samples,
     classifier_plot,
     export_phase,
@@ -46,6 +47,7 @@ __all__ = [
     "PlotSpec",
     "RunLockedError",
     "TargetResults",
+    "check_heatmap_names",
     "check_heatmap_samples",
     "check_out_folder",
     "check_run_targets",

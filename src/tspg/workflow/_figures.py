@@ -115,11 +115,20 @@ def check_heatmap_samples(out: Path, targets: list[str], spec: PlotSpec) -> None
             _check_named(list(samples), spec.heatmap_samples, t)
 
 
-def _check_named(samples: list[str], names: list[str], target: str) -> None:
+def check_heatmap_names(samples: list[str], spec: PlotSpec, targets: list[str], hint: str = "") -> None:
+    """Refuse named ``--heatmap-samples`` that are not among ``samples``, the samples the targets will perturb.
+
+    ``hint`` ends the message (e.g. how to perturb other samples).
+    """
+    if not isinstance(spec.heatmap_samples, int):
+        _check_named([str(s) for s in samples], spec.heatmap_samples, ", ".join(targets), hint)
+
+
+def _check_named(samples: list[str], names: list[str], target: str, hint: str = "") -> None:
     unknown = [s for s in names if s not in set(samples)]
     if unknown:
         raise InputError(f"--heatmap-samples: {', '.join(unknown[:3])} not among the perturbed samples of "
-                         f"'{target}' (e.g. {', '.join(samples[:3])}).")
+                         f"'{target}' (e.g. {', '.join(samples[:3])}){hint}.")
 
 
 def _heatmap_choice(res: TargetResults, spec: PlotSpec, rng: np.random.Generator) -> list[str]:
