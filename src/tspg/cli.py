@@ -94,7 +94,8 @@ def _data_options(required: bool, sweep: bool = False) -> Callable:
                      "Use the genes of this set from --gene-sets (repeat for a union). Default: all genes."),
         click.option("--gene-id-column", type=click.Choice(list(GENE_ID_COLUMNS)), default=None,
                      help="For .gct data: the column naming the genes, Name (default; GTEx: versioned Ensembl IDs) "
-                          "or Description (GTEx: symbols; rows sharing a symbol are merged into their mean)."),
+                          "or Description (GTEx: symbols; rows sharing a symbol are merged into their mean, rows "
+                          "without one, e.g. 'na' or '---', are left out)."),
         click.option("--allow-missing-labels", is_flag=True,
                      help="Use only the samples that both the GEM and the labels have, instead of stopping."),
         click.option("--impute", type=click.Choice(list(IMPUTE_METHODS)), default=None,

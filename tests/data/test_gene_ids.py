@@ -65,6 +65,27 @@ def test_gct_names_or_descriptions_and_the_merge_of_repeated_symbols(gtex_like, 
         read_gem(folder / "labels.tsv", gene_id_column="Description")
 
 
+@pytest.mark.parametrize("quoted", [False, True], ids=["fast-reader", "pandas-reader"])
+def test_descriptions_that_name_no_gene_are_left_out_or_refused(tmp_path, caplog, quoted):
+    q = '"' if quoted else ""  # a quote sends the file to the pandas reader
+
+    def gct(descriptions):
+        rows = [f"{q}P{i}{q}\t{d}\t{i}\t{i + 1}" for i, d in enumerate(descriptions)]
+        path = tmp_path / "gem.gct"
+        path.write_text(f"#1.2\n{len(rows)}\t2\nNAME\tDescription\tx\ty\n" + "\n".join(rows) + "\n")
+        return path
+
+    # GSEA's placeholder on every row: all rows would merge into one gene called 'na'
+    with pytest.raises(InputError, match=r"3 of 3 rows name no gene in the Description column \(e\.g\. 'na'\); "
+                                         r"name genes by the Name column"):
+        read_gem(gct(["na", "na", "na"]), gene_id_column="Description")
+    # unannotated probes among symbols (Affymetrix's '---'): left out, with a warning
+    with caplog.at_level(logging.WARNING, logger="tspg"):
+        got = read_gem(gct(["TP53", "---", "MYC", "ACTB"]), gene_id_column="Description")
+    assert list(got.columns) == ["TP53", "MYC", "ACTB"] and got["MYC"].tolist() == [2.0, 3.0]
+    assert "1 of 4 rows name no gene in the Description column" in caplog.text
+
+
 def test_a_symbol_gmt_against_ensembl_names_says_which_style_each_side_uses(gtex_like):
     folder, *_ = gtex_like
     with pytest.raises(InputError, match=r"look like Ensembl IDs \(ENSG\.\.\.\), the GMT's like gene symbols"

@@ -339,6 +339,24 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return frame
 
 
+#: Descriptions that name no gene (GSEA's and GenePattern's ``na``, Affymetrix annotations' ``---``).
+NO_SYMBOL = frozenset({"", "na", "n/a", "nan", "none", "null", "-", "--", "---"})
+
+
+def _with_symbols(path: Path, names: list[str]) -> np.ndarray:
+    """The rows whose Description names a gene; refuses a column that mostly does not (it holds no symbols)."""
+    keep = np.array([str(n).strip().lower() not in NO_SYMBOL for n in names], dtype=bool)
+    missing = len(keep) - int(keep.sum())
+    if missing and missing * 2 >= len(keep):
+        example = next(str(n) for n, k in zip(names, keep, strict=True) if not k)
+        raise InputError(f"{path}: {missing} of {len(keep)} rows name no gene in the Description column (e.g. "
+                         f"{example!r}); name genes by the Name column (leave out --gene-id-column Description).")
+    if missing:
+        log.warning("%s: %d of %d rows name no gene in the Description column (e.g. %r); they are left out",
+                    path, missing, len(keep), next(str(n) for n, k in zip(names, keep, strict=True) if not k))
+    return keep
+
+
 def merge_duplicate_genes(genes: list[str], values: np.ndarray, source: str) -> tuple[list[str], np.ndarray]:
     """Rows (genes) of the same name merged into one, their per-sample mean (missing values left out).
 
@@ -424,6 +442,10 @@ def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], 
         del fast  # the matrix has one owner, so that merging duplicates can trim it in place
         _none_wanted(path, wanted, len(genes))
         if by_description:
+            keep = _with_symbols(path, genes)
+            if not keep.all():
+                rows = np.flatnonzero(keep)
+                genes, values = [genes[i] for i in rows], _compact_rows(values, rows)
             genes, values = merge_duplicate_genes(genes, values, str(path))
         _check_unique(genes, "gene", path, "collapse duplicated probes to one row per gene first (or pass "
                       "--gene-id-column Description to name genes by that column)")
@@ -448,9 +470,8 @@ def _read_gct(path: Path, gene_id_column: str = "Name", wanted: Callable[[str], 
         _none_wanted(path, wanted, len(frame))
     if by_description:
         names = frame["__desc__"].fillna("").astype(str)
-        if (names == "").any():
-            raise InputError(f"{path}: {int((names == '').sum())} row(s) have an empty Description; fill them or "
-                             "use --gene-id-column Name.")
+        keep = _with_symbols(path, list(names))
+        frame, names = frame[keep], names[keep]
         frame = _to_float32(frame.drop(columns="__desc__"), path)
         genes, values = merge_duplicate_genes(list(names), frame.to_numpy(np.float32), str(path))
         frame = pd.DataFrame(values, index=pd.Index(genes, dtype=object), columns=frame.columns)
