@@ -1027,10 +1027,22 @@ def sweep_cmd(**kw) -> None:  # noqa: ANN003
         if kw.get(key) and not Path(kw[key]).exists():
             raise InputError(f"--{key.replace('_', '-')} {kw[key]}: no such file.")
     _configs(kw)  # a bad generator or classifier option stops here, not in every job
-    if kw.get("labels") and "all" not in kw["targets"]:
-        from tspg.data import check_targets, read_labels
+    # the data, labels (a .cls file needs the GEM's samples) and targets are read once here as the first gene set's
+    # job reads them, so that a problem with them is one line and exit code 2, not a failure of every job
+    from tspg.data import check_targets, read_gmt
 
-        check_targets(list(kw["targets"]), sorted(read_labels(kw["labels"]).astype(str).unique()))
+    sets, names = read_gmt(kw["gene_sets"]), list(kw["gene_set_names"])
+    if all(n in sets for n in names):  # (an unknown name: the plan below names every one)
+        own = logging.getLogger("tspg")
+        level = own.level
+        own.setLevel(logging.WARNING)  # what it read is each job's to say, in its log
+        try:
+            dataset = _data_spec({**kw, "gene_set_names": names[:1] or list(sets)[:1]}).load()
+        finally:
+            own.setLevel(level)
+        if "all" not in kw["targets"]:
+            check_targets(list(kw["targets"]), dataset.classes)
+        del dataset
     out = Path(kw["out"])
     gpus = 1 if str(kw.get("device") or "").startswith("cuda") else 0
     plan = plan_sweep(out, kw["gene_sets"], list(kw["gene_set_names"]), kw["all_gene_sets"], list(kw["targets"]),

@@ -198,12 +198,29 @@ def test_sweep_input_errors_are_one_line_and_exit_2(inputs, tmp_path):
         (["--gene-sets", inputs["sets"], "--all-gene-sets", "--profile", tmp_path], "--engine snakemake"),
         (["--gene-sets", inputs["sets"], "--all-gene-sets", "--target", "Kidney"], "Kidney"),
         (["--gene-sets", inputs["sets"], "--all-gene-sets", "--epochs", "0"], "epochs"),
+        # data-level problems: once, before any job (each job used to fail on its own, with exit code 1)
+        (["--gene-sets", inputs["sets"], "--all-gene-sets", "--labels", tmp_path / "few.tsv"], "have no label"),
     ]
+    labels = pd.read_csv(inputs["labels"], sep="\t", header=None, dtype=str)
+    labels.iloc[1:].to_csv(tmp_path / "few.tsv", sep="\t", header=False, index=False)
     for extra, text in cases:
         r = tspg(*base, *extra)
         assert r.returncode == 2, (extra, r.stderr)
         assert text in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
         assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_reads_cls_labels_as_a_run_does(inputs, tmp_path):
+    labels = pd.read_csv(inputs["labels"], sep="\t", header=None, index_col=0, dtype=str).iloc[:, 0]
+    samples = pd.read_csv(inputs["data"], sep="\t", usecols=[0], dtype=str).iloc[:, 0]
+    classes = sorted(labels.unique())
+    cls = tmp_path / "labels.cls"
+    cls.write_text(f"{len(samples)} {len(classes)} 1\n# {' '.join(c.replace(' ', '_') for c in classes)}\n"
+                   + " ".join(labels.loc[samples].str.replace(" ", "_")) + "\n")
+    r = tspg("sweep", "--data", inputs["data"], "--labels", cls, "--gene-sets", inputs["sets"], "--gene-set",
+             "SET_A", "--target", "Liver", "--out", tmp_path / "o", *SETTINGS, "--epochs", "1", "--no-evaluate")
+    assert r.returncode == 0, r.stderr  # refused before: a .cls file needs the GEM's sample order
+    assert (tmp_path / "o" / "SET_A" / MANIFEST).exists()
 
 
 def test_sweep_job_names_an_unknown_folder(inputs, tmp_path):
