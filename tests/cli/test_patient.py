@@ -1,5 +1,6 @@
 """One patient (n = 1): `tspg perturb RUN --perturb-data ONE.tsv` writes that sample's genes, enrichment and page."""
 
+import hashlib
 import json
 
 import pandas as pd
@@ -33,7 +34,8 @@ def test_one_sample_gets_its_own_folder_and_page_and_the_cohort_files_stay(run, 
     proc = tspg("perturb", out, "--target", "Liver", "--perturb-data", tmp_path / "one.tsv", "--enrich-gmt",
                 paths["gene_sets"], "--quiet")
     assert "PATIENT 7" in proc.stdout and "patient.html" in proc.stdout
-    folder = out / "Liver" / "patients" / "PATIENT_7"
+    # a name that is not file-safe: its safe form and a hash of it, so that "PATIENT_7" cannot take its folder
+    folder = out / "Liver" / "patients" / ("PATIENT_7-" + hashlib.sha1(b"PATIENT 7").hexdigest()[:8])
     assert (out / "Liver" / "perturbations.tsv").read_bytes() == cohort  # the cohort's outputs are kept
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["sample"] == "PATIENT 7" and summary["predicted_before"] == "Heart - Left Ventricle"
@@ -96,3 +98,13 @@ def test_the_file_to_perturb_is_read_once_for_every_target(run, tmp_path, monkey
                                        "--perturb-data", str(data), "--no-figures", "--quiet"], prog_name="tspg")
         assert res.exit_code == 0, res.output
         assert reads.count(str(data)) == 1, reads
+
+
+def test_two_samples_never_share_a_patient_folder(tmp_path):
+    from tspg.workflow import patient_folder
+
+    names = ["Patient 1", "Patient_1", "Patient/1", "..", "Pätient_1"]
+    folders = [patient_folder(tmp_path, "Liver", n) for n in names]
+    assert len(set(folders)) == len(names)
+    assert folders[1].name == "Patient_1"  # a file-safe name is kept as it is
+    assert all(f.parent == tmp_path / "Liver" / "patients" for f in folders)

@@ -18,8 +18,17 @@ log = logging.getLogger(__name__)
 
 
 def patient_folder(out: Path, target: str, sample: str) -> Path:
-    """``OUT/<target>/patients/<sample>/`` (the sample's name made file-safe)."""
-    return out / target_dirname(target) / PATIENTS / (safe_name(sample).strip(".") or "sample")
+    """``OUT/<target>/patients/<sample>/``.
+
+    A name that is not file-safe as it is gets its file-safe form plus 8 hex digits of its SHA-1, so that two
+    samples never share a folder (``Patient 1`` and ``Patient_1`` would both be ``Patient_1``).
+    """
+    name = safe_name(sample).strip(".") or "sample"
+    if name != str(sample):
+        import hashlib
+
+        name += "-" + hashlib.sha1(str(sample).encode("utf-8")).hexdigest()[:8]
+    return out / target_dirname(target) / PATIENTS / name
 
 
 def _cohort_consensus(out: Path, target: str) -> dict[str, list[str]] | None:
