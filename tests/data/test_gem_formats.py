@@ -192,6 +192,16 @@ def test_duplicated_gene_names_are_caught_before_pandas_renames_them(tmp_path):
             read_gem(p)
 
 
+@pytest.mark.parametrize(("name", "sep", "quote"), [("gem.tsv", "\t", ""), ("gem.csv", ",", ""),
+                                                    ("gem.tsv", "\t", '"')], ids=["tsv", "csv", "pandas-reader"])
+def test_a_separator_at_the_end_of_every_line_is_no_gene(tmp_path, name, sep, quote):
+    # Excel's export: "sample<TAB>A<TAB>B<TAB>" then "s1<TAB>1<TAB>2<TAB>"; the empty last column was a gene ''
+    path = tmp_path / name
+    path.write_text(f"sample{sep}A{sep}B{sep}\n{quote}s1{quote}{sep}1{sep}2{sep}\n{quote}s2{quote}{sep}3{sep}4{sep}\n")
+    assert read_gem(path).to_dict() == {"A": {"s1": 1.0, "s2": 3.0}, "B": {"s1": 2.0, "s2": 4.0}}
+    assert read_gem(path, transpose=True).to_dict() == {"s1": {"A": 1.0, "B": 2.0}, "s2": {"A": 3.0, "B": 4.0}}
+
+
 def test_a_byte_order_mark_does_not_hide_a_gct_header(tmp_path):
     gct = tmp_path / "gem.gct"
     gct.write_text("\ufeff#1.2\n2\t2\nNAME\tDescription\tx\ty\nA\tna\t1\t2\nB\tna\t3\t4\n", encoding="utf-8")

@@ -283,8 +283,9 @@ def _read_delimited(path: Path, sep: str, genes_wanted: list[str] | None = None)
     fast = _read_numeric_rows(path, sep, skip=1, n_lead=1, n_values=len(genes), keep=keep)
     if fast is not None:
         samples, values = fast
-        return pd.DataFrame(values, index=pd.Index(samples, dtype=object),
-                            columns=pd.Index(genes_wanted if keep is not None else genes, dtype=object))
+        return _without_trailing_column(path, pd.DataFrame(
+            values, index=pd.Index(samples, dtype=object),
+            columns=pd.Index(genes_wanted if keep is not None else genes, dtype=object)))
     log.debug("%s: not a plain numeric matrix for the fast reader; reading it with pandas", path)
     try:
         frame = pd.read_csv(
@@ -298,6 +299,14 @@ def _read_delimited(path: Path, sep: str, genes_wanted: list[str] | None = None)
     if list(frame.columns) != genes:  # pandas takes a first data row with one field too many as an index
         raise InputError(f"{path}: the first data row has more fields than the header ({len(header)}); every "
                          "row needs one sample id and one value per gene.")
+    return _without_trailing_column(path, frame)
+
+
+def _without_trailing_column(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without an empty last column of no name: a separator at the end of every line (Excel's export)."""
+    if frame.shape[1] > 1 and str(frame.columns[-1]) == "" and frame.iloc[:, -1].isna().all():
+        log.debug("%s: every line ends with a separator; its empty last column is not a gene", path)
+        return frame.iloc[:, :-1]
     return frame
 
 
