@@ -682,7 +682,7 @@ def _reload(run_dir: str, kw: dict, retrain: tuple[str, ...] = ()):  # noqa: ANN
     if override is not None:
         recorded = model.inputs
         for key in ("labels", "labels_key", "transpose", "layer", "use_raw", "gene_sets", "gene_set_names",
-                    "allow_missing_labels", "impute"):
+                    "allow_missing_labels", "impute", "gene_id_column"):
             if key in recorded and not kw.get(key):
                 setattr(override, key, recorded[key])
     dataset, spec = reload_dataset(model, override)

@@ -129,6 +129,12 @@ def test_the_command_takes_the_description_column(gtex_like, tmp_path):
     assert right.returncode == 0, right.stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert len(manifest["genes"]) == 30 and manifest["inputs"]["gene_id_column"] == "Description"
+    # the files moved: --data given again reads the GCT by the run's gene-name column, as recorded
+    import shutil
+
+    moved = shutil.copy(folder / "gem.gct", tmp_path / "moved.gct")
+    again = tspg("train-generator", tmp_path / "b", "--target", "Liver", "--data", moved, "--epochs", "1", "--quiet")
+    assert again.returncode == 0, again.stderr
 
 
 def test_a_gct_read_for_a_gene_set_never_parses_the_other_rows(gtex_like, tmp_path):
