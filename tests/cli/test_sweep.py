@@ -147,6 +147,11 @@ def test_plan_checks_gene_sets_and_refuses_another_sweeps_folder(inputs, tmp_pat
     (out / "SET_A").mkdir()
     with pytest.raises(InputError, match="other options or targets"):
         plan_sweep(out, inputs["sets"], [], True, ["Liver"], ["--epochs", "3"])
+    from tspg.workflow import RunLockedError, run_lock
+
+    with run_lock(out, "tspg sweep"), pytest.raises(RunLockedError):  # a running sweep's folder is not removed
+        plan_sweep(out, inputs["sets"], [], True, ["Liver"], ["--epochs", "3"], force=True)
+    assert (out / "SET_A").exists()
     plan_sweep(out, inputs["sets"], [], True, ["Liver"], ["--epochs", "3"], force=True)
     assert not (out / "SET_A").exists() and read_plan(out).run_args == ["--epochs", "3"]
     other = tmp_path / "other"

@@ -134,6 +134,10 @@ def plan_sweep(out: Path, gmt: str | Path, names: list[str], all_sets: bool, tar
     plan = SweepPlan(gmt=str(Path(gmt).resolve()), gene_sets=chosen, dirs=dirs, targets=list(targets),
                      run_args=list(run_args), threads=threads or max(1, cores // max(1, jobs)), gpus=gpus)
     if force and out.exists():
+        from tspg.workflow._lock import run_lock
+
+        with run_lock(out, "tspg sweep --force"):  # refuses a folder a running sweep holds, before removing it
+            pass
         shutil.rmtree(out)
     elif (out / PLAN).is_file():
         if not read_plan(out).same_work(plan):
