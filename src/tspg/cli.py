@@ -1027,17 +1027,18 @@ def sweep_cmd(**kw) -> None:  # noqa: ANN003
         if kw.get(key) and not Path(kw[key]).exists():
             raise InputError(f"--{key.replace('_', '-')} {kw[key]}: no such file.")
     _configs(kw)  # a bad generator or classifier option stops here, not in every job
-    # the data, labels (a .cls file needs the GEM's samples) and targets are read once here as the first gene set's
-    # job reads them, so that a problem with them is one line and exit code 2, not a failure of every job
+    # the data, labels (a .cls file needs the GEM's samples) and targets are read once here, with the genes of
+    # every swept set (a set without a gene in the data is its own job's failure, not the sweep's), so that a
+    # problem with them is one line and exit code 2, not a failure of every job
     from tspg.data import check_targets, read_gmt
 
     sets, names = read_gmt(kw["gene_sets"]), list(kw["gene_set_names"])
     if all(n in sets for n in names):  # (an unknown name: the plan below names every one)
         own = logging.getLogger("tspg")
         level = own.level
-        own.setLevel(logging.WARNING)  # what it read is each job's to say, in its log
+        own.setLevel(logging.ERROR)  # what it read is each job's to say, in its log
         try:
-            dataset = _data_spec({**kw, "gene_set_names": names[:1] or list(sets)[:1]}).load()
+            dataset = _data_spec({**kw, "gene_set_names": names or list(sets)}).load()
         finally:
             own.setLevel(level)
         if "all" not in kw["targets"]:
