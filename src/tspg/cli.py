@@ -1027,23 +1027,7 @@ def sweep_cmd(**kw) -> None:  # noqa: ANN003
         if kw.get(key) and not Path(kw[key]).exists():
             raise InputError(f"--{key.replace('_', '-')} {kw[key]}: no such file.")
     _configs(kw)  # a bad generator or classifier option stops here, not in every job
-    # the data, labels (a .cls file needs the GEM's samples) and targets are read once here, with the genes of
-    # every swept set (a set without a gene in the data is its own job's failure, not the sweep's), so that a
-    # problem with them is one line and exit code 2, not a failure of every job
-    from tspg.data import check_targets, read_gmt
-
-    sets, names = read_gmt(kw["gene_sets"]), list(kw["gene_set_names"])
-    if all(n in sets for n in names):  # (an unknown name: the plan below names every one)
-        own = logging.getLogger("tspg")
-        level = own.level
-        own.setLevel(logging.ERROR)  # what it read is each job's to say, in its log
-        try:
-            dataset = _data_spec({**kw, "gene_set_names": names or list(sets)}).load()
-        finally:
-            own.setLevel(level)
-        if "all" not in kw["targets"]:
-            check_targets(list(kw["targets"]), dataset.classes)
-        del dataset
+    _check_sweep_data(kw)
     out = Path(kw["out"])
     gpus = 1 if str(kw.get("device") or "").startswith("cuda") else 0
     plan = plan_sweep(out, kw["gene_sets"], list(kw["gene_set_names"]), kw["all_gene_sets"], list(kw["targets"]),
@@ -1065,6 +1049,41 @@ def sweep_cmd(**kw) -> None:  # noqa: ANN003
         sys.exit(1)
     if failed:
         sys.exit(1)
+
+
+def _check_sweep_data(kw: dict) -> None:
+    """Read the data, labels (a .cls file needs the GEM's samples) and targets once, as a gene set's job reads them.
+
+    A problem with them is then one line and exit code 2 before any job, not a failure of every job. A problem of
+    one gene set (none of its genes in the data, a missing value in one of them) stays that set's job's failure:
+    the sets are tried in order until one loads, and only an error that two sets share, or that every set
+    meets, stops the sweep. Where the choice of sets is itself wrong, the plan says so instead.
+    """
+    from tspg.data import InputError, check_targets, read_gmt
+
+    sets, names = read_gmt(kw["gene_sets"]), list(kw["gene_set_names"])
+    if bool(names) == bool(kw["all_gene_sets"]) or any(n not in sets for n in names):
+        return
+    own = logging.getLogger("tspg")
+    level = own.level
+    own.setLevel(logging.ERROR)  # what it read is each job's to say, in its log
+    try:
+        first: InputError | None = None
+        previous = None
+        for name in dict.fromkeys(names or list(sets)):
+            try:
+                dataset = _data_spec({**kw, "gene_set_names": [name]}).load()
+                break
+            except InputError as exc:
+                if str(exc) == previous:  # not the set's own problem
+                    raise
+                first, previous = first or exc, str(exc)
+        else:
+            raise first  # every set meets it: every job would
+    finally:
+        own.setLevel(level)
+    if "all" not in kw["targets"]:
+        check_targets(list(kw["targets"]), dataset.classes)
 
 
 @app.command("sweep-job", context_settings=CONTEXT, hidden=True)

@@ -505,7 +505,8 @@ class TSPG:
         cond, hist = fit_conditional_generator(self.classifier, x_train, y_train, index, x_val, cfg,
                                                seed=self.target_seed(CONDITIONAL_KEY), device=self.device,
                                                progress=self.progress,
-                                               desc=f"conditional generator ({len(targets)} targets)", y_val=y_val)
+                                               desc=f"conditional generator ({len(targets)} targets)", y_val=y_val,
+                                               class_names=list(self.classes))
         # targets served by an earlier conditional generator and not retrained now get per-target ones or nothing
         for t in self.conditional_targets:
             if t not in targets and isinstance(self.generators.get(t), TargetView):

@@ -108,3 +108,10 @@ def test_two_samples_never_share_a_patient_folder(tmp_path):
     assert len(set(folders)) == len(names)
     assert folders[1].name == "Patient_1"  # a file-safe name is kept as it is
     assert all(f.parent == tmp_path / "Liver" / "patients" for f in folders)
+    # where its folder holds another sample (a file system that does not tell case apart), it gets its hash too
+    folders[1].mkdir(parents=True)
+    (folders[1] / "summary.json").write_text(json.dumps({"sample": "patient_1"}))
+    moved = patient_folder(tmp_path, "Liver", "Patient_1")
+    assert moved != folders[1] and moved.name.startswith("Patient_1-")
+    (folders[1] / "summary.json").write_text(json.dumps({"sample": "Patient_1"}))
+    assert patient_folder(tmp_path, "Liver", "Patient_1") == folders[1]  # its own folder

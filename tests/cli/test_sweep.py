@@ -228,6 +228,17 @@ def test_a_sweep_reads_cls_labels_as_a_run_does(inputs, tmp_path):
     assert (tmp_path / "o" / "SET_A" / MANIFEST).exists()
 
 
+def test_a_problem_of_one_gene_set_fails_only_its_job(inputs, tmp_path):
+    gem = pd.read_csv(inputs["data"], sep="\t", index_col=0)
+    gem.iloc[0, 40] = float("nan")  # a gene of SET_B only (SET_A has the first 30)
+    gem.to_csv(tmp_path / "gem.tsv", sep="\t")
+    r = tspg("sweep", "--data", tmp_path / "gem.tsv", "--labels", inputs["labels"], "--gene-sets", inputs["sets"],
+             "--gene-set", "SET_B", "--gene-set", "SET_A", "--target", "Liver", "--out", tmp_path / "o", *SETTINGS,
+             "--epochs", "1", "--no-evaluate")
+    assert r.returncode == 1 and "SET_B failed (exit 2)" in r.stderr and "missing or infinite" in r.stderr
+    assert (tmp_path / "o" / "SET_A" / ROWS).is_file() and not (tmp_path / "o" / "SET_B" / ROWS).exists()
+
+
 def test_sweep_job_names_an_unknown_folder(inputs, tmp_path):
     plan_sweep(tmp_path / "s", inputs["sets"], [], True, ["Liver"], [])
     r = tspg("sweep-job", tmp_path / "s", "--dir", "SET_C")

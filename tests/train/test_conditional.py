@@ -317,7 +317,7 @@ def test_conditional_generator_shapes():
     assert out.shape == (5, 7) and out.abs().max() <= 1
 
 
-def test_a_small_target_is_moved_by_the_whole_prior_and_the_others_stay_cross_fitted(atlas, monkeypatch):
+def test_a_small_target_is_moved_by_the_whole_prior_and_the_others_stay_cross_fitted(atlas, monkeypatch, caplog):
     from tspg.nn import Classifier
     from tspg.train import _conditional, fit_conditional_generator
 
@@ -329,7 +329,10 @@ def test_a_small_target_is_moved_by_the_whole_prior_and_the_others_stay_cross_fi
     train = _conditional._train
     monkeypatch.setattr(_conditional, "_train", lambda plan, *a, **k: plans.append(plan) or train(plan, *a, **k))
     cfg = GeneratorConfig(epochs=1, prior_components=10)
-    fit_conditional_generator(Classifier(x.shape[1], 4), x, y, [0, 3], x[:8], cfg, progress=False, y_val=y[:8])
+    with caplog.at_level("INFO", logger="tspg.train._conditional"):
+        fit_conditional_generator(Classifier(x.shape[1], 4), x, y, [0, 3], x[:8], cfg, progress=False, y_val=y[:8],
+                                  class_names=["A", "B", "C", "D"])
+    assert "not cross-fitted (their moves are the whole training part's prior): D" in caplog.text
     plan = plans[0]
     # one small target used to switch cross-fitting off for every target
     assert plan.folds is not None and plan.folds[3].tolist() == [False, True]

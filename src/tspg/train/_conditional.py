@@ -421,6 +421,7 @@ def fit_conditional_generator(
     progress: bool = True,
     desc: str = "conditional generator",
     y_val: np.ndarray | None = None,
+    class_names: list[str] | None = None,
 ) -> tuple[ConditionalGenerator, list[dict]]:
     """Train one generator G(x, t) for every target in ``targets`` (see the module's text).
 
@@ -445,6 +446,8 @@ def fit_conditional_generator(
         Class index of each row of ``x_val``: with ``config.prior_assign`` ``label`` (``auto``) the prior moves
         each validation sample by its own class's map, as it moves the training samples (which ``y_train``
         labels); without it, by the nearest class centroid's.
+    class_names
+        The classes' names, for the log (by default their indices).
 
     Returns
     -------
@@ -482,9 +485,10 @@ def fit_conditional_generator(
                 alone = small | np.array([not ((fold != f) & (y_train == c)).any()
                                           for f, c in zip(fold, y_train, strict=True)])
                 plan_folds = (fold, priors, alone, whole_target)
-                if whole_target.any():
-                    log.info("targets with fewer than %d training samples are not cross-fitted: %s",
-                             config.prior_folds, ", ".join(map(str, np.asarray(targets)[whole_target])))
+            if config.prior_folds > 1 and whole_target.any():
+                short = [class_names[t] if class_names else str(t) for t in np.asarray(targets)[whole_target]]
+                log.info("targets with fewer than %d training samples are not cross-fitted (their moves are the "
+                         "whole training part's prior): %s", config.prior_folds, ", ".join(short))
         plan = ConditionalPlan(classifier, generator, discriminator, x_train, y_train, targets, config, seed, device,
                                folds=plan_folds)
         return _train(plan, x_train, y_train, x_val, progress, desc, y_val)

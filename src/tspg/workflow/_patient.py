@@ -21,14 +21,22 @@ def patient_folder(out: Path, target: str, sample: str) -> Path:
     """``OUT/<target>/patients/<sample>/``.
 
     A name that is not file-safe as it is gets its file-safe form plus 8 hex digits of its SHA-1, so that two
-    samples never share a folder (``Patient 1`` and ``Patient_1`` would both be ``Patient_1``).
+    samples never share a folder (``Patient 1`` and ``Patient_1`` would both be ``Patient_1``); so does a name
+    whose folder holds another sample's outputs (``patient_a`` beside ``Patient_A`` on a file system that does
+    not tell case apart).
     """
-    name = safe_name(sample).strip(".") or "sample"
-    if name != str(sample):
-        import hashlib
+    import hashlib
 
-        name += "-" + hashlib.sha1(str(sample).encode("utf-8")).hexdigest()[:8]
-    return out / target_dirname(target) / PATIENTS / name
+    root = out / target_dirname(target) / PATIENTS
+    name = safe_name(sample).strip(".") or "sample"
+    hashed = name + "-" + hashlib.sha1(str(sample).encode("utf-8")).hexdigest()[:8]
+    if name != str(sample):
+        return root / hashed
+    try:
+        other = json.loads((root / name / "summary.json").read_text(encoding="utf-8")).get("sample")
+    except (OSError, ValueError, AttributeError):
+        other = None
+    return root / (hashed if other is not None and str(other) != str(sample) else name)
 
 
 def _cohort_consensus(out: Path, target: str) -> dict[str, list[str]] | None:

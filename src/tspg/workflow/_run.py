@@ -348,10 +348,15 @@ def read_run_table(path: Path, fix: str, *, matrix: bool = False, **kw: object) 
     """
     if not path.is_file():
         raise InputError(f"{path} is missing; {fix}.")
-    names_first = kw.get("index_col") == 0
-    if names_first:  # the first column's names as written ("0018" is not 18), whatever its header
+    # the first column's names as written ("0018" is not 18, "NA" is not missing), whatever its header
+    names_first = kw.get("index_col") == 0 and "usecols" not in kw and isinstance(kw.get("dtype", {}), dict)
+    if names_first:
         kw.pop("index_col")
         kw["dtype"] = {0: str, **(kw.get("dtype") or {})}  # type: ignore[dict-item]
+        if matrix:  # numbers only: no text is a missing value (one would fail the check below anyway)
+            kw.setdefault("na_filter", False)
+        elif "keep_default_na" not in kw:  # only an empty cell is missing
+            kw.update(keep_default_na=False, na_values=[""])
     try:
         frame = pd.read_csv(path, sep="\t", **kw)
         if names_first:
