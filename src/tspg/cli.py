@@ -601,9 +601,9 @@ def run_cmd(**kw) -> None:  # noqa: ANN003
         loaded = load_perturb_data(pspec, spec, dataset.genes, spec.impute, kw["transform"])
     from tspg.data import stratified_split
 
-    # the split the classifier phase will draw (a resumed run's is the same: same labels, sizes and seed)
+    # the split the classifier phase will draw (a resumed run keeps its own: its figures check the names)
     split = stratified_split(dataset.labels, test_size=model.test_size, val_size=model.val_size, seed=model.seed)
-    _check_analysis_inputs(kw, _to_perturb(pspec, split, loaded), targets,
+    _check_analysis_inputs(kw, None if resuming else _to_perturb(pspec, split, loaded), targets,
                            held_out=loaded is None and pspec.which == "test")
     summary: dict = {}
 
