@@ -202,6 +202,13 @@ def test_a_separator_at_the_end_of_every_line_is_no_gene(tmp_path, name, sep, qu
     assert read_gem(path, transpose=True).to_dict() == {"s1": {"A": 1.0, "B": 2.0}, "s2": {"A": 3.0, "B": 4.0}}
 
 
+def test_a_quoted_gene_name_may_hold_the_separator(tmp_path):
+    path = tmp_path / "gem.csv"
+    path.write_text('"sample","A,alias","B"\n"s1",1,2\n"s2",3,4\n')
+    assert read_gem(path).to_dict() == {"A,alias": {"s1": 1.0, "s2": 3.0}, "B": {"s1": 2.0, "s2": 4.0}}
+    assert read_gem(path, genes=["B", "A,alias"]).columns.tolist() == ["B", "A,alias"]
+
+
 def test_a_byte_order_mark_does_not_hide_a_gct_header(tmp_path):
     gct = tmp_path / "gem.gct"
     gct.write_text("\ufeff#1.2\n2\t2\nNAME\tDescription\tx\ty\nA\tna\t1\t2\nB\tna\t3\t4\n", encoding="utf-8")

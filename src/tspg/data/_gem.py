@@ -259,14 +259,21 @@ def header_genes(path: str | Path) -> list[str] | None:
         fmt = gem_format(path)
         if fmt not in ("tsv", "txt", "csv"):
             return None
-        header = _first_line(path).split("," if fmt == "csv" else "\t")
+        header = _header_fields(path, "," if fmt == "csv" else "\t")
     except (InputError, OSError, UnicodeDecodeError, EOFError, zlib.error):
         return None
     return [g.strip().strip('"') for g in header[1:]] if len(header) >= 2 else None
 
 
+def _header_fields(path: Path, sep: str) -> list[str]:
+    """The fields of a text GEM's header line; a quoted name may hold the separator ("A,alias" in a CSV)."""
+    import csv
+
+    return next(csv.reader([_first_line(path)], delimiter=sep), None) or [""]
+
+
 def _read_delimited(path: Path, sep: str, genes_wanted: list[str] | None = None) -> pd.DataFrame:
-    header = _first_line(path).split(sep)
+    header = _header_fields(path, sep)
     if len(header) < 2:
         raise InputError(
             f"{path}: the header has {len(header)} column(s) when split on "
