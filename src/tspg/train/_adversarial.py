@@ -37,7 +37,7 @@ from tspg.train._losses import (
     target_margins,
 )
 from tspg.train._optim import Adam
-from tspg.train._prior import CrossFittedTransport, fit_transport_prior
+from tspg.train._prior import CrossFittedTransport, fit_transport_prior, partial_moves
 from tspg.train._progress import epoch_bar
 from tspg.train._target import TargetSampler
 
@@ -706,13 +706,11 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             idx = order[pos:pos + batch]
             x, disp = xt[idx], None
             if generator.prior is not None:  # a random share in [prior_share_low, 1] of each row's move
-                lo = config.prior_share_low
-                share = torch.rand(len(idx), 1, generator=plan.dev_gen, device=device)
                 classes = None if plan.train_classes is None else plan.train_classes[idx]
                 with torch.no_grad():  # cross-fitted, else (prior_folds 1) the whole part's prior
                     move = (cross.move(x, spans[pos // batch], classes) if cross is not None
                             else generator.prior(x, classes))
-                disp = move * (lo + (1.0 - lo) * share)
+                disp = partial_moves(move, config.prior_share_low, plan.dev_gen)
             pos += batch
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()
         row = {"epoch": epoch, **dict(zip(LOSS_NAMES, (sums / steps).tolist(), strict=True))}

@@ -43,6 +43,7 @@ from tspg.train._prior import (
     SHRINKS,
     class_gaussians,
     fold_of_rows,
+    partial_moves,
     prior_space,
     shrunk_class_means,
 )
@@ -226,10 +227,8 @@ class ConditionalPlan:
         map moves it (else the nearest centroid's). Times a random share in [``prior_share_low``, 1] of the move,
         as :func:`tspg.train.fit_generator` does.
         """
-        lo = self.config.prior_share_low
-        share = torch.rand(len(x), 1, generator=self.dev_gen, device=self.device)
         if self.folds is None:  # prior_folds 1: the whole part's prior
-            return self.generator.prior(x, t, classes) * (lo + (1.0 - lo) * share)
+            return partial_moves(self.generator.prior(x, t, classes), self.config.prior_share_low, self.dev_gen)
         fold, priors, alone, whole_target = self.folds
         # the whole part's prior for a row whose class has no sample outside its fold, or whose target has too few
         # training samples to be cross-fitted (as tspg.train.CrossFittedTransport does for one target)
@@ -239,7 +238,7 @@ class ConditionalPlan:
             rows = torch.as_tensor(np.flatnonzero(f == j), device=self.device)
             prior = self.generator.prior if j < 0 else priors[j]
             out[rows] = prior(x[rows], t[rows], None if classes is None else classes[rows])
-        return out * (lo + (1.0 - lo) * share)
+        return partial_moves(out, self.config.prior_share_low, self.dev_gen)
 
     def step(self, x: torch.Tensor, y: np.ndarray, calls: torch.Tensor | None,
              idx: np.ndarray | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:

@@ -540,6 +540,16 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     return prior
 
 
+def partial_moves(moves: torch.Tensor, low: float, generator: torch.Generator) -> torch.Tensor:
+    """Each row of ``moves`` times its own random share, uniform in ``[low, 1]`` (``prior_share_low``).
+
+    Training moves each sample by part of its prior displacement, so that G also learns to finish moves the map
+    leaves short; the shares come from ``generator`` (on the moves' device).
+    """
+    share = torch.rand(len(moves), 1, generator=generator, device=moves.device)
+    return moves * (low + (1.0 - low) * share)
+
+
 def fold_of_rows(y: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
     """A fold index (0 to ``folds - 1``) per row, each class spread over the folds as evenly as it can be.
 

@@ -53,7 +53,7 @@ from tspg.data import (
     read_gem,
     read_labels,
 )
-from tspg.model import TSPG
+from tspg.model import TSPG, read_manifest
 from tspg.workflow._memory import release_memory
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,6 @@ def clear_target_outputs(out: Path, target: str) -> None:
     The run's ``evaluation.md`` is rewritten without the target's old table (from the other targets'
     ``evaluation.tsv``).
     """
-    import json
     import shutil
 
     from tspg.workflow._evaluation import write_evaluation_md
@@ -157,8 +156,8 @@ def clear_target_outputs(out: Path, target: str) -> None:
         shutil.rmtree(plots)
     if (out / EVALUATION_MD).exists():
         try:
-            targets = list(json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("targets", {}))
-        except (OSError, json.JSONDecodeError, AttributeError):
+            targets = list(read_manifest(out)["targets"])
+        except InputError:  # no manifest yet (or a damaged one, which the next reader reports)
             targets = []
         write_evaluation_md(out, sorted({*targets, target}))
 
