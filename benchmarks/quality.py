@@ -42,6 +42,7 @@ from tspg.train import ClassifierConfig, GeneratorConfig, predict_logits, projec
 log = logging.getLogger("quality")
 
 METHODS = ("tspg", "tspg_paper", "tspg_fp32", "tspg_shrink_js", "tspg_shrink_none", "tspg_assign_nearest",
+           "tspg_marginals_none", "tspg_cov_own",
            "tspg_patience25", "tspg_patience0",
            "tspg_prior_none", "tspg_0.1", "identity", "mean_shift", "optimal_transport", "nearest_target",
            "target_mean", "true_mean_shift", "true_target")
@@ -169,6 +170,9 @@ VARIANTS = {
     "tspg_paper": dict(PAPER_LOSS),
     # the defaults with the generator in fp32 (--precision fp32) where the default (auto) is bf16
     "tspg_fp32": {"precision": "fp32"},
+    # the defaults with the prior's map alone (--prior-marginals none): no marginal maps of zero-inflated genes,
+    # the default before 2026-12-07's fourteenth session
+    "tspg_marginals_none": {"prior_marginals": "none"},
 }
 VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with tspg's weights",
                 "tspg_prior_none": "the defaults without the transport prior (`--prior none`): G learns the whole "
@@ -187,7 +191,9 @@ VARIANT_TEXT = {"tspg_0.1": "tspg 0.1's defaults, the paper's loss terms with ts
                 "tspg_paper": "the paper's loss (`--paper-loss`: every weight 1, kappa 0, the L1 distance to one "
                               "target draw per sample, D on every class, random initialisation, no prior, every "
                               "epoch)",
-                "tspg_fp32": "the defaults with the generator trained in fp32 (`--precision fp32`)"}
+                "tspg_fp32": "the defaults with the generator trained in fp32 (`--precision fp32`)",
+                "tspg_marginals_none": "the defaults with the prior's map alone (`--prior-marginals none`): no "
+                                       "marginal maps of the target's zero-inflated genes, the default before"}
 
 
 def run_case(case: Case, seed: int, quick: bool, variants: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dict]:
@@ -431,7 +437,9 @@ def write_results(path: Path, results: dict[str, list[tuple[pd.DataFrame, dict]]
         allf = pd.concat(frames, keys=range(len(frames)), names=["run", "method"])
         mean = allf.groupby(level="method", sort=False).mean()
         sd = allf.groupby(level="method", sort=False).std(ddof=1) if len(frames) > 1 else mean * np.nan
-        order = [m for m in (*METHODS, "real_target_train") if m in mean.index]
+        # tspg, then any compared setting METHODS does not list, then the rest in METHODS' order
+        listed = [m for m in (*METHODS, "real_target_train") if m in mean.index]
+        order = [*listed[:1], *[m for m in mean.index if m not in listed], *listed[1:]]
         mean, sd = mean.loc[order], sd.reindex(order)
         cols = [c for c in (*SHOWN, "precision20_up", "precision20_down") if c in mean.columns
                 and mean[c].notna().any()]

@@ -50,6 +50,10 @@ PRIOR_COVARIANCES: tuple[str, ...] = ("auto", "blend", "own")
 #: centroid; ``nearest``, always the nearest centroid. ``auto`` is ``label`` (per-target and conditional
 #: generators; the conditional one used ``nearest`` before 2026-12-06's second change).
 PRIOR_ASSIGNS: tuple[str, ...] = ("auto", "label", "nearest")
+#: Marginal maps of the prior (``GeneratorConfig.prior_marginals``): ``zero-inflated``, each class's marginal of
+#: the target's zero-inflated genes mapped onto the target's after the map (per-target generators); ``none``, the
+#: map alone. ``auto`` is ``zero-inflated`` for per-target generators and ``none`` for the conditional one.
+PRIOR_MARGINALS: tuple[str, ...] = ("auto", "zero-inflated", "none")
 #: Where the discriminator's real samples come from (``GeneratorConfig.disc_real``).
 DISC_REAL: tuple[str, ...] = ("target", "all")
 #: Rules that choose the kept epoch (``GeneratorConfig.checkpoint``).

@@ -26,6 +26,7 @@ from tspg._options import (
     PRECISIONS,
     PRIOR_ASSIGNS,
     PRIOR_COVARIANCES,
+    PRIOR_MARGINALS,
     PRIOR_SHRINKS,
     PRIORS,
     RANK_UNITS,
@@ -195,6 +196,12 @@ def _generator_options(f: Callable) -> Callable:
                           "is known: training, validation and the run's perturbed samples; the nearest class "
                           "centroid for samples without a known label), nearest (always the nearest centroid) or "
                           "auto (default: label)."),
+        click.option("--prior-marginals", type=click.Choice(list(PRIOR_MARGINALS)), default=None,
+                     help="After the prior's map: zero-inflated (genes where at least 30% of the target's training "
+                          "samples are at the gene's lowest value, the dropouts of single-cell data, get each "
+                          "class's moved marginal mapped onto the target's, so that moved samples have the "
+                          "target's share of zeros; other genes are not changed), none (the map alone) or auto "
+                          "(default: zero-inflated; none with --generator conditional)."),
         click.option("--prior-components", type=int, default=None,
                      help="PCA components of the transport prior (default 50)."),
         click.option("--prior-folds", type=int, default=None,
@@ -257,7 +264,7 @@ _GENERATOR_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "target_cov
                      "precision": "precision", "stop_at_accuracy": "stop_accuracy", "td_loss": "td_loss",
                      "disc_real": "disc_real", "checkpoint_rule": "checkpoint", "prior": "prior",
                      "prior_shrink": "prior_shrink", "prior_covariance": "prior_covariance",
-                     "prior_assign": "prior_assign",
+                     "prior_assign": "prior_assign", "prior_marginals": "prior_marginals",
                      "prior_components": "prior_components",
                      "prior_folds": "prior_folds", "prior_share_low": "prior_share_low", "patience": "patience"}
 

@@ -47,6 +47,7 @@ from tspg.data import (
     stratified_split,
 )
 from tspg.nn import (
+    MARGINAL_LEVELS,
     Classifier,
     ConditionalGenerator,
     ConditionalPrior,
@@ -462,6 +463,9 @@ class TSPG:
         }
         if gen.prior is not None:  # the prior's size, so that load() rebuilds the same module
             self.generator_summaries[target]["prior_components"] = int(gen.prior.components.shape[0])
+            if gen.prior.marginal_genes is not None:  # zero-inflated genes with marginal maps, and their levels
+                self.generator_summaries[target]["prior_marginal_genes"] = int(gen.prior.marginal_source.shape[2])
+                self.generator_summaries[target]["prior_marginal_levels"] = int(gen.prior.marginal_source.shape[1])
         self.generator_configs[target] = GeneratorConfig(**config_to_dict(self.generator_config))
         return self
 
@@ -811,8 +815,11 @@ class TSPG:
                                      f"does not describe; {fix}.")
                 model.generators[t] = TargetView(model.conditional, model.conditional_targets.index(t))
             else:
-                k = info.get("training", {}).get("prior_components")
-                prior = None if k is None else TransportPrior(len(model.genes), len(model.classes), int(k))
+                training = info.get("training", {})
+                k = training.get("prior_components")
+                prior = None if k is None else TransportPrior(
+                    len(model.genes), len(model.classes), int(k), int(training.get("prior_marginal_genes", 0)),
+                    int(training.get("prior_marginal_levels", MARGINAL_LEVELS)))
                 model.generators[t] = _load_module(Generator(len(model.genes), prior=prior),
                                                    folder / info["dir"] / GENERATOR_WEIGHTS, fix,
                                                    info.get("sha256")).to(model.device)

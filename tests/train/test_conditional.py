@@ -189,12 +189,15 @@ def test_a_step_deals_the_batch_to_several_targets_never_to_a_samples_own_class(
 
 def test_settings_the_conditional_generator_lacks_are_refused():
     for change, word in ((dict(td_loss="draw"), "td_loss=draw"), (dict(td_loss="sinkhorn"), "td_loss=sinkhorn"),
-                         (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean")):
+                         (dict(disc_real="all"), "disc_real=all"), (dict(w_mean=1.0), "w_mean"),
+                         (dict(prior_marginals="zero-inflated"), "prior_marginals=zero-inflated")):
         with pytest.raises(InputError, match=word):
             check_conditional_config(GeneratorConfig(**change))
     check_conditional_config(GeneratorConfig(td_loss="mmd"))
     for shrink in ("none", "eb", "js", "auto"):
         check_conditional_config(GeneratorConfig(prior_shrink=shrink))
+    for marginals in ("auto", "none"):  # auto: no marginal maps for the conditional generator
+        check_conditional_config(GeneratorConfig(prior_marginals=marginals))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch
 from tspg.data import share_called_target
 from tspg.nn import Classifier, Discriminator, Generator, TargetView, perturb, seeded
 from tspg.train._classifier import predict_logits
-from tspg.train._config import GeneratorConfig, assigns_by_label, prior_rules, resolved_w_norm
+from tspg.train._config import GeneratorConfig, assigns_by_label, prior_marginals, prior_rules, resolved_w_norm
 from tspg.train._frozen import FrozenClassifier, frozen_weights
 from tspg.train._hardware import (
     autocast,
@@ -102,6 +102,9 @@ ACCURACY_ENOUGH = 0.95
 MARGIN_ENOUGH = 1.0
 #: Validation samples of the target class needed to measure the checkpoint's energy distance against them.
 MIN_VAL_REFERENCE = 3
+#: Validation samples of the target class needed for their share of confident calls to cap the ``realism`` rule's
+#: accuracy part (:func:`checkpoint_score`, ``val_target_confident``).
+MIN_TARGET_FOR_CALL_CAP = 5
 #: In the ``realism`` rule with a transport prior, a trained epoch replaces the prior alone (epoch 0) at an equal
 #: accuracy part only where its validation energy distance is lower by at least this many standard errors
 #: (``val_energy_z``, :func:`tspg.train.energy_gain_z`): smaller gains were noise of the few validation samples and
@@ -135,17 +138,20 @@ def _clear_gain(score: tuple[float, ...], ref: tuple[float, ...] | None, rule: s
 def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     """Rank of an epoch's generator on the validation part (higher is better).
 
-    ``realism`` (the default rule): first the share of validation samples f calls the target with a margin of
-    at least :data:`MARGIN_ENOUGH` logits (``val_confident``; the plain share for rows without it), to 2 decimals
-    and capped at :data:`ACCURACY_ENOUGH`; then the energy distance of the perturbed validation samples to the
-    target class in the scaled gene space (``val_energy``, lower is better): its validation samples where it has
-    at least :data:`MIN_VAL_REFERENCE`, else its training samples (see :func:`fit_generator`). A distribution
-    distance rewards landing in the target distribution with its spread, where a distance to the target mean
-    rewards collapse onto the mean. A row with ``val_energy_scored`` 0 (a generator with a transport prior and
-    too few validation samples of the target) ranks by the first part alone, so that ties keep the earliest
-    epoch (the prior alone); its share is then ``calls_confident`` where the row has it: the validation samples
-    together with the training samples of other classes moved by their out-of-fold prior
-    (:func:`out_of_fold_check`), so that a prior that leaves new samples short is seen on more than a few.
+    ``realism`` (the default rule): first the share of validation samples f calls the target with a margin of at
+    least :data:`MARGIN_ENOUGH` logits (``val_confident``; the plain share for rows without it), to 2 decimals and
+    capped at :data:`ACCURACY_ENOUGH`, or lower at the share of the target's own validation samples f calls the
+    target with that margin (``val_target_confident``, where there are at least :data:`MIN_TARGET_FOR_CALL_CAP` of
+    them): a transition into the target distribution is called the target as often as the real target samples are,
+    so calls beyond theirs are not asked for; then the energy distance of the perturbed validation samples to the
+    target class in the scaled gene space (``val_energy``, lower is better): its validation samples where it has at
+    least :data:`MIN_VAL_REFERENCE`, else its training samples (see :func:`fit_generator`). A distribution distance
+    rewards landing in the target distribution with its spread, where a distance to the target mean rewards collapse
+    onto the mean. A row with ``val_energy_scored`` 0 (a generator with a transport prior and too few validation
+    samples of the target) ranks by the first part alone, so that ties keep the earliest epoch (the prior alone);
+    its share is then ``calls_confident`` where the row has it: the validation samples together with the training
+    samples of other classes moved by their out-of-fold prior (:func:`out_of_fold_check`), so that a prior that
+    leaves new samples short is seen on more than a few.
 
     ``margin`` (tspg 0.1's rule): the share called the target (2 decimals, uncapped), then the mean margin
     ``min(z_t - max_{i!=t} z_i, kappa)`` in whole logits, then the mean absolute distance to the target class's
@@ -156,7 +162,8 @@ def checkpoint_score(row: dict, rule: str = "realism") -> tuple[float, ...]:
     energy = -row["val_energy"] if row.get("val_energy_scored", 1.0) else 0.0
     calls = row.get("calls_confident", math.nan)
     share = row.get("val_confident", row["val_accuracy"]) if math.isnan(calls) else calls
-    return (min(round(share, 2), ACCURACY_ENOUGH), energy)
+    enough = min(ACCURACY_ENOUGH, round(row.get("val_target_confident", 1.0), 2))
+    return (min(round(share, 2), enough), energy)
 
 
 def _replaces(row: dict, score: tuple[float, ...], best: tuple[float, ...] | None, prior_kept: bool,
@@ -307,19 +314,28 @@ def fit_generator(
                 y_train = predict_logits(classifier, x_train, device=device).argmax(1).numpy()
             n_classes = int(classifier.net[-1].out_features)
             shrink, cov = prior_rules(config)
+            marginals = prior_marginals(config)
             generator.prior = fit_transport_prior(x_train, y_train, target, n_classes, kind=config.prior,
                                                   n_components=config.prior_components, seed=seed, shrink=shrink,
-                                                  covariance=cov)
+                                                  covariance=cov, marginals=marginals)
             if config.prior_folds > 1:
                 cross = CrossFittedTransport.fit(x_train, y_train, target, n_classes, kind=config.prior,
                                                  n_components=config.prior_components, folds=config.prior_folds,
-                                                 seed=seed, whole=generator.prior, shrink=shrink, covariance=cov)
+                                                 seed=seed, whole=generator.prior, shrink=shrink, covariance=cov,
+                                                 marginals=marginals)
+            if generator.prior.marginal_genes is not None:
+                log.info("%s: the prior maps the marginals of %d zero-inflated genes onto the target's "
+                         "(--prior-marginals)", desc, len(generator.prior.marginal_genes))
         plan = AdversarialPlan(classifier, generator, discriminator, x_target, target, config, seed, device)
         if generator.prior is not None and assigns_by_label(config) and y_train is not None:
             plan.train_classes = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=plan.device)
             plan.val_classes = None if y_val is None else np.asarray(y_val, dtype=np.int64)
         if x_target_val is not None and len(x_target_val) >= MIN_VAL_REFERENCE:
             plan.val_reference = torch.as_tensor(x_target_val, dtype=torch.float32, device=plan.device)
+            if config.checkpoint == "realism" and len(x_target_val) >= MIN_TARGET_FOR_CALL_CAP:
+                with torch.no_grad():  # the share of the real target samples f calls the target confidently
+                    margins = target_margins(classifier(plan.val_reference), target)
+                    plan.real_confident = float((margins >= MARGIN_ENOUGH).float().mean())
         elif generator.prior is not None:
             plan.energy_scored = False
         return _train(plan, x_train, x_val, progress, desc, cross)
@@ -394,6 +410,9 @@ class AdversarialPlan:
         self.val_reference = self.y_target
         #: whether the checkpoint rule ranks epochs by the validation energy distance (see :func:`fit_generator`)
         self.energy_scored = True
+        #: the share of the target's validation samples f calls the target confidently, which caps the checkpoint's
+        #: accuracy part (:func:`checkpoint_score`); None: not measured (too few of them), no cap beyond the usual
+        self.real_confident: float | None = None
         self.center = self.sampler.mu
         self.target_sd = self.y_target.std(0) if len(self.y_target) > 1 else torch.zeros_like(self.center)
         # the smoothed bootstrap's constants (see :meth:`target_batch`)
@@ -588,6 +607,8 @@ def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None 
         row = dict(zip(("val_accuracy", "val_confident", "val_margin", "val_dist", "val_energy"), values,
                        strict=True))
         row["val_energy_scored"] = float(plan.energy_scored)
+        if plan.real_confident is not None:
+            row["val_target_confident"] = plan.real_confident
         if generator.prior is not None:
             row["val_energy_z"] = math.nan if prior is None else prior.z(v_adv)
         if plan.oof_check is not None:

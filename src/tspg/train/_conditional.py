@@ -71,6 +71,9 @@ def check_conditional_config(config: GeneratorConfig) -> None:
                          "conditional on the target); use `disc_real=target` or `generator=per-target`.")
     if config.w_mean > 0:
         raise InputError("`w_mean` is not available with `generator=conditional`; leave it at 0.")
+    if config.prior_marginals == "zero-inflated":
+        raise InputError("`prior_marginals=zero-inflated` is not available with `generator=conditional` (its prior "
+                         "has no marginal maps); use `prior_marginals=auto` or `none`, or `generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,

@@ -12,6 +12,7 @@ from tspg._options import (  # noqa: F401 (PAPER_LOSS re-exported)
     PRECISIONS,
     PRIOR_ASSIGNS,
     PRIOR_COVARIANCES,
+    PRIOR_MARGINALS,
     PRIOR_SHRINKS,
     PRIORS,
     TARGET_COV_MODELS,
@@ -221,6 +222,14 @@ class GeneratorConfig:
         the cells and leaves 11% unmoved as the target's own). ``auto`` (the default): ``label``, for the
         per-target and the conditional generator (a conditional run saved when ``auto`` meant ``nearest`` for it
         keeps ``nearest``: its summary has no ``prior_assign``). Measured in ``docs/method.md``.
+    prior_marginals
+        Marginal maps after the prior's map (:data:`PRIOR_MARGINALS`). ``zero-inflated``: the genes where at least
+        30% of the target's training samples are at the gene's lowest value (0 after scaling: dropouts of
+        single-cell data) get, per class, the monotone map of the class's moved marginal onto the target's
+        (:func:`tspg.train.fit_marginals`), so that moved samples have the target's share of zeros in those genes;
+        genes with fewer zeros (in bulk RNA-seq or microarrays, most genes) are moved as with ``none``, the map
+        alone, and so are data without such genes at all. ``auto`` (the default): ``zero-inflated`` for per-target
+        generators; the conditional generator's prior has no marginal maps. Measured in ``docs/method.md``.
     prior_components
         Upper bound on the PCA components of the prior (fewer when the training part has fewer samples).
     prior_folds
@@ -264,6 +273,7 @@ class GeneratorConfig:
     prior_shrink: str = "auto"
     prior_covariance: str = "auto"
     prior_assign: str = "auto"
+    prior_marginals: str = "auto"
     prior_components: int = 50
     prior_folds: int = 5
     prior_share_low: float = 0.5
@@ -293,7 +303,8 @@ class GeneratorConfig:
         for name, allowed in (("td_loss", TD_LOSSES), ("disc_real", DISC_REAL), ("checkpoint", CHECKPOINT_RULES),
                               ("target_cov", TARGET_COV_MODELS), ("precision", PRECISIONS),
                               ("prior", PRIORS), ("prior_shrink", PRIOR_SHRINKS),
-                              ("prior_covariance", PRIOR_COVARIANCES), ("prior_assign", PRIOR_ASSIGNS)):
+                              ("prior_covariance", PRIOR_COVARIANCES), ("prior_assign", PRIOR_ASSIGNS),
+                              ("prior_marginals", PRIOR_MARGINALS)):
             _check_choice(self, name, allowed)
         if not isinstance(self.zero_init, bool):
             _fail(self, "zero_init", "must be True or False")
@@ -312,6 +323,11 @@ def prior_rules(config: GeneratorConfig) -> tuple[str, str]:
             "blend" if config.prior_covariance == "auto" else config.prior_covariance)
 
 
+def prior_marginals(config: GeneratorConfig) -> str:
+    """The per-target prior's marginal rule in use (``tspg.train._prior.MARGINALS``): ``auto`` is ``zero-inflated``."""
+    return "zero-inflated" if config.prior_marginals == "auto" else config.prior_marginals
+
+
 def resolved_w_norm(config: GeneratorConfig, n_genes: int) -> float:
     """The weight of L_norm in use: ``config.w_norm``, or ``1 / sqrt(n_genes)`` when it is None."""
     return float(config.w_norm) if config.w_norm is not None else 1.0 / float(n_genes) ** 0.5
@@ -324,8 +340,9 @@ def config_to_dict(config: ClassifierConfig | GeneratorConfig) -> dict:
 
 #: Values of fields that manifests written before the field existed ran with, where the default has changed
 #: since (``precision`` was ``fp32`` before ``auto`` became the default, ``prior_covariance`` ``own`` and
-#: ``prior_assign`` ``nearest`` before ``auto``).
-BEFORE_THE_FIELD = {"precision": "fp32", "prior_covariance": "own", "prior_assign": "nearest"}
+#: ``prior_assign`` ``nearest`` before ``auto``, ``prior_marginals`` ``none`` before the marginal maps).
+BEFORE_THE_FIELD = {"precision": "fp32", "prior_covariance": "own", "prior_assign": "nearest",
+                    "prior_marginals": "none"}
 
 
 def config_from_dict(cls: type, data: dict) -> ClassifierConfig | GeneratorConfig:

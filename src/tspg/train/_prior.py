@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tspg.nn import TransportPrior
+from tspg.nn import MARGINAL_LEVELS, TransportPrior
 
 if TYPE_CHECKING:  # scikit-learn is imported where it is used: importing it sets KMP_* variables
     from sklearn.decomposition import PCA
@@ -42,6 +42,15 @@ COVARIANCES = ("own", "blend")
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Folds of :func:`blend_weight` (``n // 2`` for a class of fewer than twice as many samples).
 BLEND_FOLDS = 5
+#: Marginal rules of :func:`fit_transport_prior` (``none``: the map alone; ``zero-inflated``: :func:`fit_marginals`).
+MARGINALS = ("none", "zero-inflated")
+#: A gene is zero-inflated for :func:`fit_marginals` where at least this share of the target's training samples
+#: sit at its lowest scaled value (0).
+ZERO_INFLATED_SHARE = 0.3
+#: Fewest target training samples whose quantiles :func:`fit_marginals` maps onto (fewer: no marginal maps).
+MIN_TARGET_FOR_MARGINALS = 10
+#: Fewest training samples of a class whose moved quantiles :func:`fit_marginals` maps from (fewer: the map alone).
+MIN_CLASS_FOR_MARGINALS = 3
 
 
 def fit_pca(x_train: np.ndarray, n_components: int = N_COMPONENTS, seed: int = 0) -> PCA:
@@ -447,7 +456,8 @@ def prior_space(x_train: np.ndarray, y_train: np.ndarray, kind: str, n_component
 
 def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
                         n_components: int = N_COMPONENTS, seed: int = 0, shrink: str = "none",
-                        covariance: str = "own") -> TransportPrior:
+                        covariance: str = "own", marginals: str = "none",
+                        like: TransportPrior | None = None) -> TransportPrior:
     """Fit the closed-form transport of every class onto ``target`` (:class:`tspg.nn.TransportPrior`).
 
     A PCA (at most ``n_components``) is fitted on the training part. ``kind="ot"``: per class, its training
@@ -492,6 +502,12 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     covariance
         ``own`` (each class's Ledoit-Wolf covariance; the ``optimal_transport`` baseline) or ``blend``
         (:data:`COVARIANCES`); ``kind="ot"`` only.
+    marginals
+        ``none`` (the map alone; the baselines) or ``zero-inflated`` (:data:`MARGINALS`): the target's
+        zero-inflated genes then get each class's marginal mapped onto the target's (:func:`fit_marginals`).
+    like
+        With ``zero-inflated``: a prior whose genes and classes with marginal maps this one gets too (the whole
+        training part's, for the fold priors of :class:`CrossFittedTransport`), instead of choosing its own.
 
     Returns
     -------
@@ -499,6 +515,8 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
     """
     if shrink not in SHRINKS:
         raise ValueError(f"shrink must be one of {', '.join(SHRINKS)}, not {shrink!r}")
+    if marginals not in MARGINALS:
+        raise ValueError(f"marginals must be one of {', '.join(MARGINALS)}, not {marginals!r}")
     x_train, y_train, pca, comp, z = prior_space(x_train, y_train, kind, n_components, seed)
     k, g = comp.shape
     rows_t = y_train == target
@@ -537,6 +555,94 @@ def fit_transport_prior(x_train: np.ndarray, y_train: np.ndarray, target: int, n
               "outside": outside}
     for name, v in values.items():
         getattr(prior, name).copy_(torch.as_tensor(np.asarray(v), dtype=torch.float32))
+    if marginals == "zero-inflated":
+        fit_marginals(prior, x_train, y_train, target, like=like)
+    return prior
+
+
+def zero_inflated_genes(x_target: np.ndarray) -> np.ndarray:
+    """The genes (column indices) where at least :data:`ZERO_INFLATED_SHARE` of ``x_target`` (scaled) is at 0.
+
+    None (an empty array) where ``x_target`` has fewer than :data:`MIN_TARGET_FOR_MARGINALS` rows.
+    """
+    x_target = np.asarray(x_target)
+    if len(x_target) < MIN_TARGET_FOR_MARGINALS:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero((x_target <= 0).mean(0) >= ZERO_INFLATED_SHARE)
+
+
+def fit_marginals(prior: TransportPrior, x_train: np.ndarray, y_train: np.ndarray, target: int,
+                  levels: int | None = None, like: TransportPrior | None = None) -> TransportPrior:
+    """Give ``prior`` (fitted on ``x_train``) monotone maps of the target's zero-inflated genes' marginals.
+
+    A Gaussian or mean-shift map moves every sample of a class by a shift that is smooth in the sample, so a
+    gene that is 0 in most of the target's samples (a dropout-rich gene of single-cell data) but expressed in the
+    class ends up expressed in every moved sample, and a gene 0 in the class moves every 0 to the same non-zero
+    value. For the genes of :func:`zero_inflated_genes` of the target's training samples, each class with at
+    least :data:`MIN_CLASS_FOR_MARGINALS` training samples gets the quantiles (``levels`` evenly spaced levels)
+    of its training samples moved by ``prior``, and the target's quantiles of the same genes are stored: a moved
+    sample's gene then goes through the piecewise-linear map between the two (:func:`tspg.nn.quantile_map`),
+    the monotone transport of the moved class's marginal onto the target's, so that the moved samples of the
+    class have the target's share of zeros and the target's distribution of the rest, in the order the map put
+    them in. Without such genes (data that are not zero-inflated, or a target of fewer than
+    :data:`MIN_TARGET_FOR_MARGINALS` training samples) the prior is unchanged.
+
+    With ``like`` (a prior of the whole training part; ``prior`` is then fitted on part of it, a fold of the
+    cross-fitting) the genes and the classes with maps are ``like``'s, so that G trains on the moves it is
+    validated and used with; a class of ``like``'s without samples here gets none.
+
+    Parameters
+    ----------
+    prior
+        A prior fitted on ``x_train`` without marginal maps, on the CPU (changed in place).
+    x_train, y_train, target
+        As :func:`fit_transport_prior`.
+    levels
+        Quantile levels per gene (default :data:`tspg.nn.MARGINAL_LEVELS`; ``like``'s where given).
+    like
+        A prior whose genes and mapped classes to take (see above); None: chosen here.
+
+    Returns
+    -------
+    ``prior``.
+    """
+    if prior.marginal_genes is not None:
+        raise ValueError("the prior has marginal maps already")
+    x_train, y_train = np.asarray(x_train, dtype=np.float32), np.asarray(y_train)
+    n_classes = len(prior.centroids)
+    if like is not None:
+        if like.marginal_genes is None:
+            return prior
+        genes, eligible = like.marginal_genes.cpu().numpy(), like.marginal_classes.cpu().numpy()
+        levels = like.marginal_source.shape[1]
+    else:
+        genes = zero_inflated_genes(x_train[y_train == target])
+        counts = np.bincount(y_train[y_train >= 0], minlength=n_classes)[:n_classes]
+        eligible = (counts >= MIN_CLASS_FOR_MARGINALS) & (np.arange(n_classes) != target)
+        levels = levels or MARGINAL_LEVELS
+    if not len(genes):
+        return prior
+    q = np.linspace(0.0, 1.0, levels)
+    source = np.zeros((n_classes, levels, len(genes)), dtype=np.float32)
+    mapped = np.zeros(n_classes, dtype=bool)
+    for c in range(n_classes):
+        rows = y_train == c
+        if not eligible[c] or not rows.any():
+            continue
+        x = torch.as_tensor(x_train[rows])
+        with torch.no_grad():
+            moved = (x + prior(x, torch.full((len(x),), c, dtype=torch.long)))[:, genes].numpy()
+        source[c] = np.quantile(moved, q, axis=0)
+        mapped[c] = True
+    prior.marginal_genes = torch.as_tensor(genes, dtype=torch.long)
+    prior.marginal_source = torch.as_tensor(source)
+    # the target's quantiles, interpolated, with its zeros up to their share: a gene at 0 in k of n samples is 0
+    # up to the level k / n (interpolation alone ends the zeros at (k - 1) / (n - 1), too few for small n)
+    x_target = x_train[y_train == target][:, genes]
+    target_q = np.quantile(x_target, q, axis=0)
+    target_q[q[:, None] <= (x_target <= 0).mean(0)[None, :]] = 0.0
+    prior.marginal_target = torch.as_tensor(target_q, dtype=torch.float32)
+    prior.marginal_classes = torch.as_tensor(mapped)
     return prior
 
 
@@ -593,12 +699,15 @@ class CrossFittedTransport:
     @classmethod
     def fit(cls, x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int, kind: str = "ot",
             n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS, seed: int = 0,
-            whole: TransportPrior | None = None, shrink: str = "none", covariance: str = "own") -> CrossFittedTransport:
+            whole: TransportPrior | None = None, shrink: str = "none", covariance: str = "own",
+            marginals: str = "none") -> CrossFittedTransport:
         """Fit the fold priors (arguments as :func:`out_of_fold_transport`)."""
         x_train = np.asarray(x_train, dtype=np.float32)
         y_train = np.asarray(y_train)
         full = whole if whole is not None else fit_transport_prior(x_train, y_train, target, n_classes, kind,
-                                                                    n_components, seed, shrink, covariance)
+                                                                    n_components, seed, shrink, covariance,
+                                                                    marginals)
+        # the fold priors map the whole prior's genes and classes (their own choice could differ: fewer samples)
         if folds < 2 or (y_train == target).sum() < folds:
             return cls(np.zeros(len(y_train), np.int64), [full])
         fold = fold_of_rows(y_train, folds, seed)
@@ -607,7 +716,7 @@ class CrossFittedTransport:
         for j in range(folds):
             held, rest = fold == j, fold != j
             priors.append(fit_transport_prior(x_train[rest], y_train[rest], target, n_classes, kind, n_components,
-                                              seed, shrink, covariance))
+                                              seed, shrink, covariance, marginals, like=full))
             group[held & np.isin(y_train, np.unique(y_train[rest]))] = j
         return cls(group, [*priors, full])
 
@@ -669,7 +778,7 @@ class CrossFittedTransport:
 def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS,
                           seed: int = 0, whole: TransportPrior | None = None, shrink: str = "none",
-                          covariance: str = "own") -> np.ndarray:
+                          covariance: str = "own", marginals: str = "none") -> np.ndarray:
     """Each training sample's transport ``T(x)`` by a prior fitted without it (cross-fitting).
 
     The prior a generator is trained on top of is fitted on the training part, so on its own training samples
@@ -683,7 +792,7 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
 
     Parameters
     ----------
-    x_train, y_train, target, n_classes, kind, n_components, seed, shrink, covariance
+    x_train, y_train, target, n_classes, kind, n_components, seed, shrink, covariance, marginals
         As :func:`fit_transport_prior`.
     folds
         Number of folds (at least 2).
@@ -698,4 +807,4 @@ def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int,
     samples, gets the displacement of the prior of the whole training part instead.
     """
     return CrossFittedTransport.fit(x_train, y_train, target, n_classes, kind, n_components, folds, seed, whole,
-                                    shrink, covariance).displacements(x_train)
+                                    shrink, covariance, marginals).displacements(x_train)
