@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tspg import TSPG
-from tspg.cli import _configs
+from tspg.cli import FLAGS, _configs
 from tspg.data import Dataset, InputError
 from tspg.nn import _modules as modules
 from tspg.nn import quantile_map
@@ -200,3 +200,12 @@ def test_a_fit_records_the_real_target_samples_calls_where_it_has_enough_of_them
     assert n_target >= 5
     assert all(0.0 <= r["val_target_confident"] <= 1.0 for r in rows)
     assert len({r["val_target_confident"] for r in rows}) == 1  # measured once: f and the samples do not change
+
+
+def test_the_command_words_the_conditional_refusal_as_flags():
+    with pytest.raises(InputError) as info:
+        _configs({"generator_kind": "conditional", "prior_marginals": "zero-inflated"})
+    assert info.value.cli_message(FLAGS) == (
+        "--prior-marginals zero-inflated is not available with --generator conditional (its prior has no marginal "
+        "maps); use --prior-marginals auto or --prior-marginals none, or --generator per-target.")
+    assert _configs({"generator_kind": "conditional", "prior_marginals": "auto"})[1].prior_marginals == "auto"

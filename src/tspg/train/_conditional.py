@@ -73,7 +73,8 @@ def check_conditional_config(config: GeneratorConfig) -> None:
         raise InputError("`w_mean` is not available with `generator=conditional`; leave it at 0.")
     if config.prior_marginals == "zero-inflated":
         raise InputError("`prior_marginals=zero-inflated` is not available with `generator=conditional` (its prior "
-                         "has no marginal maps); use `prior_marginals=auto` or `none`, or `generator=per-target`.")
+                         "has no marginal maps); use `prior_marginals=auto` or `prior_marginals=none`, or "
+                         "`generator=per-target`.")
 
 
 def fit_conditional_prior(x_train: np.ndarray, y_train: np.ndarray, targets: list[int], n_classes: int,
