@@ -167,3 +167,66 @@ def test_median_bandwidths_are_the_median_pairwise_distance_times_each_scale():
     expected = np.median([np.linalg.norm(sub[i] - sub[j]) for i in range(50) for j in range(i + 1, 50)])
     assert median_bandwidths(big, scales=(1.0,), max_samples=50, seed=7) == pytest.approx((expected,), rel=1e-12)
     assert median_bandwidths(np.zeros((5, 3)), scales=(1.0,)) == (1.0,)
+
+
+def _cdist_energy(x, y):
+    """The energy distance straight from scipy's pairwise distances (the definition, no matrix products)."""
+    from scipy.spatial.distance import cdist
+
+    return 2 * cdist(x, y).mean() - cdist(x, x).mean() - cdist(y, y).mean()
+
+
+def _cdist_mmd(x, y, bw):
+    from scipy.spatial.distance import cdist
+
+    def k(a, b):
+        d2 = cdist(a, b, "sqeuclidean")
+        return np.mean([np.exp(-d2 / (2 * s**2)).mean() for s in bw])
+
+    return k(x, x) + k(y, y) - 2 * k(x, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_distances_from_products_match_the_pairwise_definition(dtype):
+    """Scaled expression-like sets, far from the origin, with repeated rows in and across the sets (a class mean
+    for every sample, the nearest training sample for several): the values of the pairwise definition."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.3, 0.9, (70, 400)).astype(dtype)
+    y = (rng.uniform(0.3, 0.9, (25, 400)) + 0.02).astype(dtype)
+    x[10:30] = x[3]
+    x[40:45] = y[7]
+    collapsed = np.repeat(y.mean(0, keepdims=True), 30, axis=0).astype(dtype)
+    bw = median_bandwidths(np.concatenate([x, y]).astype(np.float64))
+    for a in (x, collapsed):
+        a64, y64 = a.astype(np.float64), y.astype(np.float64)
+        assert tl.energy_distance(a, y) == pytest.approx(_cdist_energy(a64, y64), rel=1e-9, abs=1e-12)
+        assert tl.mmd(a, y, bw) == pytest.approx(_cdist_mmd(a64, y64, bw), rel=1e-9, abs=1e-14)
+    assert tl.energy_distance(collapsed, collapsed[:3]) == 0.0  # one point, however often
+    # far from the origin (unscaled values): the products are taken of rows centred on their mean
+    far, near = 1000 + x[:30].astype(np.float64), 1000 + y.astype(np.float64)
+    assert tl.energy_distance(far, near) == pytest.approx(_cdist_energy(far, near), rel=1e-9)
+
+
+def test_distinct_rows_keep_first_occurrences_and_map_every_row():
+    from tspg.tl._metrics import _distinct_rows
+
+    a = np.array([[1.0, 2.0], [0.0, 1.0], [1.0, 2.0], [0.0, 1.0], [5.0, 5.0]], np.float32)
+    first, inverse = _distinct_rows(a)
+    assert first.tolist() == [0, 1, 4] and inverse.tolist() == [0, 1, 0, 1, 2]
+
+
+def test_energy_and_mmd_of_a_group_share_one_distance_computation(monkeypatch):
+    from tspg.tl import _metrics
+
+    calls = []
+    real = _metrics.pair_sets
+    monkeypatch.setattr(_metrics, "pair_sets", lambda a, b: calls.append(a.shape) or real(a, b))
+    rng = np.random.default_rng(0)
+    x_adv, x_target = rng.random((8, 30)), rng.random((5, 30))
+    inp = tl.MetricInput(x_adv=x_adv, x_target=x_target, z_adv=x_adv[:, :4], z_target=x_target[:, :4])
+    out = tl.compute_metrics(inp, ["energy_distance", "mmd", "energy_distance_genes", "mmd_genes"])
+    assert calls == [(8, 4), (8, 30)]  # one per space
+    assert out["energy_distance_genes"] == pytest.approx(_cdist_energy(x_adv, x_target), rel=1e-9)
+    assert out["mmd"] == pytest.approx(_cdist_mmd(x_adv[:, :4], x_target[:, :4], inp.bandwidths), rel=1e-9)
+    empty = tl.compute_metrics(tl.MetricInput(x_adv=x_adv, x_target=x_target[:0]), ["energy_distance_genes"])
+    assert math.isnan(empty["energy_distance_genes"])

@@ -48,14 +48,32 @@ def test_quantile_map_is_the_piecewise_linear_map_of_each_rows_class(monkeypatch
     v = rng.normal(scale=1.5, size=(23, 5)).astype(np.float32)  # some below and above every knot
     classes = rng.integers(0, 3, 23)
     want = _reference_map(v, classes, source, target)
-    got = quantile_map(torch.as_tensor(v), torch.as_tensor(classes), torch.as_tensor(source), torch.as_tensor(target))
+    args = torch.as_tensor(v), torch.as_tensor(classes), torch.as_tensor(source), torch.as_tensor(target)
+    got = quantile_map(*args, grouped=True)  # the rows of each class together
     np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
     assert (got.numpy() >= target[0] - 1e-7).all() and (got.numpy() <= target[-1] + 1e-7).all()
     # the path without host synchronisation (each row's quantiles gathered, two rows at a time): the same numbers
     monkeypatch.setattr(modules, "_QUANTILE_MAP_CHUNK", 9 * 5 * 2)
-    gathered = quantile_map(torch.as_tensor(v), torch.as_tensor(classes), torch.as_tensor(source),
-                            torch.as_tensor(target), grouped=False)
-    assert torch.equal(gathered, got)
+    assert torch.equal(quantile_map(*args, grouped=False), got)
+    assert torch.equal(quantile_map(*args), got)  # the CPU's default picks one of them
+
+
+def test_quantile_map_on_the_cpu_gathers_few_values_and_groups_many(monkeypatch):
+    """A class taken on its own costs a fixed overhead: few values per class present are gathered in one pass."""
+    calls = []
+    real = modules._piecewise
+    monkeypatch.setattr(modules, "_piecewise", lambda v, xs, ys: calls.append(len(v)) or real(v, xs, ys))
+    rng = np.random.default_rng(2)
+    source = torch.as_tensor(np.sort(rng.random((53, 17, 40)), axis=1), dtype=torch.float32)
+    target = torch.as_tensor(np.sort(rng.random((17, 40)), axis=0), dtype=torch.float32)
+    classes = torch.arange(128) % 53
+    few = torch.rand(128, 1)  # one gene: 128 values for 53 classes
+    out = quantile_map(few, classes, source[..., :1], target[:, :1])
+    assert calls == [128]
+    assert torch.equal(out, quantile_map(few, classes, source[..., :1], target[:, :1], grouped=True))
+    calls.clear()
+    quantile_map(torch.rand(256 * 53, 40), torch.arange(256 * 53) % 53, source, target)  # 10,240 values a class
+    assert calls == [256] * 53
 
 
 def test_quantile_map_with_tied_knots_is_monotone_and_finite():
