@@ -230,3 +230,31 @@ def test_energy_and_mmd_of_a_group_share_one_distance_computation(monkeypatch):
     assert out["mmd"] == pytest.approx(_cdist_mmd(x_adv[:, :4], x_target[:, :4], inp.bandwidths), rel=1e-9)
     empty = tl.compute_metrics(tl.MetricInput(x_adv=x_adv, x_target=x_target[:0]), ["energy_distance_genes"])
     assert math.isnan(empty["energy_distance_genes"])
+
+
+def test_a_metric_input_never_returns_distances_of_other_arrays():
+    """The shared distances belong to the arrays they came from: a copy with other arrays, or a field set anew,
+    gets its own."""
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    x_adv, x_target = rng.random((9, 12)), rng.random((6, 12))
+    inp = tl.MetricInput(x_adv=x_adv, x_target=x_target)
+    before = tl.METRICS["energy_distance_genes"](inp)  # kept on inp (a direct call, not compute_metrics)
+    moved = dataclasses.replace(inp, x_adv=x_adv + 5)
+    assert tl.METRICS["energy_distance_genes"](moved) == pytest.approx(_cdist_energy(x_adv + 5, x_target), rel=1e-9)
+    inp.x_target = x_target + 1
+    assert tl.METRICS["energy_distance_genes"](inp) == pytest.approx(_cdist_energy(x_adv, x_target + 1), rel=1e-9)
+    assert before == pytest.approx(_cdist_energy(x_adv, x_target), rel=1e-9)
+    tl.compute_metrics(inp, ["energy_distance_genes"])
+    assert inp.pairs == {}  # nothing kept after compute_metrics
+
+
+def test_signed_zeros_missing_values_and_no_features():
+    z = np.where(np.random.default_rng(6).random((30, 50)) < 0.6, 0.0, 0.7)
+    negative = np.where(z == 0, -0.0, z)
+    assert tl.energy_distance(z, negative) == 0.0 and tl.mmd(z, negative, (1.0,)) == 0.0
+    with_nan = z.copy()
+    with_nan[3, 4] = np.nan
+    assert math.isnan(tl.energy_distance(with_nan, z)) and math.isnan(tl.mmd(z, with_nan, (1.0,)))
+    assert tl.energy_distance(z[:, :0], z[:5, :0]) == 0.0

@@ -56,6 +56,8 @@ def test_quantile_map_is_the_piecewise_linear_map_of_each_rows_class(monkeypatch
     monkeypatch.setattr(modules, "_QUANTILE_MAP_CHUNK", 9 * 5 * 2)
     assert torch.equal(quantile_map(*args, grouped=False), got)
     assert torch.equal(quantile_map(*args), got)  # the CPU's default picks one of them
+    for dtype in (torch.uint8, torch.int16, torch.int32):  # class indices of any integer type
+        assert torch.equal(quantile_map(args[0], args[1].to(dtype), *args[2:]), got)
 
 
 def test_quantile_map_on_the_cpu_gathers_few_values_and_groups_many(monkeypatch):

@@ -261,6 +261,7 @@ def quantile_map(v: torch.Tensor, classes: torch.Tensor, source: torch.Tensor, t
     """
     levels, n_genes = target.shape
     out = torch.empty_like(v)
+    classes = classes.long()  # an index, whatever its integer type (uint8 would index as a mask)
     present = torch.unique(classes).tolist() if (v.device.type == "cpu" if grouped is None else grouped) else []
     if grouped is None and present:
         grouped = v.numel() >= _GATHER_PER_CLASS * len(present)
