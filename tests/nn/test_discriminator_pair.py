@@ -1,6 +1,7 @@
 """D's paired call: two batches through shared products, each normalised by its own BatchNorm statistics."""
 
 import copy
+import re
 
 import pytest
 import torch
@@ -35,4 +36,7 @@ def test_pair_is_two_calls(sizes):
     sa, sb = d6.pair(a, b)
     (sa.square().sum() + (1 - sb).square().sum()).backward()
     for (n5, p5), (_, p6) in zip(d5.named_parameters(), d6.named_parameters(), strict=True):
-        torch.testing.assert_close(p5.grad, p6.grad, rtol=1e-4, atol=1e-6, msg=n5)
+        # a dense layer's bias before a training BatchNorm has a gradient of exactly 0 but for rounding (about 1e-6
+        # here): only there a wider absolute tolerance
+        before_bn = re.fullmatch(r"net\.\d+\.0\.bias", n5) is not None
+        torch.testing.assert_close(p5.grad, p6.grad, rtol=1e-4, atol=1e-5 if before_bn else 1e-6, msg=n5)

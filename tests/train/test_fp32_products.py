@@ -86,7 +86,8 @@ def test_training_runs_inside_and_gives_the_same_classifier_twice():
 @needs_flag
 def test_the_generator_step_runs_inside_and_inference_outside():
     """A per-target generator's step has a few fixed product shapes; inference meets any batch size, and oneDNN
-    keeps a kernel for every shape it meets, so inference stays with torch's default kernels (memory)."""
+    keeps a kernel for every shape it meets, so inference's full batches (one shape) run inside and its last,
+    partial batch and other predictions stay with torch's default kernels (memory)."""
     seen = []
     before = flags.fp32_precision
     routed = "bf16" if hw.onednn_fp32_is_exact() else before
@@ -105,5 +106,8 @@ def test_the_generator_step_runs_inside_and_inference_outside():
     predict_logits(f, x)
     g = Generator(30)
     g.register_forward_hook(lambda *_: seen.append(flags.fp32_precision))
-    generate(g, x)
-    assert len(seen) == 2 and set(seen) == {before}
+    generate(g, x)  # 40 rows: one partial batch
+    assert seen == [before, before]
+    seen.clear()
+    generate(g, x, batch_size=16)  # 16 + 16 + 8 rows
+    assert seen == [routed, routed, before] and flags.fp32_precision == before

@@ -68,3 +68,53 @@ print("torch._dynamo" in sys.modules)
 """
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split()[-1] == "False"
+
+
+def _mixed(seed: int) -> list[torch.Tensor]:
+    torch.manual_seed(seed)
+    return [torch.randn(1 << 20, requires_grad=True), torch.randn(64, 8, requires_grad=True),
+            torch.randn(300, requires_grad=True)]
+
+
+def _fit_mixed(params, opt) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        loss = sum((p * torch.randn(p.shape, generator=gen)).pow(2).sum() for p in params)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return [p.detach().clone() for p in params]
+
+
+def test_large_and_small_tensors_as_torch_fused_adam_bit_for_bit():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)  # the small tensors then run on fewer threads than the large one
+    try:
+        ours = _fit_mixed(p := _mixed(0), Adam(p, lr=1e-3))
+        theirs = _fit_mixed(p := _mixed(0), torch.optim.Adam(p, lr=1e-3, fused=True))
+    finally:
+        torch.set_num_threads(old)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_small_tensors_are_updated_on_one_thread(monkeypatch):
+    from tspg.train import _optim
+
+    seen = []
+    real = _optim.adam
+
+    def spy(params, *a, **k):
+        seen.append((sorted(p.numel() for p in params), torch.get_num_threads()))
+        return real(params, *a, **k)
+
+    monkeypatch.setattr(_optim, "adam", spy)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        params = _mixed(0)
+        opt = Adam(params)
+        sum(p.sum() for p in params).backward()
+        opt.step()
+    finally:
+        torch.set_num_threads(old)
+    assert seen == [([300, 512], 1), ([1 << 20], 2)]

@@ -14,8 +14,91 @@ BN_MOMENTUM = 0.1
 BN_EPS = 1e-3
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Within this context torch's CPU operations run on the calling thread alone; the thread count is then put back.
+
+    For work too small to share: every parallel region of torch's CPU operations hands part of the work to the
+    other OpenMP threads, and where those sleep between regions (``OMP_WAIT_POLICY=PASSIVE``, the ``tspg``
+    command's default) waking them took 200-300 us, against 17-32 us for a whole training BatchNorm of 128 x 512
+    on one thread (``docs/method.md``, "Small operations on one thread"). Setting the count costs about 0.2 us.
+    torch's thread count is the process's: do not use this from several Python threads at once.
+
+    Examples
+    --------
+    >>> n = torch.get_num_threads()
+    >>> with one_thread():
+    ...     inside = torch.get_num_threads()
+    >>> inside, torch.get_num_threads() == n
+    (1, True)
+    """
+    n = torch.get_num_threads()
+    if n == 1:
+        yield
+        return
+    try:
+        torch.set_num_threads(1)
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+class _SerialBatchNorm(torch.autograd.Function):
+    """A training-mode batch normalisation whose forward and backward passes each run on one thread.
+
+    The same ATen operations as torch's own BatchNorm on the CPU (``native_batch_norm`` and its backward), so the
+    numbers are those of ``nn.BatchNorm1d`` run with one thread, bit for bit (tested, also under a bfloat16
+    autocast). The running statistics are updated in place by the forward pass, as torch's does.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,  # noqa: ANN001
+                running_mean: torch.Tensor, running_var: torch.Tensor, momentum: float,
+                eps: float) -> torch.Tensor:
+        with one_thread():
+            out, mean, invstd = torch.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum,
+                                                        eps)
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.eps = eps
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
+        x, weight, mean, invstd = ctx.saved_tensors
+        with one_thread():
+            gx, gw, gb = torch.ops.aten.native_batch_norm_backward(grad, x, weight, None, None, mean, invstd, True,
+                                                                   ctx.eps, list(ctx.needs_input_grad[:3]))
+        return gx, gw, gb, None, None, None, None
+
+
+class SerialBatchNorm1d(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` whose training passes on the CPU run on one thread (:func:`one_thread`).
+
+    A training BatchNorm of a mini-batch (128 x 512 at most in G and D) is too small to share between threads:
+    on two cores whose idle OpenMP threads sleep, each such layer spent about ten times its own work waking the other
+    thread, a quarter of a W2 generator step (``docs/method.md``, "Small operations on one thread"). In training
+    mode on the CPU the forward and backward passes run on the calling thread alone; the numbers are those of
+    ``nn.BatchNorm1d`` run with one thread, whatever the thread count (with two, torch splits the batch statistics'
+    sums between the threads, which changes their rounding). In eval mode (element-wise with the running
+    statistics: the same numbers on any thread count), on other devices, without running statistics or with
+    ``momentum=None``, for input that is not batch x features, and where torch's own checks apply (a batch of one
+    row in training, ``eps <= 0``), it is ``nn.BatchNorm1d``. Parameters, buffers and state dict are that class's.
+    The training pass is a custom autograd function: forward-mode differentiation and ``torch.func`` transforms
+    of it are not supported (tspg uses neither).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` (batch x features) as ``nn.BatchNorm1d`` does."""
+        if not (self.training and self.track_running_stats and self.momentum is not None and x.device.type == "cpu"
+                and x.dim() == 2 and x.shape[0] > 1 and self.eps > 0):
+            return super().forward(x)
+        self.num_batches_tracked.add_(1)
+        return _SerialBatchNorm.apply(x, self.weight, self.bias, self.running_mean, self.running_var, self.momentum,
+                                      self.eps)
+
+
 def _dense_bn(n_in: int, n_out: int, act: nn.Module) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out, eps=BN_EPS, momentum=BN_MOMENTUM), act)
+    return nn.Sequential(nn.Linear(n_in, n_out), SerialBatchNorm1d(n_out, eps=BN_EPS, momentum=BN_MOMENTUM), act)
 
 
 class Classifier(nn.Module):
@@ -61,7 +144,7 @@ class ResidualBlock(nn.Module):
         self.body = nn.Sequential(
             _dense_bn(width, width, nn.ReLU()),
             nn.Linear(width, width),
-            nn.BatchNorm1d(width, eps=BN_EPS, momentum=BN_MOMENTUM),
+            SerialBatchNorm1d(width, eps=BN_EPS, momentum=BN_MOMENTUM),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -171,10 +171,11 @@ def fp32_products() -> Iterator[None]:
     machine.
 
     oneDNN builds and keeps a kernel for every product shape it meets (about 0.3-2.5 MB each), so this is used
-    where the shapes are few and fixed: :func:`tspg.train.fit_classifier` (its batches and validation part) and
-    a per-target generator's training step. Validation, inference and the conditional generator's step (whose
-    per-target row counts change every step) stay with MKL: with them inside, `tspg run`'s peak memory rose by
-    75 MB on W1 and 60 MB on W2.
+    where the shapes are few and fixed: :func:`tspg.train.fit_classifier` (its batches and validation part),
+    a per-target generator's training step, and the full batches of :func:`tspg.train.generate` (one shape).
+    Validation, inference's last partial batch and the conditional generator's step (whose per-target row counts
+    change every step) stay with MKL: with validation, all of inference and the conditional step inside,
+    `tspg run`'s peak memory rose by 75 MB on W1 and 60 MB on W2.
     """
     from tspg._settings import settings
 

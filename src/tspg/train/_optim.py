@@ -7,6 +7,14 @@ from collections.abc import Iterable
 import torch
 from torch.optim.adam import adam
 
+from tspg.nn._modules import one_thread
+
+#: Parameters with fewer elements than this are updated on one thread (:func:`tspg.nn._modules.one_thread`): the
+#: fused kernel opens a parallel region per tensor, and waking sleeping OpenMP threads for each of G's 44 small
+#: tensors cost more than their update (``docs/method.md``, "Small operations on one thread"). G's and D's
+#: 4,386 x 512 weights (2.2 million elements) stay on every thread.
+PARALLEL_NUMEL = 1 << 20
+
 
 class Adam:
     """Adam (Kingma and Ba 2015) over a fixed list of parameters, with torch's fused kernel.
@@ -54,10 +62,16 @@ class Adam:
     def step(self) -> None:
         """One Adam update of every parameter that has a gradient; then the gradients are freed."""
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        if not live:
-            return
-        adam([self.params[i] for i in live], [self.params[i].grad for i in live],
-             [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live], [],
-             [self.steps[i] for i in live], fused=True, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
-             lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
+        small = [i for i in live if self.params[i].device.type == "cpu" and self.params[i].numel() < PARALLEL_NUMEL]
+        large = sorted(set(live) - set(small))
+        with one_thread():  # the many small tensors: one parallel region each would wake the other threads
+            self._update(small)
+        self._update(large)
         self.zero_grad()
+
+    def _update(self, idx: list[int]) -> None:
+        if idx:
+            adam([self.params[i] for i in idx], [self.params[i].grad for i in idx],
+                 [self.exp_avgs[i] for i in idx], [self.exp_avg_sqs[i] for i in idx], [],
+                 [self.steps[i] for i in idx], fused=True, amsgrad=False, beta1=self.betas[0], beta2=self.betas[1],
+                 lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False)
