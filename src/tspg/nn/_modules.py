@@ -76,7 +76,7 @@ class SerialBatchNorm1d(nn.BatchNorm1d):
 
     A training BatchNorm of a mini-batch (128 x 512 at most in G and D) is too small to share between threads:
     on two cores whose idle OpenMP threads sleep, each such layer spent about ten times its own work waking the other
-    thread, a quarter of a W2 generator step (``docs/method.md``, "Small operations on one thread"). In training
+    thread: 14% of a W2 generator step (``docs/method.md``, "Small operations on one thread"). In training
     mode on the CPU the forward and backward passes run on the calling thread alone; the numbers are those of
     ``nn.BatchNorm1d`` run with one thread, whatever the thread count (with two, torch splits the batch statistics'
     sums between the threads, which changes their rounding). In eval mode (element-wise with the running
