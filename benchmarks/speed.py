@@ -78,15 +78,20 @@ def log(msg: str) -> None:
 
 def machine() -> dict:
     """CPU model and the flags that matter for matrix products, core count, versions, threads, date."""
-    model, flags = platform.processor() or "unknown", set()
+    model, flags, ids = platform.processor() or "unknown", set(), {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("vendor_id", "cpu family", "model"):
+                ids.setdefault(key.strip(), value.strip())
             if line.startswith("model name") and model in ("unknown", "x86_64", ""):
                 model = line.split(":", 1)[1].strip()
             if line.startswith("flags") and not flags:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    if "cpu family" in ids:  # "AMD EPYC" alone does not tell Zen 4 (family 25) from Zen 5 (family 26)
+        model += f" ({ids.get('vendor_id', '?')}, family {ids['cpu family']}, model {ids.get('model', '?')})"
     wanted = sorted(f for f in flags if f in ("avx", "avx2", "fma", "f16c") or f.startswith(("avx512", "amx")))
     import pandas
     import pyarrow
