@@ -498,8 +498,9 @@ def app() -> None:
 
     \b
     Environment:
-      OMP_WAIT_POLICY=ACTIVE  faster steps where the cores are the run's alone
-                              (default PASSIVE: idle threads sleep)
+      OMP_WAIT_POLICY=ACTIVE  spinning threads: shorter training steps, but a
+                              slower whole run (default PASSIVE: idle
+                              threads sleep)
       TSPG_ONEDNN_FP32=0      keep training's fp32 matrix products in MKL
                               (default 1: oneDNN's kernels where they stay exact fp32)
     """
