@@ -76,22 +76,29 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def machine() -> dict:
-    """CPU model and the flags that matter for matrix products, core count, versions, threads, date."""
-    model, flags, ids = platform.processor() or "unknown", set(), {}
+def cpu_fields() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (``model name``, ``cpu family``, ``cpu MHz``, ``flags``...)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break  # the end of the first processor's block
             key, _, value = line.partition(":")
-            if key.strip() in ("vendor_id", "cpu family", "model"):
-                ids.setdefault(key.strip(), value.strip())
-            if line.startswith("model name") and model in ("unknown", "x86_64", ""):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    if "cpu family" in ids:  # "AMD EPYC" alone does not tell Zen 4 (family 25) from Zen 5 (family 26)
-        model += f" ({ids.get('vendor_id', '?')}, family {ids['cpu family']}, model {ids.get('model', '?')})"
+    return fields
+
+
+def machine() -> dict:
+    """CPU model and the flags that matter for matrix products, core count, versions, threads, date."""
+    fields = cpu_fields()
+    model = platform.processor() or "unknown"
+    if model in ("unknown", "x86_64", "") and "model name" in fields:
+        model = fields["model name"]
+    if "cpu family" in fields:  # "AMD EPYC" alone does not tell Zen 4 (family 25) from Zen 5 (family 26)
+        model += f" ({fields.get('vendor_id', '?')}, family {fields['cpu family']}, model {fields.get('model', '?')})"
+    flags = set(fields.get("flags", "").split())
     wanted = sorted(f for f in flags if f in ("avx", "avx2", "fma", "f16c") or f.startswith(("avx512", "amx")))
     import pandas
     import pyarrow

@@ -101,16 +101,11 @@ def theoretical_gflops(fma_units: int) -> tuple[float | None, str]:
     info = speed.machine()
     flags = set(info["flags"].split())
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags or "fma" in flags else 4
-    mhz, fields = None, {}
+    fields = speed.cpu_fields()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-            if key.strip() == "cpu MHz":
-                mhz = float(value)
-                break
-    except OSError:
-        pass
+        mhz = float(fields["cpu MHz"])
+    except (KeyError, ValueError):
+        mhz = None
     if fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family", "").isdigit() \
             and int(fields["cpu family"]) < 26:
         lanes = min(lanes, 8)

@@ -7,6 +7,7 @@ plus what they are compared with) and returns a float (NaN where undefined); the
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Callable, Sequence
@@ -169,11 +170,9 @@ def pair_sets(x: np.ndarray, y: np.ndarray) -> PairedSets:
     if rows.shape[1] == 0:  # points without coordinates are all the same point
         return PairedSets(np.zeros((len(first), len(first))), wx, wy)
     rows -= rows.mean(0)
-    if len(rows) ** 2 * rows.shape[1] < SMALL_PRODUCT:  # see SMALL_PRODUCT: small products on one BLAS thread
-        with _blas().limit(limits=1, user_api="blas"):
-            sq = euclidean_distances(rows, squared=True)  # the same array twice: the diagonal is set to 0
-    else:
-        sq = euclidean_distances(rows, squared=True)
+    small = len(rows) ** 2 * rows.shape[1] < SMALL_PRODUCT  # see SMALL_PRODUCT: small products on one BLAS thread
+    with _blas().limit(limits=1, user_api="blas") if small else contextlib.nullcontext():
+        sq = euclidean_distances(rows, squared=True)  # the same array twice: the diagonal is set to 0
     sq += sq.T  # exactly symmetric, so that swapping the sets swaps the means exactly
     sq *= 0.5
     return PairedSets(sq, wx, wy)

@@ -52,6 +52,7 @@ class Adam:
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+        self.small = {i for i, p in enumerate(self.params) if p.device.type == "cpu" and p.numel() < PARALLEL_NUMEL}
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (``set_to_none``, as ``torch.optim`` does by default)."""
@@ -62,8 +63,8 @@ class Adam:
     def step(self) -> None:
         """One Adam update of every parameter that has a gradient; then the gradients are freed."""
         live = [i for i, p in enumerate(self.params) if p.grad is not None]
-        small = [i for i in live if self.params[i].device.type == "cpu" and self.params[i].numel() < PARALLEL_NUMEL]
-        large = sorted(set(live) - set(small))
+        small = [i for i in live if i in self.small]
+        large = [i for i in live if i not in self.small]
         with one_thread():  # the many small tensors: one parallel region each would wake the other threads
             self._update(small)
         self._update(large)
