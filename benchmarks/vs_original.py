@@ -116,10 +116,21 @@ def theoretical_gflops(fma_units: int) -> tuple[float | None, str]:
     return g, f"{cores} cores x {fma_units} FMA units x {lanes} fp32 lanes x 2 x {mhz / 1e3:.2f} GHz"
 
 
-#: OpenMP wait policies tspg's step is timed under: the ``tspg`` command's default (idle threads sleep) and
-#: spinning threads (a machine whose cores are the run's alone); each needs its own process.
-WAIT_POLICIES = ("PASSIVE", "ACTIVE")
+#: OpenMP waits tspg's step is timed under, by name: the ``tspg`` command's default (idle threads sleep), a short
+#: spin before they sleep (libgomp's ``GOMP_SPINCOUNT``, which takes precedence over the policy), and spinning
+#: threads; OpenMP reads them when it loads, so each needs its own process.
+WAIT_POLICIES: dict[str, dict[str, str]] = {
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "PASSIVE, GOMP_SPINCOUNT=10000": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"},
+    "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+}
 ROUNDS = 2  # child processes per wait policy, alternated, so that drifting load hits both alike
+
+
+def wait_env(policy: str) -> dict[str, str]:
+    """This process's environment with the OpenMP waits of ``policy`` (a name of :data:`WAIT_POLICIES`) only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    return {**env, **WAIT_POLICIES[policy]}
 
 
 def child_steps(shape: tuple[int, int, int], steps: int) -> dict:
@@ -195,7 +206,7 @@ def tspg_run_steps(shape: tuple[int, int, int]) -> dict[tuple[str, str], dict]:
                     "print(json.dumps(vs_original.child_run_steps(tuple(json.loads(sys.argv[2])))))")
             proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent),
                                    json.dumps(list(shape))],
-                                  env={**os.environ, "OMP_WAIT_POLICY": policy}, capture_output=True, text=True)
+                                  env=wait_env(policy), capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"tspg in-run step timing ({policy}) failed: {proc.stderr[-1500:]}")
             for prec, r in json.loads(proc.stdout.strip().splitlines()[-1]).items():
@@ -219,7 +230,7 @@ def tspg_steps(shape: tuple[int, int, int], steps: int) -> dict[tuple[str, str, 
                     "print(json.dumps(vs_original.child_steps(tuple(json.loads(sys.argv[2])), int(sys.argv[3]))))")
             proc = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent),
                                    json.dumps(list(shape)), str(per_round)],
-                                  env={**os.environ, "OMP_WAIT_POLICY": policy}, capture_output=True, text=True)
+                                  env=wait_env(policy), capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"tspg step timing ({policy}) failed: {proc.stderr[-1500:]}")
             for key, ms in json.loads(proc.stdout.strip().splitlines()[-1]).items():
@@ -288,10 +299,10 @@ def main() -> int:
                 speed.log(f"original generator, {cov}: {err}")
         ours = tspg_steps(args.shape, args.steps)
         for c, ms in ours.items():
-            speed.log(f"tspg step {c[0]} {c[1]}, OMP_WAIT_POLICY={c[2]}: {ms:.1f} ms")
+            speed.log(f"tspg step {c[0]} {c[1]}, {c[2]}: {ms:.1f} ms")
         in_run = tspg_run_steps(args.shape)
         for c, r in in_run.items():
-            speed.log(f"tspg step in a run, {c[0]}, OMP_WAIT_POLICY={c[1]}: {r['ms']:.1f} ms "
+            speed.log(f"tspg step in a run, {c[0]}, {c[1]}: {r['ms']:.1f} ms "
                       f"(active hinge rows {100 * r['active']:.1f}%)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -342,11 +353,13 @@ def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, in_r
          f"Arithmetic counted from the layer shapes: tspg {flops_ours:.2f} GFLOP a step (the paper's classifier "
          f"1024-512-128), the original {flops_orig:.2f} (its 512-256-128). Ratio: tspg / original (below 1: tspg is "
          "faster).", "",
-         "tspg's step is timed in fresh processes under two OpenMP wait policies: `PASSIVE`, the `tspg` command's "
-         "default (idle threads sleep between parallel regions; robust where other work shares the cores), and "
-         "`ACTIVE` (threads spin; for a machine whose cores are the run's alone, set `OMP_WAIT_POLICY=ACTIVE`). "
+         "tspg's step is timed in fresh processes under three OpenMP waits: `PASSIVE`, the `tspg` command's "
+         "default (idle threads sleep between parallel regions; robust where other work shares the cores); "
+         "`PASSIVE, GOMP_SPINCOUNT=10000` (libgomp's threads spin a short while before they sleep; for a machine "
+         "whose cores are the run's alone: a busy process beside it makes the step two to three times slower, "
+         "`docs/method.md`); and `ACTIVE` (threads spin throughout, which also slows the run's numpy phases). "
          "The original's TensorFlow thread pool spins.", "",
-         "| covariance | tspg OMP_WAIT_POLICY | original ms/step | original s/epoch | tspg fp32 ms/step | ratio fp32 | "
+         "| covariance | tspg OpenMP waits | original ms/step | original s/epoch | tspg fp32 ms/step | ratio fp32 | "
          "tspg bf16 ms/step | ratio bf16 | original GFLOP/s | tspg fp32 GFLOP/s |",
          "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for cov in ("diagonal", "full"):
@@ -374,7 +387,7 @@ def write_report(args, info, peak, peak_n, theory, theory_text, orig, ours, in_r
           "leave out, `L_ind` over f's calls of the batch (the cross-fitted prior's moves are computed before the "
           "step, outside its timer). The default target term draws no Gaussian, so the covariance model does not "
           "enter; the ratio is against the original's diagonal step.", "",
-          "| tspg OMP_WAIT_POLICY | original diagonal ms/step | tspg fp32 ms/step | ratio fp32 | tspg bf16 ms/step | "
+          "| tspg OpenMP waits | original diagonal ms/step | tspg fp32 ms/step | ratio fp32 | tspg bf16 ms/step | "
           "ratio bf16 | rows with an active hinge | timed steps |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for policy in WAIT_POLICIES:

@@ -50,16 +50,17 @@ def test_a_folder_that_is_not_a_checkout_is_one_line_and_exit_2(tmp_path):
 def test_tspg_step_is_timed_in_a_fresh_process_per_wait_policy(monkeypatch):
     mod = _module()
     monkeypatch.setattr(mod, "ROUNDS", 1)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")  # the user's own spin count must not leak into the other settings
     seen = []
     run = subprocess.run
 
     def spy(cmd, *a, **kw):
-        seen.append(kw["env"]["OMP_WAIT_POLICY"])
+        seen.append((kw["env"]["OMP_WAIT_POLICY"], kw["env"].get("GOMP_SPINCOUNT")))
         return run(cmd, *a, **kw)
 
     monkeypatch.setattr(mod.subprocess, "run", spy)
     got = mod.tspg_steps((3, 40, 60), 3)
-    assert seen == list(mod.WAIT_POLICIES)
+    assert seen == [("PASSIVE", None), ("PASSIVE", "10000"), ("ACTIVE", None)]
     assert {k[2] for k in got} == set(mod.WAIT_POLICIES)
     assert {(k[0], k[1]) for k in got} >= {("diagonal", "fp32"), ("full", "fp32")}
     assert all(v > 0 for v in got.values())

@@ -498,9 +498,13 @@ def app() -> None:
 
     \b
     Environment:
-      OMP_WAIT_POLICY=ACTIVE  spinning threads: shorter training steps, but a
-                              slower whole run (default PASSIVE: idle
-                              threads sleep)
+      GOMP_SPINCOUNT=10000    idle threads spin a little before they sleep
+                              (default PASSIVE: they sleep at once): shorter
+                              steps where the cores are the run's alone,
+                              two to three times longer where another busy
+                              process shares them (libgomp, Linux)
+      OMP_WAIT_POLICY=ACTIVE  threads spin throughout: shorter training
+                              steps, but a slower whole run
       TSPG_ONEDNN_FP32=0      keep training's fp32 matrix products in MKL
                               (default 1: oneDNN's kernels where they stay exact fp32)
     """

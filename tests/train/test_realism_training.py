@@ -291,3 +291,31 @@ def test_an_epoch_too_unrealistic_to_keep_does_not_reset_the_patience():
     # the same calls without that loss are progress (and kept): the count starts again at each
     assert stops_after([unsure, _row(1, conf=0.9, energy=0.62, z=1.0), _row(2, conf=1.0, energy=0.62, z=1.0),
                         _row(3, conf=1.0, energy=0.62, z=1.0)]) is None
+
+
+def test_out_of_fold_calls_count_from_gs_own_training_margin_once_g_has_trained(fitted, monkeypatch):
+    """The out-of-fold rows are G's training rows: a trained epoch's calls on them count from kappa (never below
+    the 1-logit margin of new samples); the prior alone (epoch 0) has not seen them and keeps the 1-logit margin."""
+    from tspg.train import _adversarial, fit_generator
+
+    assert _adversarial.oof_margin(5.0) == 5.0 and _adversarial.oof_margin(2.5) == 2.5
+    assert _adversarial.oof_margin(0.0) == _adversarial.MARGIN_ENOUGH == 1.0
+    model, ds = fitted[:2]
+    x = model.scale(ds.gem)
+    y = np.searchsorted(model.classes, ds.labels.astype(str).to_numpy())
+    part = model.split.reindex(ds.gem.index).to_numpy()
+    tr, va = part == "train", part == "val"
+    confident = _adversarial.OutOfFoldCheck.confident
+    for kappa, want in ((3.0, 3.0), (0.5, 1.0)):
+        seen = []
+
+        def spy(self, generator, classifier, target, margin=_adversarial.MARGIN_ENOUGH, seen=seen):
+            seen.append((margin, confident(self, generator, classifier, target, margin), len(self)))
+            return seen[-1][1]
+
+        monkeypatch.setattr(_adversarial.OutOfFoldCheck, "confident", spy)
+        _, hist = fit_generator(model.classifier, x[tr], x[tr & (y == 0)], 0, x[va],
+                                GeneratorConfig(epochs=2, patience=0, kappa=kappa), seed=1, progress=False,
+                                y_train=y[tr], x_target_val=x[va & (y == 0)][:2])  # too few to score realism
+        assert [m for m, _, _ in seen] == [1.0] + [want] * (len(hist) - 1)  # epoch 0: the prior alone
+        assert [r["train_oof_confident"] for r in hist] == [c / n for _, c, n in seen]
