@@ -113,7 +113,7 @@ def machine() -> dict:
         "pandas": pandas.__version__, "pyarrow": pyarrow.__version__, "tspg": __version__,
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")
+        "wait_policy": f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
         + (f", GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}" if "GOMP_SPINCOUNT" in os.environ else ""),
         "heap": ", ".join(f"{k}={v}" for k, v in HEAP.items()),
     }
@@ -255,8 +255,10 @@ def child_peak(cmd: list[str], cwd: Path | None = None, env: dict | None = None)
                "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; "
                "print(json.dumps({'wall': w, 'rss': r / 1024, 'rc': p.returncode, 'out': p.stdout[-2000:], "
                "'err': p.stderr[-2000:]}))")
+    # a spin count set for this benchmark must not time rows labelled otherwise (it overrides OMP_WAIT_POLICY)
+    base = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
     proc = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, cwd=cwd,
-                          env=None if env is None else {**os.environ, **env})
+                          env={**base, **(env or {})})
     if not proc.stdout.strip():
         raise RuntimeError(f"{' '.join(cmd[:4])}... printed nothing: {proc.stderr[-2000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -488,7 +490,7 @@ def write_report(path: Path, quick: bool, info: dict, peaks: dict, rows: list[di
          "## Machine", "",
          f"- CPU: {info['cpu']}, {info['cores']} logical cores; torch threads {info['torch_threads']}; CUDA: "
          f"{info['cuda']}",
-         f"- In-process timings run as the `tspg` command runs: OMP_WAIT_POLICY={info['wait_policy']} (the "
+         f"- In-process timings run as the `tspg` command runs: {info['wait_policy']} (the "
          "command's default is PASSIVE: idle OpenMP threads sleep), glibc heap thresholds "
          f"{info['heap'] or 'not set (not glibc, or set by the user)'}",
          f"- Flags: {info['flags']}; native bf16 (AVX512-BF16/AMX): {'yes' if info['native_bf16'] else 'no'}; "

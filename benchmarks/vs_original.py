@@ -124,7 +124,7 @@ WAIT_POLICIES: dict[str, dict[str, str]] = {
     "PASSIVE, GOMP_SPINCOUNT=10000": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"},
     "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
 }
-ROUNDS = 2  # child processes per wait policy, alternated, so that drifting load hits both alike
+ROUNDS = 2  # child processes per wait policy, alternated, so that drifting load hits every policy alike
 
 
 def wait_env(policy: str) -> dict[str, str]:
