@@ -64,3 +64,25 @@ def test_tspg_step_is_timed_in_a_fresh_process_per_wait_policy(monkeypatch):
     assert {k[2] for k in got} == set(mod.WAIT_POLICIES)
     assert {(k[0], k[1]) for k in got} >= {("diagonal", "fp32"), ("full", "fp32")}
     assert all(v > 0 for v in got.values())
+
+
+def test_the_in_run_figure_is_the_whole_iteration_with_the_step_alone_beside_it(monkeypatch):
+    # Keras' ms/step covers the original's whole train_step: tspg's figure covers everything its loop does per
+    # mini-batch (the rows' gather and prior moves as well as the step), not the step alone
+    mod = _module()
+    from tspg.train import _prior
+
+    moved = []
+    move = _prior.RowMoves.move
+
+    def spy(self, *a, **kw):
+        moved.append(1)
+        return move(self, *a, **kw)
+
+    monkeypatch.setattr(_prior.RowMoves, "move", spy)
+    got = mod.child_run_steps((3, 40, 300))
+    assert set(got) >= {"fp32"}
+    for r in got.values():
+        assert r["ms"] >= r["step_ms"] > 0  # each iteration holds its step
+        per_epoch = len(moved) // (mod.RUN_EPOCHS * len(got))  # the prior moves each batch of each epoch
+        assert per_epoch >= 2 and r["steps"] == (mod.RUN_EPOCHS - 1) * (per_epoch - 1)

@@ -481,3 +481,43 @@ def test_ledoit_wolf_from_sums_is_scikit_learns_and_the_sums_add_over_rows():
         np.testing.assert_allclose(_ledoit_wolf_moments(a[0] + b[0], a[1] + b[1], a[2] + b[2]), want, rtol=1e-10,
                                    atol=1e-12)
     assert not _ledoit_wolf_moments(*_moments(r[:1])).any()
+
+
+@pytest.mark.parametrize("marginals", ["none", "zero-inflated"])
+def test_row_moves_set_up_once_are_the_batch_moves_of_each_rows_prior(marginals, monkeypatch):
+    # training keeps each row's coordinates in its prior's PCA space and moves a batch back to genes from them
+    from tspg.train import _prior
+    from tspg.train._prior import RowMoves
+
+    x, y = _small(per_class=14)
+    x[:, :40] = np.where(np.random.default_rng(0).random((len(x), 40)) < 0.4, 0.0, x[:, :40])  # dropouts
+    y[np.flatnonzero(y == 3)[1:]] = 2  # class 3 has one sample: the whole prior moves it
+    cross = CrossFittedTransport.fit(x, y, target=0, n_classes=4, folds=4, seed=5, shrink="eb",
+                                     covariance="blend", marginals=marginals)
+    widths = {int(p.components.shape[0]) for p in cross.priors}
+    assert len(widths) > 1  # the fold priors' PCAs have fewer components (fewer samples) than the whole part's
+    assert (cross.priors[-1].marginal_genes is not None) == (marginals != "none")
+    xt = torch.as_tensor(x)
+    known = torch.as_tensor(y)
+    relabelled = torch.arange(2, len(y), 5)
+    known[relabelled] = torch.where(known[relabelled] == 1, 2, 1)  # moved by the map of the class given
+    known[::5] = -1  # rows without a known class take their prior's nearest centroid
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
+    order, spans = cross.batches(perm, 9)
+    for classes in (None, known):
+        moves = RowMoves(cross, xt, classes)
+        for k, batch_spans in enumerate(spans):
+            rows = order[k * 9:(k + 1) * 9]
+            with torch.no_grad():
+                want = cross.move(xt[rows], batch_spans, None if classes is None else classes[rows])
+            torch.testing.assert_close(moves.move(xt[rows], rows, batch_spans), want, atol=1e-6, rtol=0)
+    # the class given chooses the map (else the nearest centroid), so the check above tells the two apart
+    given, nearest = RowMoves(cross, xt, known).classes, RowMoves(cross, xt).classes
+    assert torch.equal(given[relabelled], known[relabelled]) and torch.equal(given[::5], nearest[::5])
+    assert not torch.equal(given[relabelled], nearest[relabelled])
+    # set up a few rows at a time (the bound on memory at many genes): the same coordinates
+    whole = RowMoves(cross, xt, known)
+    monkeypatch.setattr(_prior, "ROW_MOVES_CHUNK", 3 * x.shape[1])
+    few = RowMoves(cross, xt, known)
+    assert torch.equal(few.classes, whole.classes)
+    torch.testing.assert_close(few.dz, whole.dz, atol=1e-6, rtol=0)

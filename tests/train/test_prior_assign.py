@@ -9,11 +9,12 @@ import torch
 from tspg import TSPG
 from tspg.cli import _configs
 from tspg.data import Dataset, InputError, make_atlas
-from tspg.train import ClassifierConfig, CrossFittedTransport, GeneratorConfig, config_from_dict, config_to_dict
+from tspg.train import ClassifierConfig, GeneratorConfig, config_from_dict, config_to_dict
 from tspg.train._adversarial import generate
 from tspg.train._classifier import predict_logits
 from tspg.train._conditional import check_conditional_config
 from tspg.train._losses import adversarial_loss
+from tspg.train._prior import RowMoves
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +109,13 @@ def test_training_moves_each_row_by_its_label_only_with_label(overlapping, monke
     model, ds, target = overlapping
     model = copy.deepcopy(model)
     seen = []
-    move = CrossFittedTransport.move
+    init = RowMoves.__init__
 
-    def spy(self, x, spans, classes=None):
+    def spy(self, cross, x_train, classes=None):  # the training rows' moves are set up once per fit
         seen.append(classes)
-        return move(self, x, spans, classes)
+        init(self, cross, x_train, classes)
 
-    monkeypatch.setattr(CrossFittedTransport, "move", spy)
+    monkeypatch.setattr(RowMoves, "__init__", spy)
     train = model.split.index[model.split == "train"]
     labels = set(_indices(model, ds.labels.loc[train]).tolist())
     for assign, expect in (("auto", True), ("nearest", False)):

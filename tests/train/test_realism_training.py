@@ -122,7 +122,7 @@ def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_
     from tspg.nn import perturb
     from tspg.train import _adversarial
     from tspg.train._losses import target_margins
-    from tspg.train._prior import CrossFittedTransport
+    from tspg.train._prior import CrossFittedTransport, RowMoves
 
     model, ds = fitted[:2]
     x = model.scale(ds.gem)
@@ -133,7 +133,8 @@ def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_
     plan = _plan(model.classifier, xt[yt == 0], GeneratorConfig())
     plan.train_classes = torch.as_tensor(yt)
     xtt = torch.as_tensor(xt)
-    check = _adversarial.out_of_fold_check(plan, cross, xtt)
+    moves = RowMoves(cross, xtt, plan.train_classes)  # each row by its label's map, as training moves it
+    check = _adversarial.out_of_fold_check(plan, moves, xtt)
     assert np.array_equal(check.rows, np.flatnonzero(yt != 0))
     xo, do = check.moves(0, len(check))
     rows, _ = cross.grouped(check.rows)  # the order of the moved rows: those of one fold prior together
@@ -151,10 +152,12 @@ def test_out_of_fold_check_moves_other_classes_rows_by_the_prior_fitted_without_
     monkeypatch.setattr(_adversarial, "OOF_CHUNK", 5)
     assert check.confident(g, model.classifier, 0) == want
     monkeypatch.setattr(_adversarial, "MAX_OOF_CHECK", 7)  # a seeded sample of them
-    first, again = (_adversarial.out_of_fold_check(plan, cross, xtt).rows for _ in range(2))
+    first, again = (_adversarial.out_of_fold_check(plan, moves, xtt).rows for _ in range(2))
     assert len(first) == 7 and np.array_equal(first, again)
     # one fold (too few target samples for more): no out-of-fold prior, no check
-    assert _adversarial.out_of_fold_check(plan, CrossFittedTransport(cross.group * 0, cross.priors[-1:]), xtt) is None
+    one = CrossFittedTransport(cross.group * 0, cross.priors[-1:])
+    assert _adversarial.out_of_fold_check(plan, RowMoves(one, xtt, plan.train_classes), xtt) is None
+    assert _adversarial.out_of_fold_check(plan, None, xtt) is None
 
 
 def _row(epoch, conf=1.0, energy=0.6, z=float("nan")):

@@ -291,12 +291,28 @@ class TransportPrior(nn.Module):
 
         Always computed in float32, also under a bfloat16 autocast (the map is fixed and cheap next to G).
         """
+        return self.displace(x, *self.coordinates(x, classes))
+
+    def coordinates(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's move inside the PCA space, ``dz = z M_c + b_c`` (rows x components), and its class ``c``.
+
+        The first half of :meth:`forward` (``classes`` as there), for rows that are moved again and again (a
+        training part's): :meth:`displace` finishes the move from them. Computed in float32.
+        """
         with torch.autocast(device_type=x.device.type, enabled=False):
             z = (x.float() - self.center) @ self.components.T
             c = torch.cdist(z, self.centroids).argmin(1)
             if classes is not None:  # rows without a known class keep the nearest centroid (no host synchronisation)
                 c = torch.where(_fitted_class(classes, self.centroids), classes, c)
-            dz = torch.bmm(z.unsqueeze(1), self.maps[c]).squeeze(1) + self.shifts[c]
+            return torch.bmm(z.unsqueeze(1), self.maps[c]).squeeze(1) + self.shifts[c], c
+
+    def displace(self, x: torch.Tensor, dz: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The displacement ``T(x)`` of rows ``x`` from their :meth:`coordinates` ``(dz, c)``.
+
+        Back to genes through the components, the class's shift outside the PCA space, then the marginal maps
+        (which need ``x``). Computed in float32.
+        """
+        with torch.autocast(device_type=x.device.type, enabled=False):
             d = dz @ self.components + self.outside[c]
             if self.marginal_genes is not None:
                 genes = self.marginal_genes

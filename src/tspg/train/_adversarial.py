@@ -38,7 +38,7 @@ from tspg.train._losses import (
     target_margins,
 )
 from tspg.train._optim import Adam
-from tspg.train._prior import CrossFittedTransport, fit_transport_prior, partial_moves
+from tspg.train._prior import CrossFittedTransport, RowMoves, fit_transport_prior, partial_moves
 from tspg.train._progress import epoch_bar
 from tspg.train._target import TargetSampler
 
@@ -527,25 +527,24 @@ class OutOfFoldCheck:
     """Training rows of other classes than the target, each to be moved by the prior fitted without it.
 
     Built by :func:`out_of_fold_check`; holds row indices into the training tensor (no copy of the rows), and
-    moves (:meth:`CrossFittedTransport.move`) and scores them a chunk of :data:`OOF_CHUNK` rows at a time, so that
-    its memory stays that of one chunk at any number of genes.
+    moves (:meth:`RowMoves.move`, each row by its label's map where the plan has the labels, else by its prior's
+    nearest centroid's) and scores them a chunk of :data:`OOF_CHUNK` rows at a time, so that its memory stays that
+    of one chunk at any number of genes.
     """
 
-    def __init__(self, x_train: torch.Tensor, rows: np.ndarray, cross: CrossFittedTransport,
-                 classes: torch.Tensor | None) -> None:
-        self.x_train, self.rows, self.cross = x_train, rows, cross
-        self.classes = classes  # the training rows' classes (each row's map), else None: each prior's nearest
+    def __init__(self, x_train: torch.Tensor, rows: np.ndarray, row_moves: RowMoves) -> None:
+        self.x_train, self.rows, self.row_moves = x_train, rows, row_moves
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def moves(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows ``start:stop`` of the check (grouped by their prior) and each one's move by its out-of-fold prior."""
-        rows, spans = self.cross.grouped(self.rows[start:stop])
+        rows, spans = self.row_moves.cross.grouped(self.rows[start:stop])
         idx = torch.as_tensor(rows, device=self.x_train.device)
         x = self.x_train[idx]
         with torch.no_grad():
-            return x, self.cross.move(x, spans, None if self.classes is None else self.classes[idx])
+            return x, self.row_moves.move(x, idx, spans)
 
     def confident(self, generator: Generator, classifier: Classifier, target: int,
                   margin: float = MARGIN_ENOUGH) -> int:
@@ -577,7 +576,7 @@ def oof_margin(kappa: float) -> float:
     return max(MARGIN_ENOUGH, float(kappa))
 
 
-def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None, x_train: torch.Tensor,
+def out_of_fold_check(plan: AdversarialPlan, row_moves: RowMoves | None, x_train: torch.Tensor,
                       calls: torch.Tensor | None = None) -> OutOfFoldCheck | None:
     """The training rows of other classes than the target, to be scored moved by a prior fitted without them.
 
@@ -591,13 +590,16 @@ def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None,
     trained epoch's call counts from G's own training margin (:func:`oof_margin`), not from the 1-logit margin of
     new samples.
 
-    ``x_train``: the training part on the plan's device (as :func:`fit_generator` holds it); ``cross`` must be
-    there too. A row's class is its label where the plan has the labels, else f's call (``calls`` where the caller
-    has them already, else predicted here). Returns None where there is no out-of-fold prior (one fold: too few
-    target samples) or no such row; at most :data:`MAX_OOF_CHECK` rows (a sample seeded by the plan's seed).
+    ``x_train``: the training part on the plan's device (as :func:`fit_generator` holds it); ``row_moves``: its
+    cross-fitted moves (:class:`tspg.train._prior.RowMoves`, with the plan's training classes where it has them).
+    A row counts as another class than the target by its label where the plan has the labels, else by f's call
+    (``calls`` where the caller has them already, else predicted here). Returns None where there is no
+    out-of-fold prior (one fold: too few target samples) or no such row; at most :data:`MAX_OOF_CHECK` rows (a
+    sample seeded by the plan's seed).
     """
-    if cross is None or len(cross.priors) < 2:
+    if row_moves is None or len(row_moves.cross.priors) < 2:
         return None
+    cross = row_moves.cross
     device, target = plan.device, plan.target
     if plan.train_classes is not None:
         calls = plan.train_classes
@@ -609,7 +611,7 @@ def out_of_fold_check(plan: AdversarialPlan, cross: CrossFittedTransport | None,
         return None
     if len(rows) > MAX_OOF_CHECK:
         rows = np.sort(np.random.default_rng(plan.seed).choice(rows, MAX_OOF_CHECK, replace=False))
-    return OutOfFoldCheck(x_train, rows, cross, plan.train_classes)
+    return OutOfFoldCheck(x_train, rows, row_moves)
 
 
 def _validate(plan: AdversarialPlan, xv: torch.Tensor, prior: EnergyGain | None = None, trained: bool = True
@@ -706,7 +708,10 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
     gen = torch.Generator(device="cpu").manual_seed(plan.seed)
     generator = plan.generator
     xt = torch.as_tensor(x_train, dtype=torch.float32, device=device)
-    cross = None if cross is None else cross.to(device)
+    if cross is None and generator.prior is not None:  # prior_folds 1: the whole part's prior moves every row
+        cross = CrossFittedTransport(np.zeros(len(xt), dtype=np.int64), [generator.prior])
+    # each training row's prior move, its PCA-space part computed once (each row's label's map, else the nearest)
+    row_moves = None if cross is None else RowMoves(cross.to(device), xt, plan.train_classes)
     # f's call of each training sample: the groups of L_ind (no labels needed; f is ~exact on its training part)
     calls = None
     if config.w_ind > 0 or config.w_mean > 0:
@@ -726,7 +731,7 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
             plan.val_displacement = generator.prior(xv, classes)
 
     if not plan.energy_scored and config.checkpoint == "realism":
-        plan.oof_check = out_of_fold_check(plan, cross, xt, calls)
+        plan.oof_check = out_of_fold_check(plan, row_moves, xt, calls)
 
     batch = min(config.batch_size, len(xt))
     steps = max(math.ceil(len(xt) / batch), config.min_steps_per_epoch)
@@ -750,16 +755,14 @@ def _train(plan: AdversarialPlan, x_train: np.ndarray, x_val: np.ndarray, progre
         for _ in range(steps):
             if pos + batch > len(order):
                 order = torch.randperm(len(xt), generator=gen)
-                if cross is not None:  # each batch's rows grouped by the fold prior that moves them
-                    order, spans = cross.batches(order, batch)
+                if row_moves is not None:  # each batch's rows grouped by the fold prior that moves them
+                    order, spans = row_moves.cross.batches(order, batch)
                 order, pos = order.to(device), 0
             idx = order[pos:pos + batch]
             x, disp = xt[idx], None
-            if generator.prior is not None:  # a random share in [prior_share_low, 1] of each row's move
-                classes = None if plan.train_classes is None else plan.train_classes[idx]
-                with torch.no_grad():  # cross-fitted, else (prior_folds 1) the whole part's prior
-                    move = (cross.move(x, spans[pos // batch], classes) if cross is not None
-                            else generator.prior(x, classes))
+            if row_moves is not None:  # a random share in [prior_share_low, 1] of each row's move
+                with torch.no_grad():
+                    move = row_moves.move(x, idx, spans[pos // batch])
                 disp = partial_moves(move, config.prior_share_low, plan.dev_gen)
             pos += batch
             sums += plan.step(x, None if calls is None else calls[idx], disp).double()

@@ -775,6 +775,60 @@ class CrossFittedTransport:
         return out
 
 
+#: Values (rows x genes) at a time when :class:`RowMoves` computes a training part's coordinates: bounds the memory
+#: of the gathered rows (16 MB of float32) at any number of genes.
+ROW_MOVES_CHUNK = 1 << 22
+
+
+class RowMoves:
+    """A :class:`CrossFittedTransport` of a fixed training part, its moves' PCA-space part computed once.
+
+    A training row is moved again at every pass over the rows, by the same prior: only its coordinates inside the
+    prior's PCA space and its class (:meth:`tspg.nn.TransportPrior.coordinates`, a few numbers a row) are kept,
+    and each mini-batch is moved back to genes from them (:meth:`tspg.nn.TransportPrior.displace`). Moving a batch
+    from scratch took a projection, a nearest-centroid search and a gathered map per prior: tens of small
+    operations, 4-6 ms a W2 batch on 2 cores against about 2 ms now (``docs/method.md``, "The training rows' prior
+    moves, once a fit"). The moves are those of :meth:`CrossFittedTransport.move` up to the rounding of products
+    over other row counts.
+
+    Parameters
+    ----------
+    cross
+        The transport (on the device of ``x_train``).
+    x_train
+        The training part, rows x genes.
+    classes
+        Each training row's class (its map; negative: the nearest centroid's), else every row takes the nearest
+        centroid of its prior.
+    """
+
+    def __init__(self, cross: CrossFittedTransport, x_train: torch.Tensor,
+                 classes: torch.Tensor | None = None) -> None:
+        self.cross = cross
+        self.width = [int(p.components.shape[0]) for p in cross.priors]
+        self.dz = torch.zeros(len(x_train), max(self.width), device=x_train.device)
+        self.classes = torch.zeros(len(x_train), dtype=torch.long, device=x_train.device)
+        chunk = max(1, ROW_MOVES_CHUNK // max(1, x_train.shape[1]))
+        with torch.no_grad():
+            for j, prior in enumerate(cross.priors):
+                rows = np.flatnonzero(cross.group == j)
+                for a in range(0, len(rows), chunk):
+                    idx = torch.as_tensor(rows[a:a + chunk], device=x_train.device)
+                    dz, c = prior.coordinates(x_train[idx], None if classes is None else classes[idx])
+                    self.dz[idx, :self.width[j]], self.classes[idx] = dz, c
+
+    def move(self, x: torch.Tensor, rows: torch.Tensor, spans: list[tuple[int, int, int]]) -> torch.Tensor:
+        """The displacement of the training rows ``rows`` (whose values are ``x``), grouped as ``spans``.
+
+        ``spans``: from :meth:`CrossFittedTransport.batches` or :meth:`CrossFittedTransport.grouped`.
+        """
+        out = torch.empty_like(x)
+        for j, a, b in spans:
+            r = rows[a:b]
+            out[a:b] = self.cross.priors[j].displace(x[a:b], self.dz[r, :self.width[j]], self.classes[r])
+        return out
+
+
 def out_of_fold_transport(x_train: np.ndarray, y_train: np.ndarray, target: int, n_classes: int,
                           kind: str = "ot", n_components: int = N_COMPONENTS, folds: int = PRIOR_FOLDS,
                           seed: int = 0, whole: TransportPrior | None = None, shrink: str = "none",
