@@ -806,7 +806,7 @@ class RowMoves:
                  classes: torch.Tensor | None = None) -> None:
         self.cross = cross
         self.width = [int(p.components.shape[0]) for p in cross.priors]
-        self.dz = torch.zeros(len(x_train), max(self.width), device=x_train.device)
+        self.dz = torch.zeros(len(x_train), max(self.width), dtype=torch.float32, device=x_train.device)
         self.classes = torch.zeros(len(x_train), dtype=torch.long, device=x_train.device)
         chunk = max(1, ROW_MOVES_CHUNK // max(1, x_train.shape[1]))
         with torch.no_grad():
