@@ -521,3 +521,42 @@ def test_row_moves_set_up_once_are_the_batch_moves_of_each_rows_prior(marginals,
     few = RowMoves(cross, xt, known)
     assert torch.equal(few.classes, whole.classes)
     torch.testing.assert_close(few.dz, whole.dz, atol=1e-6, rtol=0)
+
+
+def test_training_steps_get_each_rows_move_by_its_own_fold_prior():
+    # what _train hands the step: each batch row moved by the prior fitted without its fold (by its label's map)
+    from tspg.train import _adversarial
+    from tspg.train._prior import RowMoves
+
+    a = make_atlas(n_classes=4, n_genes=150, samples_per_class=14, n_markers=10, seed=3)
+    ds = Dataset(a.gem, a.labels.astype(str))
+    model = TSPG(ClassifierConfig(epochs=10), seed=0, progress=False, device="cpu")
+    model.fit_classifier(ds)
+    target = sorted(a.labels.unique())[0]
+    built, seen = [], []
+    init, step = RowMoves.__init__, _adversarial.AdversarialPlan.step
+
+    def spy_init(self, cross, x_train, classes=None):
+        built.append((cross, x_train, classes))
+        init(self, cross, x_train, classes)
+
+    def spy_step(self, x, calls=None, displacement=None):
+        seen.append((x.clone(), displacement.clone()))
+        return step(self, x, calls, displacement)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(RowMoves, "__init__", spy_init)
+        mp.setattr(_adversarial.AdversarialPlan, "step", spy_step)
+        model.generator_config = GeneratorConfig(epochs=1, prior_share_low=1.0)  # the whole move, no random share
+        model.fit_generator(ds, target)
+    (cross, xt, classes), = built
+    assert len(cross.priors) == 6 and classes is not None and len(seen) >= 2
+    groups = set()
+    for x, disp in seen:
+        rows = [int(torch.nonzero((xt == r).all(1))[0]) for r in x]  # each batch row's index in the training part
+        assert len(set(rows)) == len(rows)
+        groups.update(int(cross.group[r]) for r in rows)
+        with torch.no_grad():
+            want = torch.cat([cross.priors[cross.group[r]](xt[r:r + 1], classes[r:r + 1]) for r in rows])
+        torch.testing.assert_close(disp, want, atol=1e-5, rtol=0)
+    assert len(groups) >= 5  # rows of every fold prior (and of the whole part's, for lone classes) were moved
