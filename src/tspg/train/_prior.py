@@ -681,8 +681,10 @@ class CrossFittedTransport:
     matrix alone is 2.8 GB of float32 (its training rows), as large as the training part itself.
 
     Build it with :meth:`fit`; :meth:`displacements` gives the whole matrix (:func:`out_of_fold_transport`), and
-    a training loop calls :meth:`batches` once per pass over the rows and :meth:`move` per mini-batch, which needs
-    no host-device copy or synchronisation (each batch's rows are grouped by prior on the host in advance).
+    a training loop calls :meth:`batches` once per pass over the rows and moves each mini-batch, with no host-device
+    copy or synchronisation (each batch's rows are grouped by prior on the host in advance): :meth:`move` from
+    scratch, or :class:`RowMoves`, which keeps each training row's PCA-space part of its move (what
+    :func:`tspg.train.fit_generator` uses).
 
     Parameters
     ----------
